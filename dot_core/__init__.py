@@ -1,0 +1,43 @@
+"""dot_core: few-shot perceptual enhancement of restored images by latent optimal transport.
+
+An implementation of Adrai, Ohayon, Elad & Michaeli, "Deep Optimal Transport: A Practical
+Algorithm for Photo-realistic Image Restoration" (NeurIPS 2023), usable without Gradio::
+
+    from dot_core import Calibrator, DOTPipeline, load_encoder, load_image
+    enc = load_encoder("detail")
+    cal = Calibrator(enc, patch_size=5)
+    for path in restored: cal.add_restored(load_image(path))
+    for path in clean: cal.add_clean(load_image(path))
+    pipe = DOTPipeline(enc, cal.fit())
+    out = pipe.enhance(load_image("new.png"))
+    x_half = pipe.blend(out, alpha=0.5)   # eq. (4): 1 = restoration, 0 = transported
+"""
+
+__version__ = "0.1.0"
+
+from .calibration import MODES, Calibration, Calibrator, latent_patch_moments
+from .calibration_file import load_calibration, save_calibration
+from .encoders import (
+    KNOWN_VAES,
+    WEIGHT_FREE,
+    DiffusersVAEEncoder,
+    Encoder,
+    EncoderUnavailableError,
+    PixelEncoder,
+    load_encoder,
+    resolve_device,
+)
+from .gaussian_ot import (
+    GaussianOperator,
+    degenerate_transport_operator,
+    empirical_moments,
+    empirical_transport_operator,
+    fit_operator,
+    gelbrich_w2,
+    sqrtm_psd,
+    transport_operator,
+)
+from .imageio import collect_image_paths, load_image, save_image
+from .moments import PatchMoments
+from .patches import fold_kernel, iter_valid_patches, transport_latent
+from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate

@@ -1,0 +1,228 @@
+"""Calibration: collect patch moments of restored and clean images, fit the operator.
+
+A :class:`Calibrator` streams images one at a time (encode → valid patches → moments), so
+memory does not grow with the number of images; :meth:`Calibrator.fit` turns the moments into
+a :class:`Calibration`, which holds both sets of moments and the fitted operator (eq. 2 of
+Adrai et al. 2023, or its degenerate form when the source covariance is singular).
+
+Modes
+-----
+``unpaired``  restored and clean images are unrelated sets (the paper's setting).
+``paired``    restored[i] is a restoration of clean[i]: the same statistics (OT needs only the
+              marginals), plus a check that each pair has one size and the restorer's PSNR.
+``zero-shot`` only clean images are collected; the source moments come from the image being
+              enhanced, as the official code offers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from .encoders import Encoder
+from .gaussian_ot import GaussianOperator, fit_operator, gelbrich_w2
+from .imageio import image_to_tensor
+from .moments import PatchMoments
+from .patches import count_valid_patches, iter_valid_patches
+
+__all__ = ["MODES", "Calibration", "Calibrator", "latent_patch_moments"]
+
+MODES = ("unpaired", "paired", "zero-shot")
+MIN_SAMPLES_PER_DIM = 10  # fewer patches than this × d gives a warning: noisy covariance
+
+
+def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments) -> int:
+    """Add every valid patch of latent ``z`` (1, C, h, w) to ``moments``; returns the count."""
+    n = 0
+    for v in iter_valid_patches(z, patch_size):
+        moments.update(v)
+        n += v.shape[0]
+    return n
+
+
+@dataclass
+class Calibration:
+    """Moments of both sets, the operator fitted to them, and where they came from.
+
+    ``source`` is None in zero-shot mode, and then so are ``operator`` and ``w2``.
+    """
+
+    encoder: str  # latent space id, e.g. "sd-vae-ft-mse", "detail", a repo id or folder
+    channels: int  # transported latent channels C
+    factor: int  # latent down-sampling factor
+    patch_size: int  # p; d = C·p²
+    mode: str  # one of MODES
+    target: PatchMoments
+    source: PatchMoments | None = None
+    method: str = "auto"  # operator choice, see gaussian_ot.fit_operator
+    eps: float = 1e-9
+    info: dict = field(default_factory=dict)  # counts, sizes, warnings, provenance
+    operator: GaussianOperator | None = field(default=None, init=False)
+    w2: float | None = field(default=None, init=False)  # Gelbrich W2 between patch Gaussians
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        d = self.dim
+        for label, m in (("target", self.target), ("source", self.source)):
+            if m is not None and m.dim != d:
+                raise ValueError(f"{label} moments have dimension {m.dim}, expected C·p² = {d}")
+        if self.mode != "zero-shot":
+            if self.source is None:
+                raise ValueError(f"a {self.mode} calibration needs source (restored) moments")
+            self.operator = self.operator_for(self.source)
+            self.w2 = float(
+                gelbrich_w2(self.source.mean, self.source.covariance, self.target.mean, self.target.covariance)
+            )
+
+    @property
+    def dim(self) -> int:
+        return self.channels * self.patch_size**2
+
+    def operator_for(self, source: PatchMoments) -> GaussianOperator:
+        """The operator from ``source`` moments to this calibration's target (eq. 2 / eq. 5)."""
+        for label, m in (("restored", source), ("clean", self.target)):
+            if m.n < 2:
+                raise ValueError(f"the {label} set gave {m.n} patches; need at least 2 to fit")
+        return fit_operator(
+            source.mean, source.covariance, self.target.mean, self.target.covariance,
+            method=self.method, eps=self.eps,
+        )
+
+    def merge(self, other: "Calibration") -> "Calibration":
+        """One calibration over the images of both (moments add; the operator is refitted)."""
+        keys = ("encoder", "channels", "factor", "patch_size", "mode")
+        diff = [k for k in keys if getattr(self, k) != getattr(other, k)]
+        if diff:
+            detail = ", ".join(f"{k}: {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in diff)
+            raise ValueError(f"cannot merge calibrations that differ in {detail}")
+        source = None if self.source is None else self.source.merge(other.source)
+        counts = {k: self.info.get(k, 0) + other.info.get(k, 0) for k in ("n_restored_images", "n_clean_images")}
+        return replace(self, target=self.target.merge(other.target), source=source, info={**self.info, **counts})
+
+    def summary(self) -> str:
+        """A few lines for people: W2, sample counts, warnings."""
+        lines = [f"latent space {self.encoder}, patch {self.patch_size}×{self.patch_size} (d = {self.dim}), {self.mode}"]
+        if self.w2 is not None:
+            lines.append(f"latent W2 (Gelbrich, not squared) restored→clean: {self.w2:.4g}")
+        src = "from each image" if self.source is None else f"{self.source.n:,} patches"
+        lines.append(
+            f"restored: {self.info.get('n_restored_images', 0)} images, {src}; "
+            f"clean: {self.info.get('n_clean_images', 0)} images, {self.target.n:,} patches"
+        )
+        if self.operator is not None and self.operator.stochastic:
+            lines.append("source covariance is singular: stochastic operator (eq. 5) in use")
+        lines += [f"warning: {w}" for w in self.info.get("warnings", [])]
+        return "\n".join(lines)
+
+
+class Calibrator:
+    """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`."""
+
+    def __init__(
+        self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float = 1e-9
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
+            raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
+        self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
+        self.method, self.eps = method, eps
+        d = encoder.ot_channels * patch_size**2
+        self.source = PatchMoments(d)
+        self.target = PatchMoments(d)
+        self.sizes: dict[str, list[tuple[int, int]]] = {"restored": [], "clean": []}
+        self.skipped: dict[str, int] = {"restored": 0, "clean": 0}
+        self._pair_sq_err: list[float] = []
+
+    def encode(self, image: np.ndarray) -> torch.Tensor:
+        """Image (H, W, 3) in [0, 1] → transported latent channels (1, C, h, w)."""
+        z = self.encoder.encode(image_to_tensor(image))
+        return z[:, : self.encoder.ot_channels]
+
+    def _add(self, role: str, image: np.ndarray, latent: torch.Tensor | None) -> int:
+        H, W = image.shape[:2]
+        z = self.encode(image) if latent is None else latent[:, : self.encoder.ot_channels]
+        if count_valid_patches(z.shape[-2], z.shape[-1], self.patch_size) == 0:
+            self.skipped[role] += 1
+            return 0
+        self.sizes[role].append((H, W))
+        return latent_patch_moments(z, self.patch_size, self.source if role == "restored" else self.target)
+
+    def add_restored(self, image: np.ndarray, *, latent: torch.Tensor | None = None) -> int:
+        """Add one restored image (H, W, 3) in [0, 1]; returns its patch count (0 if too small).
+
+        ``latent`` (1, C, h, w), when given, is used instead of encoding ``image`` again.
+        """
+        if self.mode == "zero-shot":
+            raise ValueError("a zero-shot calibration takes only clean images")
+        return self._add("restored", image, latent)
+
+    def add_clean(self, image: np.ndarray, *, latent: torch.Tensor | None = None) -> int:
+        """Add one clean image; returns its patch count (0 if too small)."""
+        return self._add("clean", image, latent)
+
+    def add_pair(self, restored: np.ndarray, clean: np.ndarray) -> None:
+        """Paired mode: a restoration and its ground truth, of the same size."""
+        if self.mode != "paired":
+            raise ValueError(f"add_pair needs mode='paired', this calibrator is {self.mode!r}")
+        if restored.shape != clean.shape:
+            raise ValueError(
+                f"pair {len(self._pair_sq_err) + 1}: restored image is {restored.shape[1]}×{restored.shape[0]} "
+                f"but its clean image is {clean.shape[1]}×{clean.shape[0]}; pairs must have one size"
+            )
+        self.add_restored(restored)
+        self.add_clean(clean)
+        self._pair_sq_err.append(float(np.mean((restored.astype(np.float64) - clean) ** 2)))
+
+    def warnings(self) -> list[str]:
+        """What a user should know about the statistics collected so far."""
+        out = []
+        d = self.source.dim
+        sets = [("clean", self.target)] + ([] if self.mode == "zero-shot" else [("restored", self.source)])
+        for role, m in sets:
+            if 0 < m.n < MIN_SAMPLES_PER_DIM * d:
+                out.append(
+                    f"only {m.n} {role} patches for dimension {d} (want ≥ {MIN_SAMPLES_PER_DIM * d}); "
+                    "the covariance is noisy: add images or lower the patch size"
+                )
+            if self.skipped[role]:
+                out.append(f"{self.skipped[role]} {role} image(s) smaller than one latent patch were skipped")
+        px = {r: statistics.median(h * w for h, w in s) for r, s in self.sizes.items() if s}
+        if len(px) == 2:
+            ratio = math.sqrt(max(px.values()) / min(px.values()))
+            if ratio > 2:
+                out.append(
+                    f"restored and clean images differ in resolution by {ratio:.1f}× per side (median); "
+                    "texture statistics depend on scale: use images of similar resolution"
+                )
+        return out
+
+    def fit(self) -> Calibration:
+        """Fit the operator to the moments collected so far."""
+        for role, m in (("clean", self.target), ("restored", self.source)):
+            if role == "restored" and self.mode == "zero-shot":
+                continue
+            if m.n < 2:
+                raise ValueError(
+                    f"no usable {role} images: {len(self.sizes[role])} added, {self.skipped[role]} skipped as "
+                    "smaller than one latent patch; add larger images"
+                )
+        info = {
+            "n_restored_images": len(self.sizes["restored"]),
+            "n_clean_images": len(self.sizes["clean"]),
+            "warnings": self.warnings(),
+        }
+        if self._pair_sq_err:
+            mse = statistics.fmean(self._pair_sq_err)
+            info["pair_psnr_db"] = float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+        return Calibration(
+            encoder=self.encoder.name, channels=self.encoder.ot_channels, factor=self.encoder.factor,
+            patch_size=self.patch_size, mode=self.mode, target=self.target,
+            source=None if self.mode == "zero-shot" else self.source,
+            method=self.method, eps=self.eps, info=info,
+        )

@@ -1,0 +1,187 @@
+"""Calibration files: safetensors tensors plus JSON metadata. Never pickle.
+
+A calibration may come from a stranger, so loading parses nothing but the safetensors format
+(a JSON header and raw little-endian buffers), then checks every tensor name, shape, dtype and
+value and every metadata field before building a :class:`Calibration`. The operator is refitted
+from the stored moments, so a file cannot smuggle in an operator that disagrees with them.
+
+Tensors: ``target.n`` (int64, ()), ``target.s1`` (float64, (d,)), ``target.s2`` (float64, (d, d)),
+the same for ``source.`` unless zero-shot, and for reference ``operator.T``, ``operator.mu_s``,
+``operator.mu_t`` (and ``operator.noise_cov`` for a singular source).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .calibration import MODES, Calibration
+from .moments import PatchMoments
+
+__all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "save_calibration", "load_calibration"]
+
+FORMAT = "dot-calibration"
+FORMAT_VERSION = 1
+MAX_CALIBRATION_BYTES = 64 * 1024 * 1024
+MAX_DIM = 4096
+_METHODS = ("auto", "deterministic", "stochastic")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
+    """Write ``cal`` to ``path`` (``.safetensors``); returns the path."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for role, m in (("target", cal.target), ("source", cal.source)):
+        if m is not None:
+            tensors[f"{role}.n"] = torch.tensor(m.n, dtype=torch.int64)
+            tensors[f"{role}.s1"] = m.s1.detach().cpu().contiguous()
+            tensors[f"{role}.s2"] = m.s2.detach().cpu().contiguous()
+    op = cal.operator
+    if op is not None:
+        tensors.update({"operator.T": op.T, "operator.mu_s": op.mu_s, "operator.mu_t": op.mu_t})
+        if op.noise_cov is not None:
+            tensors["operator.noise_cov"] = op.noise_cov
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "encoder": cal.encoder,
+        "channels": str(cal.channels),
+        "factor": str(cal.factor),
+        "patch_size": str(cal.patch_size),
+        "mode": cal.mode,
+        "method": cal.method,
+        "eps": repr(cal.eps),
+        "w2": "" if cal.w2 is None else repr(cal.w2),
+        "info": json.dumps(cal.info),
+        "library": f"dot_core {_version()}; torch {torch.__version__}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def _fail(name: str, why: str) -> ValueError:
+    return ValueError(f"{name}: not a usable DOT calibration file: {why}")
+
+
+def _read_header(path: Path, name: str) -> tuple[dict, dict]:
+    size = path.stat().st_size
+    if size > MAX_CALIBRATION_BYTES:
+        raise _fail(name, f"{size / 2**20:.1f} MiB is over the {MAX_CALIBRATION_BYTES / 2**20:.0f} MiB limit")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise _fail(name, "file is too short to be safetensors")
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > size - 8 or n > 1 << 20:
+            raise _fail(name, "it is not a safetensors file (bad header length; pickles are never loaded)")
+        try:
+            header = json.loads(fh.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _fail(name, f"its safetensors header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise _fail(name, "its safetensors header is not a JSON object")
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _fail(name, f"its metadata does not say format={FORMAT!r}")
+    return header, meta
+
+
+def _meta_int(meta: dict, key: str, name: str, lo: int, hi: int) -> int:
+    try:
+        value = int(meta[key])
+    except (KeyError, TypeError, ValueError):
+        raise _fail(name, f"metadata field {key!r} is missing or not an integer") from None
+    if not lo <= value <= hi:
+        raise _fail(name, f"metadata field {key!r} = {value} is outside [{lo}, {hi}]")
+    return value
+
+
+def _tensor(tensors: dict, key: str, shape: tuple, dtype: torch.dtype, name: str) -> torch.Tensor:
+    if key not in tensors:
+        raise _fail(name, f"tensor {key!r} is missing")
+    t = tensors[key]
+    if t.dtype != dtype or tuple(t.shape) != shape:
+        raise _fail(name, f"tensor {key!r} is {t.dtype} {tuple(t.shape)}, expected {dtype} {shape}")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise _fail(name, f"tensor {key!r} contains NaN or Inf")
+    return t
+
+
+def _moments(tensors: dict, role: str, d: int, name: str) -> PatchMoments:
+    n = int(_tensor(tensors, f"{role}.n", (), torch.int64, name))
+    if n < 2:
+        raise _fail(name, f"{role} sample count {n} is below 2")
+    s1 = _tensor(tensors, f"{role}.s1", (d,), torch.float64, name)
+    s2 = _tensor(tensors, f"{role}.s2", (d, d), torch.float64, name)
+    m = PatchMoments(d, n=n, s1=s1.clone(), s2=s2.clone())
+    C = m.covariance
+    if not torch.allclose(C, C.T, rtol=1e-6, atol=1e-12) or torch.linalg.eigvalsh(C).min() < -1e-6 * C.diagonal().abs().max():
+        raise _fail(name, f"{role} moments do not give a positive semi-definite covariance")
+    return m
+
+
+def load_calibration(path: str | os.PathLike) -> Calibration:
+    """Read and validate a calibration file; every problem is a ``ValueError`` naming the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise ValueError(f"{path}: no such calibration file")
+    header, meta = _read_header(path, name)
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise _fail(name, f"format version {meta.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+    channels = _meta_int(meta, "channels", name, 1, 256)
+    patch = _meta_int(meta, "patch_size", name, 1, 16)
+    factor = _meta_int(meta, "factor", name, 1, 64)
+    d = channels * patch * patch
+    if d > MAX_DIM:
+        raise _fail(name, f"patch dimension {d} is over the limit of {MAX_DIM}")
+    mode, method, encoder = meta.get("mode"), meta.get("method"), meta.get("encoder")
+    if mode not in MODES or method not in _METHODS:
+        raise _fail(name, f"mode {mode!r} / method {method!r} not recognised")
+    if not isinstance(encoder, str) or not encoder or len(encoder) > 512:
+        raise _fail(name, "metadata field 'encoder' is missing")
+    try:
+        eps = float(meta.get("eps", "1e-9"))
+        info = json.loads(meta.get("info", "{}"))
+    except ValueError as exc:
+        raise _fail(name, f"metadata is malformed ({exc})") from exc
+    if not (math.isfinite(eps) and 0 <= eps < 1) or not isinstance(info, dict):
+        raise _fail(name, "metadata fields 'eps' or 'info' are malformed")
+    allowed = {f"{r}.{k}" for r in ("target", "source") for k in ("n", "s1", "s2")}
+    allowed |= {"operator.T", "operator.mu_s", "operator.mu_t", "operator.noise_cov"}
+    unknown = set(header) - allowed
+    if unknown:
+        raise _fail(name, f"unexpected tensors {sorted(unknown)[:5]}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _fail(name, f"safetensors could not read it ({exc})") from exc
+    target = _moments(tensors, "target", d, name)
+    source = None if mode == "zero-shot" else _moments(tensors, "source", d, name)
+    cal = Calibration(
+        encoder=encoder, channels=channels, factor=factor, patch_size=patch, mode=mode,
+        target=target, source=source, method=method, eps=eps, info=info,
+    )
+    if cal.operator is not None and not torch.isfinite(cal.operator.T).all():
+        raise _fail(name, "its moments give a non-finite operator")
+    return cal

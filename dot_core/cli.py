@@ -1,0 +1,205 @@
+"""Command line: ``python -m dot_core {calibrate,enhance,info}``.
+
+Bad input gives a one-line message on stderr and a non-zero exit, never a traceback. In a batch,
+a bad file is reported and skipped; the others are still processed, and the exit code is 1 at
+the end. Exit codes: 0 success, 1 some inputs failed, 2 nothing could be done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .calibration import MODES, Calibrator
+from .calibration_file import load_calibration, save_calibration
+from .encoders import EncoderUnavailableError, load_encoder
+from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
+from .patches import FOLD_KERNELS
+from .pipeline import DOTPipeline, TransportConfig
+
+__all__ = ["main", "build_parser", "parse_alphas"]
+
+PROG = "dot_core"
+
+
+class CLIError(Exception):
+    """A failure that ends the command with a message and exit code 2."""
+
+
+def parse_alphas(values: list[str] | None) -> list[float]:
+    """``--alpha 0 --alpha 0.5,1`` → [0.0, 0.5, 1.0]; default [0.0]."""
+    out: list[float] = []
+    for value in values or ["0"]:
+        for part in value.split(","):
+            try:
+                a = float(part)
+            except ValueError:
+                raise CLIError(f"--alpha expects numbers, got {part!r}") from None
+            if not math.isfinite(a):
+                raise CLIError(f"--alpha must be finite, got {part!r}")
+            out.append(a)
+    return out
+
+
+def _note(msg: str) -> None:
+    print(f"{PROG}: {msg}", file=sys.stderr)
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="VAE precision")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cal = sub.add_parser("calibrate", help="collect statistics and fit the transport operator")
+    cal.add_argument("--restored", nargs="+", default=[], metavar="DIR_OR_FILE", help="restored images (source)")
+    cal.add_argument("--clean", nargs="+", required=True, metavar="DIR_OR_FILE", help="clean images (target)")
+    cal.add_argument("--encoder", default="sd-vae-ft-mse", help="pixel, detail, sd-vae-ft-mse, sd-vae-ft-ema, taesd, a repo id or a folder")
+    cal.add_argument("--patch-size", type=int, default=None, help="latent patch size p (default: the encoder's)")
+    cal.add_argument("--mode", choices=MODES, default="unpaired", help="paired: restored[i] restores clean[i]")
+    cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto")
+    cal.add_argument("--out", required=True, metavar="FILE.safetensors")
+    _add_runtime_args(cal)
+
+    enh = sub.add_parser("enhance", help="transport restored images with a calibration")
+    enh.add_argument("inputs", nargs="+", metavar="IN", help="restored images or folders")
+    enh.add_argument("--calibration", required=True, metavar="FILE")
+    enh.add_argument("--alpha", action="append", metavar="A", help="eq. (4): 1 = restoration, 0 = transported; repeat or A,B,C")
+    enh.add_argument("--encoder", default=None, help="override the calibration's encoder (e.g. a local copy of its weights)")
+    enh.add_argument("--space", choices=["pixel", "latent"], default="pixel", help="where to interpolate")
+    enh.add_argument("--fold-kernel", choices=FOLD_KERNELS, default="uniform")
+    enh.add_argument("--seed", type=int, default=0)
+    enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth")
+    enh.add_argument("--out", required=True, metavar="DIR")
+    _add_runtime_args(enh)
+
+    info = sub.add_parser("info", help="describe a calibration file")
+    info.add_argument("calibration", metavar="FILE")
+    return parser
+
+
+def _load_encoder(name: str, args: argparse.Namespace):
+    try:
+        return load_encoder(name, device=args.device, dtype=args.dtype)
+    except (EncoderUnavailableError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _paths(items: list[str], label: str) -> list[Path]:
+    try:
+        return collect_image_paths(items)
+    except ValueError as exc:
+        raise CLIError(f"{label}: {exc}") from None
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    if args.mode != "zero-shot" and not args.restored:
+        raise CLIError(f"--restored is required in {args.mode} mode")
+    restored = _paths(args.restored, "--restored") if args.restored else []
+    clean = _paths(args.clean, "--clean")
+    if args.mode == "paired" and len(restored) != len(clean):
+        raise CLIError(f"paired mode needs as many restored as clean images, got {len(restored)} and {len(clean)}")
+    encoder = _load_encoder(args.encoder, args)
+    patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
+    try:
+        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    failures = 0
+    jobs = list(zip(restored, clean)) if args.mode == "paired" else [(p, None) for p in restored] + [(None, p) for p in clean]
+    for r_path, c_path in tqdm(jobs, desc="calibrating", unit="image"):
+        try:
+            r_img = None if r_path is None else load_image(r_path, max_pixels=args.max_pixels)
+            c_img = None if c_path is None else load_image(c_path, max_pixels=args.max_pixels)
+            if args.mode == "paired":
+                calibrator.add_pair(r_img, c_img)
+            elif r_img is not None:
+                calibrator.add_restored(r_img)
+            else:
+                calibrator.add_clean(c_img)
+        except ValueError as exc:
+            failures += 1
+            _note(f"skipped: {exc}")
+    try:
+        calibration = calibrator.fit()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    out = save_calibration(calibration, args.out)
+    print(calibration.summary())
+    print(f"wrote {out}")
+    if failures:
+        _note(f"{failures} file(s) could not be used; see above")
+    return 1 if failures else 0
+
+
+def _output_names(paths: list[Path]) -> list[str]:
+    names, seen = [], {}
+    for p in paths:
+        stem = p.stem
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return names
+
+
+def run_enhance(args: argparse.Namespace) -> int:
+    alphas = parse_alphas(args.alpha)
+    inputs = _paths(args.inputs, "inputs")
+    try:
+        calibration = load_calibration(args.calibration)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    encoder = _load_encoder(args.encoder or calibration.encoder, args)
+    try:
+        pipe = DOTPipeline(
+            encoder, calibration,
+            config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed),
+            allow_other_encoder_name=args.encoder is not None,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    out_dir = Path(args.out)
+    failures = 0
+    for path, stem in tqdm(list(zip(inputs, _output_names(inputs))), desc="enhancing", unit="image"):
+        try:
+            result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
+            for a in alphas:
+                name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"
+                save_image(out_dir / name, pipe.blend(result, a, space=args.space), bits=args.bits)
+        except ValueError as exc:
+            failures += 1
+            _note(f"skipped: {exc}")
+    done = len(inputs) - failures
+    print(f"wrote {done * len(alphas)} image(s) for {done} of {len(inputs)} input(s) to {out_dir}")
+    return 1 if failures else 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    try:
+        print(load_calibration(args.calibration).summary())
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"calibrate": run_calibrate, "enhance": run_enhance, "info": run_info}
+    try:
+        return commands[args.command](args)
+    except CLIError as exc:
+        _note(f"error: {exc}")
+        return 2
+    except MemoryError:
+        _note("error: out of memory; use smaller images or --max-pixels")
+        return 2
+    except KeyboardInterrupt:
+        _note("interrupted")
+        return 130

@@ -1,0 +1,162 @@
+"""Patch extraction, chunked patch transport and folding (DESIGN.md steps 2, 6 and 7).
+
+A patch vector is the flattened ``(C, p, p)`` block of a latent, ordered channel-major
+(``index = c·p² + i·p + j``, the order of ``torch.nn.functional.unfold``), so ``d = C·p²``.
+
+* Statistics use the "valid" patches, those fully inside the latent.
+* Transport pads the latent by replicating its border (``p//2`` before, ``p−1−p//2`` after) so
+  that every latent pixel is the centre of one patch; every patch is mapped by the affine
+  operator, and overlapping results are averaged with uniform or Gaussian weights.
+
+Both work on horizontal slabs of rows, so the memory for patch matrices stays below
+``max_chunk_elements`` whatever the latent size; only the latent and one accumulator of its size
+are held in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .gaussian_ot import GaussianOperator
+
+__all__ = [
+    "DEFAULT_CHUNK_ELEMENTS",
+    "count_valid_patches",
+    "fold_kernel",
+    "iter_valid_patches",
+    "patch_dim",
+    "transport_latent",
+]
+
+DEFAULT_CHUNK_ELEMENTS = 1 << 22  # patch-matrix entries per chunk (16 MiB in float32)
+FOLD_KERNELS = ("uniform", "gaussian")
+
+
+def _as_batch(z: torch.Tensor) -> torch.Tensor:
+    if z.ndim == 3:
+        z = z.unsqueeze(0)
+    if z.ndim != 4 or z.shape[0] != 1:
+        raise ValueError(f"latent must have shape (C, H, W) or (1, C, H, W), got {tuple(z.shape)}")
+    return z
+
+
+def _rows_per_chunk(width: int, dim: int, max_chunk_elements: int) -> int:
+    return max(1, max_chunk_elements // max(1, width * dim))
+
+
+def iter_valid_patches(
+    z: torch.Tensor, patch_size: int, *, max_chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+) -> Iterator[torch.Tensor]:
+    """Yield every patch fully inside ``z`` (C, H, W), in chunks of shape (n, C·p²)."""
+    z = _as_batch(z)
+    _, C, H, W = z.shape
+    p = int(patch_size)
+    if p < 1:
+        raise ValueError(f"patch_size must be ≥ 1, got {patch_size}")
+    if H < p or W < p:
+        raise ValueError(
+            f"latent of size {H}×{W} is smaller than the patch size {p}; "
+            "use a larger image or a smaller patch size"
+        )
+    n_rows = H - p + 1  # patch origins along the height
+    rows = _rows_per_chunk(W - p + 1, C * p * p, max_chunk_elements)
+    for r0 in range(0, n_rows, rows):
+        r1 = min(n_rows, r0 + rows)
+        cols = F.unfold(z[:, :, r0 : r1 + p - 1], kernel_size=p)  # (1, d, n)
+        yield cols[0].T
+
+
+def fold_kernel(patch_size: int, kind: str = "uniform") -> torch.Tensor:
+    """Weights (p, p) for averaging overlapping patches: all ones, or a Gaussian of σ = p/4."""
+    if kind not in FOLD_KERNELS:
+        raise ValueError(f"fold kernel must be one of {FOLD_KERNELS}, got {kind!r}")
+    p = int(patch_size)
+    if kind == "uniform":
+        return torch.ones(p, p, dtype=torch.float64)
+    sigma = max(p / 4.0, 0.5)
+    x = torch.arange(p, dtype=torch.float64) - (p - 1) / 2.0
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    return torch.outer(g, g) / g.max() ** 2
+
+
+def transport_latent(
+    z: torch.Tensor,
+    op: GaussianOperator,
+    patch_size: int,
+    *,
+    kernel: str = "uniform",
+    seed: int = 0,
+    max_chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> torch.Tensor:
+    r"""Map every patch of ``z`` by ``v' = T(v − μs) + μt (+ w)`` and fold back (DESIGN.md 6–7).
+
+    Parameters
+    ----------
+    z : (C, H, W) or (1, C, H, W) latent.
+    op : operator with ``op.dim == C·p²``.
+    patch_size : p.
+    kernel : ``"uniform"`` or ``"gaussian"`` folding weights.
+    seed : seeds the noise of a stochastic operator (eq. 5), so equal inputs give equal outputs.
+    max_chunk_elements : bound on the entries of one chunk's patch matrix.
+
+    Returns
+    -------
+    Tensor of the shape and dtype of ``z``.
+
+    Notes
+    -----
+    One ``(n, d) × (d, d)`` product per chunk: O(H·W·d²) work, O(max_chunk_elements) extra memory
+    besides one latent-sized accumulator.
+    """
+    zb = _as_batch(z)
+    _, C, H, W = zb.shape
+    p = int(patch_size)
+    d = C * p * p
+    if op.dim != d:
+        raise ValueError(
+            f"operator of dimension {op.dim} does not fit {C}-channel latents with patch size {p} "
+            f"(needs {d}); was the calibration made with another encoder or patch size?"
+        )
+    device = zb.device
+    work = torch.float64 if zb.dtype == torch.float64 else torch.float32
+    lo, hi = p // 2, p - 1 - p // 2
+    zp = F.pad(zb.to(work), (lo, hi, lo, hi), mode="replicate")  # (1, C, H+p−1, W+p−1)
+    Wp = W + p - 1
+
+    T = op.T.to(device=device, dtype=work)
+    b = (op.mu_t - op.T @ op.mu_s).to(device=device, dtype=work)  # v' = T v + b
+    L = op.noise_factor()
+    gen = torch.Generator(device="cpu").manual_seed(int(seed)) if L is not None else None
+    kern = fold_kernel(p, kernel)
+    wvec = kern.reshape(-1).repeat(C).to(device=device, dtype=work)  # (d,), channel-major
+
+    acc = torch.zeros(1, C, H + p - 1, Wp, dtype=work, device=device)
+    rows = _rows_per_chunk(W, d, max_chunk_elements)
+    for r0 in range(0, H, rows):
+        r1 = min(H, r0 + rows)
+        v = F.unfold(zp[:, :, r0 : r1 + p - 1], kernel_size=p)[0].T  # (n, d)
+        v = torch.addmm(b, v, T.T)
+        if L is not None:
+            noise = torch.randn(v.shape, dtype=torch.float64, generator=gen) @ L.T
+            v = v + noise.to(device=device, dtype=work)
+        v = v * wvec
+        acc[:, :, r0 : r1 + p - 1] += F.fold(v.T.unsqueeze(0), (r1 - r0 + p - 1, Wp), kernel_size=p)
+    ones = torch.ones(1, 1, H, W, dtype=work, device=device)
+    weight = F.conv_transpose2d(ones, kern.to(device=device, dtype=work)[None, None])
+    out = (acc / weight)[:, :, lo : lo + H, lo : lo + W]
+    return out.to(zb.dtype).reshape(z.shape)
+
+
+def count_valid_patches(height: int, width: int, patch_size: int) -> int:
+    """Number of valid patches of a height×width latent (0 when it is smaller than a patch)."""
+    p = int(patch_size)
+    return max(0, height - p + 1) * max(0, width - p + 1)
+
+
+def patch_dim(channels: int, patch_size: int) -> int:
+    """d = C·p²."""
+    return int(channels) * int(patch_size) ** 2
+

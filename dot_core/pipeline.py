@@ -1,0 +1,146 @@
+"""The enhancement pipeline: encode → transport patches → fold → decode → interpolate.
+
+DESIGN.md steps 1 and 6–9. The pipeline owns an encoder and a calibration; images cross its
+boundary as float32 arrays (H, W, 3) in [0, 1].
+
+Interpolation follows eq. (4) of Adrai et al. 2023:
+
+.. math::
+    \\hat x_\\alpha = \\alpha\\, x^* + (1 - \\alpha)\\, \\hat x_0
+
+α = 1 gives back the restoration x*, α = 0 the fully transported x̂0; other values extrapolate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .calibration import Calibration, latent_patch_moments
+from .encoders import Encoder
+from .imageio import image_to_tensor, tensor_to_image
+from .moments import PatchMoments
+from .patches import DEFAULT_CHUNK_ELEMENTS, FOLD_KERNELS, transport_latent
+
+__all__ = ["TransportConfig", "Enhanced", "DOTPipeline", "interpolate", "check_compatible"]
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """How patches are transported and folded back."""
+
+    fold_kernel: str = "uniform"  # "uniform" or "gaussian" weights for overlapping patches
+    seed: int = 0  # noise seed of the stochastic operator (singular source, eq. 5)
+    max_chunk_elements: int = DEFAULT_CHUNK_ELEMENTS  # bounds the memory of one patch chunk
+
+    def __post_init__(self) -> None:
+        if self.fold_kernel not in FOLD_KERNELS:
+            raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS}, got {self.fold_kernel!r}")
+
+
+def interpolate(x_star, x0, alpha: float):
+    """Eq. (4): ``α·x* + (1 − α)·x̂0`` for arrays or tensors of one shape; no clipping."""
+    alpha = float(alpha)
+    if not np.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha}")
+    if tuple(x_star.shape) != tuple(x0.shape):
+        raise ValueError(f"cannot interpolate arrays of shapes {tuple(x_star.shape)} and {tuple(x0.shape)}")
+    return alpha * x_star + (1.0 - alpha) * x0
+
+
+def check_compatible(encoder: Encoder, calibration: Calibration, *, allow_other_name: bool = False) -> None:
+    """Raise ``ValueError`` unless ``calibration`` was made in ``encoder``'s latent space.
+
+    ``allow_other_name`` accepts an encoder with another name but the same architecture facts
+    (e.g. a local copy of the same weights).
+    """
+    want = {"channels": calibration.channels, "factor": calibration.factor}
+    have = {"channels": encoder.ot_channels, "factor": encoder.factor}
+    if want != have or (calibration.encoder != encoder.name and not allow_other_name):
+        raise ValueError(
+            f"the calibration was made with encoder {calibration.encoder!r} "
+            f"(C={want['channels']}, ×{want['factor']}), patch size {calibration.patch_size}, but the "
+            f"current encoder is {encoder.name!r} (C={have['channels']}, ×{have['factor']}); "
+            "calibrate again with this encoder or pick the calibration's encoder"
+        )
+
+
+@dataclass
+class Enhanced:
+    """One enhanced image: the restoration, its transport, and both latents."""
+
+    original: np.ndarray  # x*, (H, W, 3) float32 in [0, 1]
+    transported: np.ndarray  # x̂0 = D(T(E(x*))), (H, W, 3) float32 in [0, 1]
+    latent: torch.Tensor  # z* = E(x*), (1, C, h, w)
+    latent_transported: torch.Tensor  # T(z*), (1, C, h, w)
+
+
+class DOTPipeline:
+    """Enhance restored images with a calibration in one encoder's latent space."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        calibration: Calibration,
+        *,
+        config: TransportConfig = TransportConfig(),
+        allow_other_encoder_name: bool = False,
+    ) -> None:
+        check_compatible(encoder, calibration, allow_other_name=allow_other_encoder_name)
+        self.encoder, self.calibration, self.config = encoder, calibration, config
+
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray) -> torch.Tensor:
+        """x (H, W, 3) in [0, 1] → z (1, C, h, w)."""
+        return self.encoder.encode(image_to_tensor(image))
+
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+        """z (1, C, h, w) → image (H, W, 3) in [0, 1] with (H, W) = ``size``."""
+        return tensor_to_image(self.encoder.decode(z, size))
+
+    @torch.inference_mode()
+    def transport(self, z: torch.Tensor) -> torch.Tensor:
+        """Transport the latent's patches (DESIGN.md steps 2, 6, 7); side channels pass through."""
+        cal, cfg = self.calibration, self.config
+        C = self.encoder.ot_channels
+        zt = z[:, :C]
+        op = cal.operator
+        if op is None:  # zero-shot: source moments from this very image
+            source = PatchMoments(cal.dim)
+            latent_patch_moments(zt, cal.patch_size, source)
+            op = cal.operator_for(source)
+        out = transport_latent(
+            zt, op, cal.patch_size, kernel=cfg.fold_kernel, seed=cfg.seed,
+            max_chunk_elements=cfg.max_chunk_elements,
+        )
+        return torch.cat([out, z[:, C:]], dim=1) if z.shape[1] > C else out
+
+    @torch.inference_mode()
+    def enhance(self, image: np.ndarray) -> Enhanced:
+        """Compute x̂0 for one restored image (H, W, 3) in [0, 1]."""
+        z = self.encode(image)
+        z0 = self.transport(z)
+        x0 = self.decode(z0, image.shape[:2])
+        return Enhanced(original=np.asarray(image, dtype=np.float32), transported=x0, latent=z, latent_transported=z0)
+
+    @torch.inference_mode()
+    def blend(self, enhanced: Enhanced, alpha: float, *, space: str = "pixel") -> np.ndarray:
+        """x̂α of eq. (4), clipped to [0, 1].
+
+        ``space="pixel"`` (default) mixes the images and costs no encoder call; ``"latent"``
+        mixes the latents and decodes: ``D(α z* + (1 − α) T(z*))``.
+        """
+        if space == "pixel":
+            return np.clip(interpolate(enhanced.original, enhanced.transported, alpha), 0.0, 1.0)
+        if space == "latent":
+            z = interpolate(enhanced.latent, enhanced.latent_transported, alpha)
+            return self.decode(z, enhanced.original.shape[:2])
+        raise ValueError(f"space must be 'pixel' or 'latent', got {space!r}")
+
+    @torch.inference_mode()
+    def roundtrip(self, image: np.ndarray) -> np.ndarray:
+        """D(E(x)) with nothing transported: what the latent space alone costs."""
+        return self.decode(self.encode(image), image.shape[:2])
