@@ -1,0 +1,76 @@
+"""Shared test set-up: offline, no analytics, small real photographs and tiny random VAEs."""
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def photo(name: str, size: int | None = None) -> np.ndarray:
+    """A bundled scikit-image photograph as float32 (H, W, 3) in [0, 1], optionally a centre crop."""
+    from skimage import data
+
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3].astype(np.float32) / 255.0
+    if size is not None:
+        H, W = img.shape[:2]
+        top, left = (H - size) // 2, (W - size) // 2
+        img = img[top : top + size, left : left + size]
+    return np.ascontiguousarray(img)
+
+
+def bicubic_x4(img: np.ndarray) -> np.ndarray:
+    """Bicubic ×4 down- then up-sampling with Pillow: a weight-free 'restoration'."""
+    from PIL import Image
+
+    im = Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8))
+    w, h = im.size
+    small = im.resize((max(1, w // 4), max(1, h // 4)), Image.BICUBIC)
+    return np.asarray(small.resize((w, h), Image.BICUBIC)).astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="session")
+def tiny_kl_dir(tmp_path_factory):
+    """A random diffusers AutoencoderKL (×2, 4 channels) saved with save_pretrained."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=(32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=32,
+        sample_size=32,
+    )
+    path = tmp_path_factory.mktemp("tiny_kl")
+    vae.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_taesd_dir(tmp_path_factory):
+    """A random diffusers AutoencoderTiny (×2, 4 channels) saved with save_pretrained."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(16, 16),
+        decoder_block_out_channels=(16, 16),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=4,
+    )
+    path = tmp_path_factory.mktemp("tiny_taesd")
+    vae.save_pretrained(path)
+    return path

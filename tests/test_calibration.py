@@ -1,0 +1,174 @@
+"""Calibration: streamed moments, merging, modes, warnings, and the pipeline on real photographs."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import bicubic_x4, photo
+
+from dot_core import Calibrator, DOTPipeline, PatchMoments, load_encoder
+from dot_core.pipeline import check_compatible, interpolate
+
+
+@pytest.fixture(scope="module")
+def pixel():
+    return load_encoder("pixel")
+
+
+def test_patch_moments_streamed_equal_batch():
+    v = torch.randn(1000, 5, dtype=torch.float64) * 3 + 1
+    m = PatchMoments(5)
+    for chunk in v.split(137):
+        m.update(chunk)
+    torch.testing.assert_close(m.mean, v.mean(0))
+    torch.testing.assert_close(m.covariance, torch.cov(v.T))
+
+
+def test_patch_moments_merge_equals_one_pass():
+    a, b = torch.randn(300, 4), torch.randn(500, 4) + 2
+    merged = PatchMoments(4).update(a).merge(PatchMoments(4).update(b))
+    whole = PatchMoments(4).update(torch.cat([a, b]))
+    assert merged.n == whole.n
+    torch.testing.assert_close(merged.s2, whole.s2)
+    torch.testing.assert_close(merged.covariance, whole.covariance)
+
+
+@pytest.mark.parametrize("bad", [torch.randn(10, 3), torch.randn(10)])
+def test_patch_moments_update_rejects_wrong_shape(bad):
+    with pytest.raises(ValueError, match="expected patches"):
+        PatchMoments(4).update(bad)
+
+
+def test_merged_calibrations_equal_one_calibration_over_both_sets(pixel):
+    r = [bicubic_x4(photo(n, 96)) for n in ("astronaut", "coffee")]
+    c = [photo(n, 96) for n in ("chelsea", "rocket")]
+    parts = []
+    for i in range(2):
+        cal = Calibrator(pixel, 3)
+        cal.add_restored(r[i])
+        cal.add_clean(c[i])
+        parts.append(cal.fit())
+    both = Calibrator(pixel, 3)
+    for i in range(2):
+        both.add_restored(r[i])
+        both.add_clean(c[i])
+    one = both.fit()
+    merged = parts[0].merge(parts[1])
+    torch.testing.assert_close(merged.source.s2, one.source.s2)
+    torch.testing.assert_close(merged.operator.T, one.operator.T)
+    assert merged.w2 == pytest.approx(one.w2, rel=1e-10)
+    assert merged.info["n_restored_images"] == 2
+
+
+def test_merge_refuses_other_patch_size(pixel):
+    def cal(p):
+        c = Calibrator(pixel, p)
+        c.add_restored(photo("coffee", 32))
+        c.add_clean(photo("chelsea", 32))
+        return c.fit()
+
+    with pytest.raises(ValueError, match="patch_size"):
+        cal(2).merge(cal(3))
+
+
+def test_calibrator_warns_about_few_samples_resolution_and_tiny_images(pixel):
+    cal = Calibrator(pixel, 4)
+    cal.add_restored(photo("astronaut", 64))
+    cal.add_restored(np.zeros((2, 2, 3), np.float32))  # smaller than a patch: skipped
+    cal.add_clean(photo("chelsea", 8))
+    text = " ".join(cal.fit().info["warnings"])
+    assert "smaller than one latent patch" in text
+    assert "noisy" in text
+    assert "resolution" in text
+
+
+def test_calibrator_refuses_when_no_usable_image(pixel):
+    cal = Calibrator(pixel, 3)
+    cal.add_restored(np.zeros((2, 2, 3), np.float32))
+    cal.add_clean(photo("chelsea", 32))
+    with pytest.raises(ValueError, match="no usable restored images"):
+        cal.fit()
+
+
+@pytest.mark.parametrize("p", [0, 17, 2.5, "3"])
+def test_calibrator_rejects_bad_patch_size(pixel, p):
+    with pytest.raises(ValueError, match="patch_size"):
+        Calibrator(pixel, p)
+
+
+def test_paired_mode_checks_sizes_and_reports_psnr(pixel):
+    cal = Calibrator(pixel, 3, mode="paired")
+    gt = photo("coffee", 64)
+    cal.add_pair(bicubic_x4(gt), gt)
+    with pytest.raises(ValueError, match="one size"):
+        cal.add_pair(bicubic_x4(gt), photo("chelsea", 48))
+    result = cal.fit()
+    mse = np.mean((bicubic_x4(gt).astype(np.float64) - gt) ** 2)
+    assert result.info["pair_psnr_db"] == pytest.approx(10 * np.log10(1 / mse), abs=1e-6)
+
+
+def test_zero_shot_takes_source_statistics_from_the_image(pixel):
+    cal = Calibrator(pixel, 3, mode="zero-shot")
+    with pytest.raises(ValueError, match="only clean"):
+        cal.add_restored(photo("coffee", 32))
+    cal.add_clean(photo("chelsea", 96))
+    zs = cal.fit()
+    assert zs.operator is None and zs.w2 is None
+    img = bicubic_x4(photo("coffee", 96))
+    out = DOTPipeline(pixel, zs).enhance(img).transported
+    assert out.shape == img.shape and np.isfinite(out).all()
+    assert not np.allclose(out, img, atol=1e-3)
+
+
+def test_pipeline_alpha_one_returns_the_restoration_exactly(pixel):
+    cal = Calibrator(pixel, 3)
+    cal.add_restored(bicubic_x4(photo("astronaut", 80)))
+    cal.add_clean(photo("chelsea", 80))
+    pipe = DOTPipeline(pixel, cal.fit())
+    img = bicubic_x4(photo("coffee", 77))
+    res = pipe.enhance(img)
+    np.testing.assert_array_equal(pipe.blend(res, 1.0), np.clip(img, 0, 1))
+    np.testing.assert_allclose(pipe.blend(res, 0.0), res.transported)
+    half = pipe.blend(res, 0.5)
+    np.testing.assert_allclose(half, np.clip(0.5 * img + 0.5 * res.transported, 0, 1), atol=1e-6)
+    assert pipe.blend(res, -1.0).min() >= 0 and pipe.blend(res, 2.0).max() <= 1
+
+
+def test_pipeline_on_real_photos_moves_statistics_towards_clean(pixel):
+    """x̂0's patch distribution is closer to the clean set's than the restoration's is."""
+    names = ("astronaut", "coffee", "chelsea", "rocket")
+    cal = Calibrator(pixel, 3)
+    for n in names[:2]:
+        cal.add_restored(bicubic_x4(photo(n, 128)))
+    for n in names[2:]:
+        cal.add_clean(photo(n, 128))
+    c = cal.fit()
+    pipe = DOTPipeline(pixel, c)
+    img = bicubic_x4(photo("astronaut", 128))
+    out = pipe.enhance(img)
+
+    def w2_to_target(x):
+        m = PatchMoments(c.dim)
+        from dot_core.calibration import latent_patch_moments
+
+        latent_patch_moments(pipe.encode(x), 3, m)
+        from dot_core import gelbrich_w2
+
+        return float(gelbrich_w2(m.mean, m.covariance, c.target.mean, c.target.covariance))
+
+    assert w2_to_target(out.transported) < 0.6 * w2_to_target(img)
+
+
+def test_check_compatible_refuses_calibration_from_another_latent_space(pixel, tiny_kl_dir):
+    cal = Calibrator(pixel, 3)
+    cal.add_restored(photo("coffee", 32))
+    cal.add_clean(photo("chelsea", 32))
+    with pytest.raises(ValueError, match="calibrate again"):
+        check_compatible(load_encoder(str(tiny_kl_dir)), cal.fit())
+
+
+def test_interpolate_rejects_nonfinite_alpha_and_shape_mismatch():
+    a = np.zeros((4, 4, 3))
+    with pytest.raises(ValueError, match="finite"):
+        interpolate(a, a, float("nan"))
+    with pytest.raises(ValueError, match="shapes"):
+        interpolate(a, np.zeros((4, 5, 3)), 0.5)
