@@ -46,7 +46,7 @@ def parse_alphas(values: list[str] | None) -> list[float]:
 
 
 def _note(msg: str) -> None:
-    print(f"{PROG}: {msg}", file=sys.stderr)
+    tqdm.write(f"{PROG}: {msg}", file=sys.stderr)  # keeps an open progress bar intact
 
 
 def _add_runtime_args(p: argparse.ArgumentParser) -> None:
