@@ -105,6 +105,11 @@ class DOTPipeline:
     def transport(self, z: torch.Tensor) -> torch.Tensor:
         """Transport the latent's patches (DESIGN.md steps 2, 6, 7); side channels pass through."""
         cal, cfg = self.calibration, self.config
+        if not torch.isfinite(z).all():
+            raise ValueError(
+                f"the {self.encoder.name} latent of this image contains NaN or Inf "
+                "(a reduced-precision VAE can overflow): use dtype float32"
+            )
         C = self.encoder.ot_channels
         zt = z[:, :C]
         op = cal.operator

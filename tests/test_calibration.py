@@ -172,3 +172,23 @@ def test_interpolate_rejects_nonfinite_alpha_and_shape_mismatch():
         interpolate(a, a, float("nan"))
     with pytest.raises(ValueError, match="shapes"):
         interpolate(a, np.zeros((4, 5, 3)), 0.5)
+
+
+@pytest.mark.parametrize("which", ["restored", "clean", "both"])
+def test_flat_images_give_finite_results(pixel, which):
+    """Singular covariances (flat images): the stochastic operator or ε keeps pixels finite."""
+    flat = np.full((32, 32, 3), 0.4, np.float32)
+    cal = Calibrator(pixel, 3)
+    cal.add_restored(flat if which in ("restored", "both") else photo("coffee", 32))
+    cal.add_clean(flat * 0.5 if which in ("clean", "both") else photo("chelsea", 32))
+    out = DOTPipeline(pixel, cal.fit()).enhance(photo("rocket", 40)).transported
+    assert np.isfinite(out).all()
+
+
+def test_nonfinite_latent_is_a_clear_error(pixel):
+    cal = Calibrator(pixel, 3)
+    cal.add_restored(photo("coffee", 32))
+    cal.add_clean(photo("chelsea", 32))
+    z = torch.full((1, 3, 8, 8), float("nan"))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        DOTPipeline(pixel, cal.fit()).transport(z)
