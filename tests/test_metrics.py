@@ -1,0 +1,177 @@
+"""Tests for dot_core.metrics on crops of scikit-image's bundled photographs."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage import data, filters, metrics as skmetrics, util
+
+from dot_core.metrics import psnr, radial_power_spectrum, spectrum_distance, ssim, texture_distance
+
+PHOTOS = {
+    "astronaut": util.img_as_float(data.astronaut()[:128, 128:256]),
+    "coffee": util.img_as_float(data.coffee()[100:228, 200:328]),
+    "chelsea": util.img_as_float(data.chelsea()[50:178, 100:228]),
+}
+SHARP = PHOTOS["astronaut"]
+FAST = {"n_patches": 1024, "n_projections": 64}  # texture_distance settings for speed
+
+
+def _blur(img, sigma):
+    return filters.gaussian(img, sigma=sigma, channel_axis=-1, mode="reflect")
+
+
+def _noise(img, std, seed=0):
+    return np.clip(img + np.random.default_rng(seed).normal(0.0, std, img.shape), 0.0, 1.0)
+
+
+def test_psnr_identical_is_inf():
+    assert psnr(SHARP, SHARP.copy()) == math.inf
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+@pytest.mark.parametrize("data_range", [1.0, 2.0])
+def test_psnr_matches_skimage(name, data_range):
+    x, y = PHOTOS[name], _noise(PHOTOS[name], 0.05)
+    expected = skmetrics.peak_signal_noise_ratio(x, y, data_range=data_range)
+    assert psnr(x, y, data_range=data_range) == pytest.approx(expected, abs=1e-9)
+
+
+def test_psnr_known_value():
+    x = np.full((8, 8, 3), 0.5)
+    assert psnr(x, x + 0.1) == pytest.approx(20.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("to", [np.float32, torch.tensor])
+def test_psnr_accepts_arrays_and_tensors(to):
+    x, y = SHARP, _noise(SHARP, 0.05)
+    assert psnr(to(x), to(y)) == pytest.approx(psnr(x, y), abs=1e-4)
+
+
+@pytest.mark.parametrize("func", [psnr, ssim])
+def test_metrics_shape_mismatch(func):
+    with pytest.raises(ValueError, match=r"\(128, 128, 3\) and \(64, 128, 3\)"):
+        func(SHARP, SHARP[:64])
+
+
+@pytest.mark.parametrize("func", [psnr, ssim, texture_distance, spectrum_distance])
+@pytest.mark.parametrize("bad, match", [(np.zeros((3, 32, 32)), r"shape \(3, 32, 32\)"),
+                                        (np.full((32, 32, 3), np.nan), "NaN")])
+def test_metrics_bad_input(func, bad, match):
+    with pytest.raises(ValueError, match=match):
+        func(SHARP[:32, :32], bad)
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+@pytest.mark.parametrize("distortion", ["noise", "blur", "jpeg-like"])
+def test_ssim_matches_skimage(name, distortion):
+    x = PHOTOS[name]
+    y = {"noise": lambda: _noise(x, 0.08), "blur": lambda: _blur(x, 1.5),
+         "jpeg-like": lambda: np.round(_blur(x, 0.7) * 16) / 16}[distortion]()
+    expected = skmetrics.structural_similarity(x, y, gaussian_weights=True, sigma=1.5,
+                                               use_sample_covariance=False, channel_axis=-1,
+                                               data_range=1)
+    assert abs(ssim(x, y) - expected) < 1e-3
+
+
+def test_ssim_grayscale_matches_skimage():
+    x = util.img_as_float(data.camera()[100:200, 100:200])
+    y = _noise(x, 0.1)
+    expected = skmetrics.structural_similarity(x, y, gaussian_weights=True, sigma=1.5,
+                                               use_sample_covariance=False, data_range=1)
+    assert abs(ssim(x, y) - expected) < 1e-3
+
+
+def test_ssim_identical_and_symmetric():
+    y = _blur(SHARP, 2.0)
+    assert ssim(SHARP, SHARP) == pytest.approx(1.0, abs=1e-12)
+    assert ssim(SHARP, y) == pytest.approx(ssim(y, SHARP), abs=1e-12)
+    assert ssim(SHARP, y) < 1.0
+
+
+def test_ssim_too_small():
+    with pytest.raises(ValueError, match="at least 11×11"):
+        ssim(SHARP[:10, :20], SHARP[:10, :20])
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_texture_distance_identical_is_zero(name):
+    x = PHOTOS[name]
+    assert texture_distance(x, x.copy(), **FAST) < 1e-6
+
+
+def test_texture_distance_symmetric_and_deterministic():
+    y = _noise(SHARP, 0.03)
+    d = texture_distance(SHARP, y, **FAST)
+    assert d > 0
+    assert texture_distance(y, SHARP, **FAST) == d
+    assert texture_distance(torch.tensor(SHARP), torch.tensor(y), **FAST) == d
+    other_seed = texture_distance(SHARP, y, seed=1, **FAST)
+    assert other_seed != d and other_seed == pytest.approx(d, rel=0.5)
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_texture_distance_monotone_in_blur(name):
+    x = PHOTOS[name]
+    d = [texture_distance(_blur(x, sigma), x, **FAST) for sigma in (1.0, 2.0, 4.0)]
+    assert 0 < d[0] < d[1] < d[2]
+
+
+def test_texture_distance_sizes_may_differ():
+    big = util.img_as_float(data.astronaut()[:256, 128:384])
+    d = texture_distance(SHARP, big, **FAST)
+    assert 0 < d < texture_distance(SHARP, _blur(big, 4.0), **FAST)
+    assert texture_distance(SHARP[:20, :20], SHARP[:9, :30], **FAST) >= 0  # fewer levels
+
+
+@pytest.mark.parametrize("kwargs, match", [({"levels": 0}, "levels"), ({"patch": 0}, "patch"),
+                                           ({"n_projections": 0}, "n_projections")])
+def test_texture_distance_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        texture_distance(SHARP, SHARP, **kwargs)
+
+
+def test_texture_distance_too_small_or_mismatched_channels():
+    with pytest.raises(ValueError, match="at least 7 pixels"):
+        texture_distance(SHARP[:5], SHARP)
+    with pytest.raises(ValueError, match=r"same channels.*\(128, 128, 3\) and \(128, 128, 1\)"):
+        texture_distance(SHARP, SHARP[..., :1])
+
+
+@pytest.mark.parametrize("n_bins", [8, 64])
+def test_radial_power_spectrum_shape_and_slope(n_bins):
+    freqs, log_power = radial_power_spectrum(SHARP, n_bins=n_bins)
+    assert freqs.shape == log_power.shape == (n_bins,)
+    assert freqs[0] > 0 and freqs[-1] < 0.5 and np.all(np.diff(freqs) > 0)
+    assert np.isfinite(log_power).all()
+    assert log_power[: n_bins // 4].mean() > log_power[-n_bins // 4:].mean() + 1  # ~1/f² decay
+
+
+def test_radial_power_spectrum_size_normalised():
+    rng = np.random.default_rng(0)
+    small, large = rng.random((48, 48, 3)), rng.random((256, 256, 3))  # white noise: flat PSD
+    assert spectrum_distance(small, large, n_bins=16) < 0.15
+    _, log_power = radial_power_spectrum(large, n_bins=16)
+    assert np.ptp(log_power) < 0.3
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_spectrum_distance_identical_is_zero(name):
+    assert spectrum_distance(PHOTOS[name], PHOTOS[name].copy()) == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_spectrum_distance_monotone_in_blur(name):
+    x = PHOTOS[name]
+    d = [spectrum_distance(x, _blur(x, sigma)) for sigma in (1.0, 2.0, 4.0)]
+    assert 0 < d[0] < d[1] < d[2]
+    assert spectrum_distance(_blur(x, 2.0), x) == pytest.approx(d[1], abs=1e-12)
+
+
+def test_spectrum_distance_sees_noise():
+    assert spectrum_distance(SHARP, _noise(SHARP, 0.05)) > 0.1
+
+
+def test_radial_power_spectrum_too_small():
+    with pytest.raises(ValueError, match="at least 8×8"):
+        radial_power_spectrum(SHARP[:6])
