@@ -37,7 +37,8 @@ from .gaussian_ot import (
     sqrtm_psd,
     transport_operator,
 )
-from .imageio import collect_image_paths, load_image, save_image
+from .imageio import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
+from .metrics import psnr, spectrum_distance, ssim, texture_distance
 from .moments import PatchMoments
 from .patches import fold_kernel, iter_valid_patches, transport_latent
 from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate
