@@ -25,6 +25,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", "
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image, np.ndarray]
 
 _SUPPORTED = "supported: PNG, JPEG, WebP, TIFF, BMP, GIF"
+# The only Pillow plugins an encoded file may reach (JPEG covers camera MPO files too). Uploads
+# come from strangers: the many other plugins (EPS runs Ghostscript; PSD, FITS, DDS, ICNS, ...)
+# are attack surface we do not need.
+DECODERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 _PNG16_RAWMODES = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}  # high byte -> low byte
 
 
@@ -139,18 +143,18 @@ def _load_stream(fp: BinaryIO, label: str, max_pixels: int) -> np.ndarray:
 
 def _open(fp: BinaryIO, label: str) -> Image.Image:
     """``Image.open`` reading only the header; our own size check replaces Pillow's."""
+    Image.init()  # register every plugin before looking formats up
     try:
-        return Image.open(fp)
+        return Image.open(fp, formats=DECODERS)
     except Image.DecompressionBombError:
         pass  # over Pillow's global limit: open without it so that _check_size reports the size
     except UnidentifiedImageError:
         raise ValueError(f"{label}: not an image Pillow can read ({_SUPPORTED})") from None
     except Exception as exc:
         raise _corrupt(label, exc) from None
-    Image.init()
     fp.seek(0)
     prefix = fp.read(16)
-    for fmt in Image.ID:
+    for fmt in (f for f in Image.ID if f in DECODERS):
         factory, accept = Image.OPEN[fmt]
         verdict = accept(prefix) if accept else True
         if verdict and not isinstance(verdict, str):  # a str verdict is a rejection
@@ -198,7 +202,9 @@ def _pil_to_array(im: Image.Image, label: str) -> np.ndarray:
     """PIL image -> float32 (H, W, C) in [0, 1], C in {1, 2, 3, 4} (last channel alpha if 2, 4)."""
     mode = im.mode
     if mode.startswith("I;16"):
-        return np.asarray(im).astype(np.float32)[..., None] / 65535.0
+        a = np.asarray(im, dtype=np.float32)
+        a /= 65535.0  # in place: decoding peaks at one float copy (bounds memory per pixel)
+        return a[..., None]
     if mode in ("I", "F"):
         a = np.asarray(im).astype(np.float64)
         if not np.isfinite(a).all():
@@ -212,7 +218,8 @@ def _pil_to_array(im: Image.Image, label: str) -> np.ndarray:
         im = im.convert("L")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
-    a = np.asarray(im).astype(np.float32) / 255.0
+    a = np.asarray(im, dtype=np.float32)
+    a /= 255.0  # in place, as above
     return a[..., None] if a.ndim == 2 else a
 
 
