@@ -1,0 +1,823 @@
+"""Gradio app: few-shot perceptual enhancement of restored images by latent optimal transport.
+
+UI only: every computation is a call into ``dot_core`` (Adrai, Ohayon, Elad & Michaeli, "Deep
+Optimal Transport: A Practical Algorithm for Photo-realistic Image Restoration", NeurIPS 2023).
+
+1. Calibrate on a few restored and a few clean images (or a preset, or a calibration file).
+2. Enhance a new restored image x*: the transported x̂0 is computed once per upload and kept in
+   session state; the α slider then only mixes pixels (eq. 4, x̂α = α·x* + (1 − α)·x̂0), in the
+   browser while dragging and on the server for the image you download.
+3. With the ground truth, PSNR/SSIM at α and a perception–distortion curve over α ∈ [−1, 2].
+
+Named API endpoints (gradio_client): ``/calibrate(restored, clean, encoder, patch_size, ...)``,
+``/enhance(image, ...)``, ``/blend(alpha)``; see README. ``python app.py`` honours
+GRADIO_SERVER_NAME and GRADIO_SERVER_PORT, and starts offline on a weight-free latent space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import socket
+import struct
+import uuid
+import zlib
+from pathlib import Path
+from urllib.parse import urlparse
+
+import gradio as gr
+import numpy as np
+
+from dot_core import (
+    KNOWN_VAES,
+    MODES,
+    Calibrator,
+    DOTPipeline,
+    EncoderUnavailableError,
+    TransportConfig,
+    load_calibration,
+    load_encoder,
+    load_image,
+    save_calibration,
+)
+from dot_core.encoders import DiffusersVAEEncoder
+from dot_core.imageio import to_uint8
+from dot_core.patches import FOLD_KERNELS
+
+try:  # written alongside the app; the ground-truth section needs it
+    from dot_core import metrics
+except ImportError:  # pragma: no cover - only while the module is missing
+    metrics = None
+try:  # ready calibrations and example images; the preset picker and examples hide without it
+    from dot_core import presets
+except ImportError:
+    presets = None
+try:  # Hugging Face ZeroGPU: borrow a GPU for the heavy calls; a no-op everywhere else
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+
+    def gpu(fn):
+        return fn
+
+
+ALPHA_MIN, ALPHA_MAX, ALPHA_STEP = -1.0, 2.0, 0.05  # eq. (4): 1 = restoration, 0 = transported
+DEFAULT_ALPHA = 0.5
+CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # P-D curve points (each costs a texture distance)
+MAX_PIXELS = int(os.environ.get("DOT_APP_MAX_PIXELS", 2048 * 2048))  # per uploaded image
+MAX_FILE_SIZE = os.environ.get("DOT_APP_MAX_FILE_SIZE", "50mb")  # per upload, checked by Gradio
+SESSION_TTL = 2 * 3600  # seconds a session's calibration and images are kept
+PAPER_ENCODER = "sd-vae-ft-mse"
+IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
+ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
+ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
+
+
+# --------------------------------------------------------------------------- latent spaces
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connection (never true in offline mode)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _go_offline() -> None:
+    """Make later weight loads read the local cache only, instead of retrying the network."""
+    from huggingface_hub import constants
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+
+
+def _weights_cached(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = KNOWN_VAES[name][0] if name in KNOWN_VAES else name
+    return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+
+
+def _weight_free_default() -> str:
+    return "detail" if importlib.util.find_spec("dot_core.detail") else "pixel"
+
+
+@dataclasses.dataclass(frozen=True)
+class Startup:
+    """Which latent space the page starts on, and why, decided once per process."""
+
+    encoder: str
+    online: bool
+    notice: str  # Markdown shown at the top of the page
+    choices: list[tuple[str, str]]  # (label, name) for the latent-space dropdown
+
+
+def probe_startup() -> Startup:
+    """Pick the default latent space without waiting on the network.
+
+    The paper's VAE when its weights are cached or the Hub answers; otherwise the weight-free
+    ``detail`` latent (``pixel`` before that module exists). ``DOT_APP_ENCODER`` overrides.
+    """
+    online = _hub_reachable()
+    if not online:
+        _go_offline()
+    forced = os.environ.get("DOT_APP_ENCODER", "").strip()
+    wanted = forced or PAPER_ENCODER
+    reason = ""
+    if wanted in ("pixel", "detail") or online or _weights_cached(wanted):
+        try:
+            load_encoder(wanted)
+            encoder = wanted
+        except (EncoderUnavailableError, ValueError, ImportError) as exc:
+            encoder, reason = _weight_free_default(), str(exc)
+    else:
+        encoder = _weight_free_default()
+        reason = (
+            f"the Hugging Face Hub cannot be reached and the weights of '{wanted}' are not in the "
+            "local cache"
+        )
+    if encoder == PAPER_ENCODER:
+        notice = f"Running on the paper's latent space **{PAPER_ENCODER}** (Stable Diffusion VAE)."
+    elif not reason:
+        notice = f"Running on the **{encoder}** latent space (chosen with `DOT_APP_ENCODER`)."
+    else:
+        what = {"detail": "weight-free band-pass **detail** latent", "pixel": "weight-free **pixel** space"}
+        notice = (
+            f"**Offline mode:** running on the {what[encoder]}, because {reason}. "
+            f"The paper's VAE (`{PAPER_ENCODER}`) is used when its weights can be loaded "
+            f"(`hf download {KNOWN_VAES[PAPER_ENCODER][0]}`)."
+        )
+    choices = []
+    for name in ("detail", "pixel", *KNOWN_VAES):
+        if name == "detail" and not importlib.util.find_spec("dot_core.detail"):
+            continue
+        if name in ("detail", "pixel"):
+            note = "weight-free"
+        elif online or _weights_cached(name):
+            note = "the paper's VAE" if name == PAPER_ENCODER else "VAE"
+        else:
+            note = "weights unavailable offline"
+        choices.append((f"{name} · {note}", name))
+    return Startup(encoder=encoder, online=online, notice=notice, choices=choices)
+
+
+def default_patch_size(encoder: str) -> int:
+    """The latent space's own patch size, without loading VAE weights."""
+    if encoder in ("pixel", "detail"):
+        return load_encoder(encoder).default_patch_size
+    return DiffusersVAEEncoder.default_patch_size
+
+
+# --------------------------------------------------------------------------- session state
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationState:
+    """One session's calibration, as the pipeline that applies it."""
+
+    pipeline: DOTPipeline
+    file: str  # the calibration saved as .safetensors, for download
+    source: str  # where it came from, for the summary
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageState:
+    """One session's current upload: x* and x̂0 (pixel blends need nothing else)."""
+
+    pipeline: DOTPipeline  # the calibration that made ``enhanced``
+    enhanced: object  # dot_core.Enhanced with the latents dropped (memory)
+    stem: str  # upload's file name without extension, for download names
+    original_png: str
+    transported_png: str
+    ground_truth: np.ndarray | None = None
+    curve: dict | None = None  # {"alpha", "psnr", "distance"}: lists over CURVE_ALPHAS
+
+
+def _fail(message: str) -> gr.Error:
+    """A visitor's mistake: shown on the page (or raised in gradio_client), no server traceback."""
+    return gr.Error(message, print_exception=False)
+
+
+def _engine_error(exc: Exception) -> gr.Error:
+    """The engine's own message (it names the file and the fix), shown as is."""
+    return exc if isinstance(exc, gr.Error) else _fail(str(exc))
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _out_dir() -> Path:
+    """A fresh folder inside Gradio's cache: served as is, removed by ``delete_cache``."""
+    path = Path(gr.utils.get_upload_folder()) / "dot_app" / uuid.uuid4().hex
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _png_bytes(rgb: np.ndarray, level: int) -> bytes:
+    """(H, W, 3) uint8 → PNG bytes. Level 0 stores rows uncompressed (a few ms for 1 MP: the
+    live α path); higher levels use the 'Up' row filter and zlib at that level."""
+    H, W, _ = rgb.shape
+    raw = rgb.reshape(H, W * 3)
+    rows = np.empty((H, W * 3 + 1), dtype=np.uint8)
+    if level == 0:
+        rows[:, 0], rows[:, 1:] = 0, raw  # filter type 0: None
+    else:
+        rows[:, 0], rows[0, 1:] = 2, raw[0]  # filter type 2: Up (difference with the row above)
+        np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
+    idat = zlib.compress(rows.tobytes(), level)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _write_png(img: np.ndarray, name: str, *, level: int = 1) -> str:
+    path = _out_dir() / name
+    path.write_bytes(_png_bytes(to_uint8(img), level))
+    return str(path)
+
+
+def _read_image(path: str, what: str) -> np.ndarray:
+    if not path:
+        raise _fail(f"No {what} was given.")
+    try:
+        return load_image(path, max_pixels=MAX_PIXELS, name=Path(path).name)
+    except (ValueError, TypeError) as exc:
+        raise _engine_error(exc) from None
+
+
+def _paths(files) -> list[str]:
+    if files is None:
+        return []
+    return [str(f) for f in (files if isinstance(files, list) else [files])]
+
+
+# --------------------------------------------------------------------------- heavy work
+
+
+@gpu
+def _fit(restored: list[str], clean: list[str], encoder: str, patch_size: int, mode: str, progress):
+    """Encode every image, collect patch moments, fit the operator; returns a Calibration."""
+    enc = load_encoder(encoder)
+    calibrator = Calibrator(enc, patch_size, mode=mode)
+    if mode == "paired":
+        jobs = [("pair", r, c) for r, c in zip(sorted(restored, key=_name), sorted(clean, key=_name))]
+    else:
+        jobs = [("restored", r, None) for r in restored] + [("clean", c, None) for c in clean]
+    for i, (role, a, b) in enumerate(jobs):
+        progress((i, len(jobs)), desc=f"encoding {_name(a)}", unit="images")
+        if role == "pair":
+            calibrator.add_pair(_read_image(a, "restored image"), _read_image(b, "clean image"))
+        elif role == "restored":
+            calibrator.add_restored(_read_image(a, "restored image"))
+        else:
+            calibrator.add_clean(_read_image(a, "clean image"))
+    progress((len(jobs), len(jobs)), desc="fitting the transport operator")
+    return calibrator.fit()
+
+
+@gpu
+def _transport(pipeline: DOTPipeline, image: np.ndarray):
+    enhanced = pipeline.enhance(image)  # x̂0 = D(T(E(x*))), computed once per upload
+    return dataclasses.replace(enhanced, latent=None, latent_transported=None)
+
+
+def _name(path: str) -> str:
+    return Path(path).name
+
+
+def _new_calibration(cal, fold_kernel: str, source: str) -> CalibrationState:
+    try:
+        encoder = load_encoder(cal.encoder)
+        pipeline = DOTPipeline(encoder, cal, config=TransportConfig(fold_kernel=fold_kernel))
+    except (EncoderUnavailableError, ValueError) as exc:
+        raise _engine_error(exc) from None
+    file = _out_dir() / f"dot_calibration_{Path(cal.encoder).name}_p{cal.patch_size}.safetensors"
+    save_calibration(cal, file)
+    return CalibrationState(pipeline=pipeline, file=str(file), source=source)
+
+
+def _new_image(pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageState:
+    try:
+        enhanced = _transport(pipeline, image)
+    except (ValueError, MemoryError) as exc:
+        raise _engine_error(exc) from None
+    return ImageState(
+        pipeline=pipeline,
+        enhanced=enhanced,
+        stem=stem,
+        original_png=_write_png(enhanced.original, f"{stem}_restored.png"),
+        transported_png=_write_png(enhanced.transported, f"{stem}_alpha0.png"),
+    )
+
+
+def _blend_png(state: ImageState, alpha: float, *, level: int) -> str:
+    try:
+        x = state.pipeline.blend(state.enhanced, alpha)  # eq. (4) in pixel space: no VAE call
+    except ValueError as exc:
+        raise _engine_error(exc) from None
+    return _write_png(x, f"{state.stem}_alpha{alpha:g}.png", level=level)
+
+
+def _summary(state: CalibrationState) -> str:
+    cal = state.pipeline.calibration
+    w2 = "n/a in zero-shot mode" if cal.w2 is None else f"{cal.w2:.4g}"
+    lines = [f"**Calibrated** ({state.source}). Latent W2 (Gelbrich) restored → clean: **{w2}**", ""]
+    for line in cal.summary().splitlines()[1:]:
+        if line.startswith("latent W2"):
+            continue
+        if line.startswith("warning: "):
+            lines.append(f"- ⚠️ **Warning:** {line[len('warning: '):]}")
+        else:
+            lines.append(f"- {line}")
+    lines.append(f"- {cal.summary().splitlines()[0]}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- event handlers
+
+
+def calibrate(
+    restored,
+    clean,
+    encoder: str,
+    patch_size: int,
+    mode: str = "unpaired",
+    fold_kernel: str = "uniform",
+    preset: str = "",
+    cal_state: CalibrationState | None = None,
+    img_state: ImageState | None = None,
+    progress=gr.Progress(),
+):
+    """Fit a transport operator on restored and clean images (or a preset); returns a summary."""
+    encoder = (encoder or "").strip()
+    if not encoder:
+        raise _fail("Pick a latent space (encoder).")
+    if mode not in MODES:
+        raise _fail(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if fold_kernel not in FOLD_KERNELS:
+        raise _fail(f"fold_kernel must be one of {', '.join(FOLD_KERNELS)}, got {fold_kernel!r}")
+    try:
+        patch_size = int(patch_size)
+    except (TypeError, ValueError):
+        raise _fail(f"patch_size must be an integer, got {patch_size!r}") from None
+    if preset and presets is not None:
+        progress(0.1, desc=f"loading preset {preset}")
+        try:
+            cal = presets.load_preset(preset, encoder=encoder)
+        except (KeyError, ValueError, EncoderUnavailableError) as exc:
+            raise _engine_error(exc) from None
+        source = f"preset {preset}"
+    else:
+        restored, clean = _paths(restored), _paths(clean)
+        if mode == "zero-shot":
+            if restored:
+                gr.Warning("Zero-shot mode uses only the clean images; the restored ones are ignored.")
+            restored = []
+        elif not restored:
+            raise _fail("Add some restored images (your model's outputs), or pick a preset.")
+        if not clean:
+            raise _fail("Add some clean images (natural photos of the same kind), or pick a preset.")
+        if mode == "paired" and len(restored) != len(clean):
+            raise _fail(
+                f"Paired mode needs as many restored as clean images; got {len(restored)} and "
+                f"{len(clean)}. Pairs are matched by file name order."
+            )
+        try:
+            cal = _fit(restored, clean, encoder, patch_size, mode, progress)
+        except (EncoderUnavailableError, ValueError, MemoryError) as exc:
+            raise _engine_error(exc) from None
+        source = f"{len(restored)} restored + {len(clean)} clean images" if restored else f"{len(clean)} clean images"
+    new_cal = _new_calibration(cal, fold_kernel, source)
+    if img_state is not None:  # the kept upload follows the new calibration
+        progress(0.95, desc="transporting the current image again")
+        img_state = dataclasses.replace(
+            _new_image(new_cal.pipeline, img_state.enhanced.original, img_state.stem),
+            ground_truth=img_state.ground_truth,
+        )
+    for w in cal.info.get("warnings", []):
+        gr.Warning(w)
+    return _summary(new_cal), new_cal, img_state
+
+
+def load_calibration_file(calibration, fold_kernel: str = "uniform", img_state: ImageState | None = None):
+    """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
+    if not calibration:
+        raise _fail("No calibration file was given.")
+    try:
+        cal = load_calibration(calibration)
+    except ValueError as exc:
+        raise _engine_error(exc) from None
+    new_cal = _new_calibration(cal, fold_kernel, f"file {_name(calibration)}")
+    if img_state is not None:
+        img_state = dataclasses.replace(
+            _new_image(new_cal.pipeline, img_state.enhanced.original, img_state.stem),
+            ground_truth=img_state.ground_truth,
+        )
+    return _summary(new_cal), new_cal, img_state
+
+
+def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None):
+    """Transport a restored image once; returns the original, x̂0 and x̂α."""
+    if cal_state is None:
+        raise _fail("No calibration yet: calibrate, pick an example, or load a calibration file first.")
+    if not image:
+        raise _fail("Upload a restored image to enhance.")
+    x = _read_image(image, "image")
+    state = _new_image(cal_state.pipeline, x, Path(image).stem)
+    return state.original_png, state.transported_png, _blend_png(state, alpha, level=1), state
+
+
+def blend(alpha: float, img_state: ImageState | None = None):
+    """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
+    if img_state is None:
+        raise _fail("No image yet: upload a restored image (or call /enhance) first.")
+    return _blend_png(img_state, alpha, level=0)
+
+
+def download_calibration(cal_state: CalibrationState | None = None):
+    """The session's calibration as .safetensors."""
+    if cal_state is None:
+        raise _fail("No calibration yet.")
+    return cal_state.file
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def _curve(state: ImageState, gt: np.ndarray, progress) -> dict:
+    """PSNR and texture distance to the ground truth at every α of CURVE_ALPHAS."""
+    out = {"alpha": [], "psnr": [], "distance": []}
+    for a in progress.tqdm(CURVE_ALPHAS, desc="perception–distortion curve", unit="α"):
+        x = state.pipeline.blend(state.enhanced, a)
+        out["alpha"].append(a)
+        out["psnr"].append(metrics.psnr(x, gt))
+        out["distance"].append(metrics.texture_distance(x, gt))
+    return out
+
+
+def _plot(curve: dict, alpha: float):
+    """Perception–distortion plane: the curve over α, the current α marked on it."""
+    from matplotlib.figure import Figure
+
+    a, d, p = (np.asarray(curve[k]) for k in ("alpha", "distance", "psnr"))
+    fig = Figure(figsize=(6.0, 3.9), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("Perception–distortion over α ∈ [−1, 2]", fontsize=11)
+    ax.plot(d, p, "-o", color="#7c8796", markersize=4, label="α from −1 to 2")
+    for ai, di, pi in zip(a, d, p):
+        if ai in (-1.0, 0.0, 1.0, 2.0):
+            ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    # the marker sits on the drawn polyline at the current α (exact values are in the text)
+    ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
+            label=f"current α = {alpha:g}")
+    ax.set_xlabel("texture distance to the ground truth (lower = more realistic)")
+    ax.set_ylabel("PSNR (dB, higher = less distortion)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    return fig
+
+
+def _metrics_text(state: ImageState, alpha: float) -> str:
+    x = state.pipeline.blend(state.enhanced, alpha)
+    gt = state.ground_truth
+    at = f"at α = {alpha:g}: **PSNR {metrics.psnr(x, gt):.2f} dB · SSIM {metrics.ssim(x, gt):.4f}**"
+    c = state.curve
+    if c is None:
+        return at
+    ref = {a: (p, d) for a, p, d in zip(c["alpha"], c["psnr"], c["distance"])}
+    parts = [f"α = {a:g}: {ref[a][0]:.2f} dB, distance {ref[a][1]:.4f}" for a in (1.0, 0.0) if a in ref]
+    return at + "  \nfor reference: " + "; ".join(parts)
+
+
+def compare_ground_truth(ground_truth, alpha: float = DEFAULT_ALPHA, img_state: ImageState | None = None,
+                         progress=gr.Progress()):
+    """Compare with the clean image: metrics at α and the perception–distortion curve."""
+    if metrics is None:
+        raise _fail("dot_core.metrics is not available in this installation.")
+    if img_state is None:
+        raise _fail("Upload the restored image first; then its ground truth.")
+    if not ground_truth:
+        return "", None, dataclasses.replace(img_state, ground_truth=None, curve=None)
+    gt = _read_image(ground_truth, "ground truth")
+    shape = img_state.enhanced.original.shape
+    if gt.shape != shape:
+        raise _fail(
+            f"{_name(ground_truth)}: the ground truth is {gt.shape[1]}×{gt.shape[0]} but the restored image "
+            f"is {shape[1]}×{shape[0]}; upload the clean version of this very image."
+        )
+    state = dataclasses.replace(img_state, ground_truth=gt)
+    state = dataclasses.replace(state, curve=_curve(state, gt, progress))
+    return _metrics_text(state, alpha), _plot(state.curve, alpha), state
+
+
+def _on_release(alpha: float, img_state: ImageState | None):
+    """Slider released: a compact PNG for download, the before/after view, metrics, marker."""
+    if img_state is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    png = _blend_png(img_state, alpha, level=1)
+    if img_state.ground_truth is None or img_state.curve is None or metrics is None:
+        return png, (img_state.original_png, png), gr.skip(), gr.skip()
+    return png, (img_state.original_png, png), _metrics_text(img_state, alpha), _plot(img_state.curve, alpha)
+
+
+def _after_image(gt_file, alpha: float, img_state: ImageState | None, progress=gr.Progress()):
+    """After a new upload or calibration: before/after view, and the curve if a GT is there."""
+    if img_state is None:
+        return None, "", None, img_state
+    png = _blend_png(img_state, alpha, level=1)
+    if not gt_file or metrics is None:
+        return (img_state.original_png, png), "", None, img_state
+    try:
+        text, fig, img_state = compare_ground_truth(gt_file, alpha, img_state, progress)
+    except gr.Error as exc:  # e.g. a ground truth of another image: say so, keep the rest
+        return (img_state.original_png, png), f"⚠️ {exc.message}", None, img_state
+    return (img_state.original_png, png), text, fig, img_state
+
+
+def _clear_image():
+    return None, None, None, None, None, "", None
+
+
+def _thumbnails(files):
+    return _paths(files) or None
+
+
+def _encoder_changed(encoder: str):
+    try:
+        return default_patch_size((encoder or "").strip())
+    except (EncoderUnavailableError, ValueError, ImportError):
+        return gr.skip()
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def _example_items() -> list[tuple[str, str, str, str]]:
+    """(preset, restored, clean, caption) for every bundled example."""
+    if presets is None:
+        return []
+    items = []
+    for p in presets.list_presets():
+        for restored, clean in p.examples:
+            items.append((p.name, str(restored), str(clean), p.title))
+    return items
+
+
+def run_example(index: int, encoder: str, patch_size: int, fold_kernel: str, cal_state, img_state,
+                progress=gr.Progress()):
+    """One click: the preset's calibration, its example image and ground truth."""
+    items = _example_items()
+    if not 0 <= index < len(items):
+        raise _fail(f"No example number {index}.")
+    preset, restored, clean, _ = items[index]
+    if encoder not in presets.get_preset(preset).encoders:
+        encoder = presets.get_preset(preset).encoders[0]
+        patch_size = default_patch_size(encoder)
+    summary, cal_state, _ = calibrate(None, None, encoder, patch_size, "unpaired", fold_kernel, preset,
+                                      cal_state, None, progress)
+    original, transported, interpolated, img_state = enhance(restored, DEFAULT_ALPHA, cal_state)
+    text, fig, img_state = compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
+    return (summary, cal_state, cal_state.file, encoder, patch_size, preset, restored, clean,
+            DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig,
+            img_state)
+
+
+# --------------------------------------------------------------------------- page
+
+# Runs in the browser on every α input event, before the server's /blend: paints
+# x̂α = x̂0 + α·(x* − x̂0) from the two PNGs already on the page onto a canvas laid over the
+# interpolated panel (a few ms for 1 MP). The canvas hides again once the server's PNG for the
+# slider's current α has loaded (its file name ends in _alpha<α>.png), so downloads, the
+# fullscreen view and API users always get the server's image.
+BLEND_JS = """
+(alpha) => {
+  try {
+    const q = (s) => document.querySelector(s);
+    const S = window.__dotBlend || (window.__dotBlend = {alpha: null, painted: 0, key: null});
+    const o = q('#dot-original .image-frame img'), t = q('#dot-transported .image-frame img');
+    const frame = q('#dot-interpolated .image-frame');
+    const shown = frame && frame.querySelector('img');
+    if (!o || !t || !shown) return [alpha, null];
+    const key = o.src + '|' + t.src;
+    if (S.key !== key) {  // new upload or calibration: read both images' pixels once
+      S.key = key; S.ready = false;
+      const load = (src) => { const im = new Image(); im.src = src; return im.decode().then(() => im); };
+      Promise.all([load(o.src), load(t.src)]).then(([io, it]) => {
+        if (S.key !== key || io.naturalWidth !== it.naturalWidth || io.naturalHeight !== it.naturalHeight) return;
+        const w = io.naturalWidth, h = io.naturalHeight, c = document.createElement('canvas');
+        c.width = w; c.height = h;
+        const g = c.getContext('2d', {willReadFrequently: true});
+        g.drawImage(io, 0, 0); const xs = g.getImageData(0, 0, w, h).data;
+        g.clearRect(0, 0, w, h); g.drawImage(it, 0, 0); const x0 = g.getImageData(0, 0, w, h).data;
+        const d = new Float32Array(xs.length);
+        for (let i = 0; i < xs.length; i++) d[i] = xs[i] - x0[i];
+        Object.assign(S, {x0: x0, d: d, out: new ImageData(w, h), ready: true});
+      }).catch((e) => console.warn('DOT: in-browser blend unavailable', e));
+      return [alpha, null];
+    }
+    if (!S.ready) return [alpha, null];
+    let cv = frame.querySelector('canvas.dot-live');
+    if (!cv) {
+      cv = document.createElement('canvas'); cv.className = 'dot-live';
+      frame.style.position = 'relative'; frame.appendChild(cv);
+      frame.addEventListener('load', (ev) => {  // the server's PNG arrived: show it if current
+        if (ev.target.tagName !== 'IMG') return;
+        const m = decodeURIComponent(ev.target.src).match(/_alpha([-+0-9.e]+)[.]png$/);
+        const r = q('#dot-alpha input[type=range]'), now = r ? Number(r.value) : NaN;
+        if ((m && Math.abs(Number(m[1]) - now) < 1e-6) || Math.abs(S.alpha - now) > 1e-6) cv.style.display = 'none';
+      }, true);
+    }
+    const w = S.out.width, h = S.out.height;
+    if (cv.width !== w || cv.height !== h) { cv.width = w; cv.height = h; }
+    Object.assign(cv.style, {position: 'absolute', display: 'block', pointerEvents: 'none',
+      left: shown.offsetLeft + 'px', top: shown.offsetTop + 'px', width: shown.offsetWidth + 'px',
+      height: shown.offsetHeight + 'px', objectFit: getComputedStyle(shown).objectFit});
+    const a = Number(alpha), x0 = S.x0, d = S.d, out = S.out.data;
+    for (let i = 0; i < out.length; i += 4) {  // Uint8ClampedArray rounds and clips like the server
+      out[i] = x0[i] + a * d[i]; out[i + 1] = x0[i + 1] + a * d[i + 1];
+      out[i + 2] = x0[i + 2] + a * d[i + 2]; out[i + 3] = 255;
+    }
+    cv.getContext('2d').putImageData(S.out, 0, 0);
+    S.alpha = a; S.painted = performance.now();
+  } catch (e) { console.warn('DOT: in-browser blend skipped', e); }
+  return [alpha, null];
+}
+"""
+
+CSS = """
+.dot-panel img { object-fit: contain; }
+#dot-notice { border-left: 4px solid var(--color-accent); padding-left: 10px; }
+/* phones: the interpolated panel right under the α slider, the other two side by side below */
+@media (max-width: 640px) {
+  #dot-panels { flex-wrap: wrap !important; }
+  #dot-panels > #dot-interpolated { order: -1; flex: 1 1 100% !important; }
+  #dot-panels > #dot-original, #dot-panels > #dot-transported {
+    flex: 1 1 40% !important; min-width: 0 !important; height: 190px !important; }
+}
+"""
+
+INTRO = """
+# Deep Optimal Transport: perceptual enhancement of restored images
+Make a restoration model's outputs look like natural images without retraining it: DOT matches the
+statistics of latent patches of your restored images to those of clean images by a closed-form optimal
+transport map ([Adrai et al., NeurIPS 2023](https://arxiv.org/abs/2306.02342)). Then slide **α** between
+the original restoration (α = 1, least distortion) and the fully transported image (α = 0, most
+realistic), or beyond.
+"""
+
+
+def build_demo(startup: Startup | None = None) -> gr.Blocks:
+    """The whole page; ``startup`` (default: probed now) says which latent space to start on."""
+    startup = startup or probe_startup()
+    examples = _example_items()
+    with gr.Blocks(title="DOT · latent optimal transport", delete_cache=(1800, SESSION_TTL)) as demo:
+        cal_state = gr.State(None, time_to_live=SESSION_TTL)
+        img_state = gr.State(None, time_to_live=SESSION_TTL)
+        gr.Markdown(INTRO)
+        gr.Markdown(startup.notice, elem_id="dot-notice")
+        if examples:
+            example_gallery = gr.Gallery(
+                value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
+                columns=6, height=170, allow_preview=False, object_fit="cover", elem_id="dot-examples",
+            )
+
+        gr.Markdown("## 1 · Calibrate")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=280):
+                restored = gr.File(label="Restored images (your model's outputs, about 10)",
+                                   file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-restored")
+                restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
+                                             object_fit="cover", elem_classes="dot-thumbs", visible=True)
+            with gr.Column(min_width=280):
+                clean = gr.File(label="Clean images (natural photos of the same kind, about 10)",
+                                file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
+                clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
+                                          object_fit="cover", elem_classes="dot-thumbs")
+        with gr.Row(equal_height=True):
+            preset_names = [p.name for p in presets.list_presets()] if presets is not None else []
+            preset = gr.Dropdown([("your images above", ""), *[(n, n) for n in preset_names]], value="",
+                                 label="…or a preset", visible=bool(preset_names), scale=2)
+            calibrate_btn = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
+        with gr.Accordion("Advanced", open=False):
+            with gr.Row():
+                encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
+                                      label="Latent space (encoder)",
+                                      info="or a Hugging Face repo id / local folder holding a diffusers VAE")
+                patch_size = gr.Slider(1, 16, step=1, value=default_patch_size(startup.encoder),
+                                       label="Patch size p (latent pixels)", info="d = C·p² per patch")
+            with gr.Row():
+                mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
+                                info="paired: restored[i] restores clean[i] (matched by file name order); "
+                                "zero-shot: source statistics from each image itself")
+                fold_kernel = gr.Radio(list(FOLD_KERNELS), value="uniform", label="Fold kernel",
+                                       info="weights of overlapping patches when folding back")
+        summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
+        with gr.Row():
+            cal_download = gr.File(label="Download this calibration (.safetensors)", interactive=False)
+            cal_upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
+                                 height=140, elem_id="dot-cal-upload")
+
+        gr.Markdown("## 2 · Enhance")
+        with gr.Row():
+            image = gr.File(label="Restored image to enhance", file_types=IMAGE_TYPES, elem_id="dot-image")
+            gt_file = gr.File(label="Its ground truth (optional: metrics and the P–D curve)",
+                              file_types=IMAGE_TYPES, elem_id="dot-gt")
+        alpha = gr.Slider(ALPHA_MIN, ALPHA_MAX, value=DEFAULT_ALPHA, step=ALPHA_STEP, label=ALPHA_LABEL,
+                          info=ALPHA_INFO, elem_id="dot-alpha")
+        with gr.Row(equal_height=True, elem_id="dot-panels"):
+            panel = dict(format="png", interactive=False, height=300, elem_classes="dot-panel",
+                         buttons=["download", "fullscreen"])
+            original = gr.Image(label="Original x* (α = 1)", elem_id="dot-original", **panel)
+            transported = gr.Image(label="Transported x̂0 (α = 0)", elem_id="dot-transported", **panel)
+            interpolated = gr.Image(label="Interpolated x̂α (current α)", elem_id="dot-interpolated", **panel)
+        before_after = gr.ImageSlider(label="Before (restoration) / after (current α)", format="png",
+                                      max_height=520, elem_id="dot-before-after")
+
+        gr.Markdown("## 3 · Ground truth")
+        gt_text = gr.Markdown("Upload the clean version of the image above to see PSNR, SSIM and the "
+                              "perception–distortion curve.", elem_id="dot-metrics")
+        pd_plot = gr.Plot(label="Perception–distortion over α ∈ [−1, 2]", show_label=False, format="png",
+                          elem_id="dot-plot")
+
+        # ---- events: calibration
+        heavy = dict(concurrency_id="heavy", concurrency_limit=1)
+        restored.change(_thumbnails, restored, restored_thumbs, api_visibility="private", show_progress="hidden")
+        clean.change(_thumbnails, clean, clean_thumbs, api_visibility="private", show_progress="hidden")
+        encoder.change(_encoder_changed, encoder, patch_size, api_visibility="private", show_progress="hidden")
+        images_out = [original, transported, interpolated]
+        refresh = dict(fn=_refresh_images, inputs=[alpha, img_state], outputs=images_out,
+                       api_visibility="private", show_progress="hidden")
+        after = dict(fn=_after_image, inputs=[gt_file, alpha, img_state],
+                     outputs=[before_after, gt_text, pd_plot, img_state], api_visibility="private")
+        calibrate_btn.click(
+            calibrate, [restored, clean, encoder, patch_size, mode, fold_kernel, preset, cal_state, img_state],
+            [summary, cal_state, img_state], api_name="calibrate", **heavy,
+        ).success(download_calibration, cal_state, cal_download, api_name="download_calibration",
+                  api_visibility="undocumented").success(**refresh).success(**after)
+        cal_upload.upload(
+            load_calibration_file, [cal_upload, fold_kernel, img_state], [summary, cal_state, img_state],
+            api_name="load_calibration", **heavy,
+        ).success(_calibration_controls, cal_state, [encoder, patch_size, cal_download],
+                  api_visibility="private").success(**refresh).success(**after)
+
+        # ---- events: enhance, α, ground truth
+        image.upload(enhance, [image, alpha, cal_state], [*images_out, img_state], api_name="enhance",
+                     **heavy).success(**after)
+        image.clear(_clear_image, None, [*images_out, before_after, img_state, gt_text, pd_plot],
+                    api_visibility="private")
+        alpha.input(blend, [alpha, img_state], interpolated, api_name="blend", show_progress="hidden",
+                    trigger_mode="always_last", concurrency_limit=4, concurrency_id="blend", js=BLEND_JS)
+        alpha.release(_on_release, [alpha, img_state], [interpolated, before_after, gt_text, pd_plot],
+                      api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+                      concurrency_limit=2, concurrency_id="release")
+        gt_file.upload(compare_ground_truth, [gt_file, alpha, img_state], [gt_text, pd_plot, img_state],
+                       api_name="ground_truth", **heavy)
+        if examples:
+            example_gallery.select(
+                _run_selected_example, [encoder, patch_size, fold_kernel, cal_state, img_state],
+                [summary, cal_state, cal_download, encoder, patch_size, preset, image, gt_file, alpha,
+                 *images_out, before_after, gt_text, pd_plot, img_state],
+                api_visibility="private", **heavy,
+            )
+    demo.queue(max_size=64, default_concurrency_limit=2)
+    return demo
+
+
+def _refresh_images(alpha: float, img_state: ImageState | None):
+    """After a new calibration, the kept upload's panels (it was transported again)."""
+    if img_state is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    return img_state.original_png, img_state.transported_png, _blend_png(img_state, alpha, level=1)
+
+
+def _calibration_controls(cal_state: CalibrationState):
+    cal = cal_state.pipeline.calibration
+    return cal.encoder, cal.patch_size, cal_state.file
+
+
+def _run_selected_example(encoder, patch_size, fold_kernel, cal_state, img_state, evt: gr.SelectData,
+                          progress=gr.Progress()):
+    return run_example(evt.index, encoder, patch_size, fold_kernel, cal_state, img_state, progress)
+
+
+def launch_options() -> dict:
+    """Keyword arguments for ``demo.launch`` (Gradio 6 takes css there, not in Blocks)."""
+    return dict(css=CSS, max_file_size=MAX_FILE_SIZE, state_session_capacity=1000)
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch(**launch_options())
