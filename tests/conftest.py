@@ -74,3 +74,46 @@ def tiny_taesd_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_taesd")
     vae.save_pretrained(path)
     return path
+
+
+# ---- app fixtures (tests/test_app_api.py, tests/test_browser.py) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The Gradio app (app.py) launched in this process on a free local port; yields its URL."""
+    import socket
+
+    import app as dot_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dot_app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                        **dot_app.launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    dot_app.demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_images(tmp_path_factory) -> dict:
+    """Small PNGs for the app: bicubic ×4 restorations and clean crops (96 px) of bundled photos
+    for calibration, a test restoration and its ground truth (128 px)."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("app_images")
+
+    def save(img: np.ndarray, name: str) -> str:
+        path = folder / name
+        Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(path)
+        return str(path)
+
+    cal = ("coffee", "chelsea", "rocket")
+    test = photo("astronaut", 128)
+    return {
+        "restored": [save(bicubic_x4(photo(n, 96)), f"{n}_restored.png") for n in cal],
+        "clean": [save(photo(n, 96), f"{n}_clean.png") for n in cal],
+        "image": save(bicubic_x4(test), "astronaut_restored.png"),
+        "ground_truth": save(test, "astronaut_clean.png"),
+        "other_image": save(bicubic_x4(photo("coffee", 128)[::-1]), "coffee_flipped_restored.png"),
+    }

@@ -1,0 +1,204 @@
+"""The app's named API, driven with gradio_client against the app launched in this process.
+
+calibrate → enhance → blend at α ∈ {1, 0, −1, 2}; α = 1 gives back the upload exactly; sessions
+are isolated; every bad input gets a readable error and leaves the session's calibration and
+image working.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app as dot_app
+from dot_core import Calibration, PatchMoments, save_calibration
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+def files(paths):
+    return [handle_file(p) for p in paths]
+
+
+@pytest.fixture
+def client(app_url) -> Client:
+    """A fresh visitor (its own session)."""
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture
+def enhanced(client, app_images):
+    """A session calibrated on pixels (p = 3) with the test image enhanced: (client, outputs)."""
+    client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
+    out = client.predict(handle_file(app_images["image"]), api_name="/enhance")
+    return client, out
+
+
+def assert_session_intact(client, app_images, transported) -> None:
+    """The session still has its image (α = 1 is the upload) and calibration (α = 0 is x̂0)."""
+    np.testing.assert_array_equal(pixels(client.predict(1.0, api_name="/blend")), pixels(app_images["image"]))
+    np.testing.assert_array_equal(pixels(client.predict(0.0, api_name="/blend")), pixels(transported))
+
+
+def test_app_api_named_endpoints_and_parameters(client):
+    api = client.view_api(return_format="dict")["named_endpoints"]
+    params = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in api.items()}
+    assert params["/calibrate"][:4] == ["restored", "clean", "encoder", "patch_size"]
+    assert params["/enhance"][0] == "image"
+    assert params["/blend"] == ["alpha"]
+    for name in ("/calibrate", "/enhance"):  # further parameters have defaults
+        assert all(p["parameter_has_default"] for p in api[name]["parameters"][4 if name == "/calibrate" else 1:])
+    assert len(api["/enhance"]["returns"]) == 3 and len(api["/blend"]["returns"]) == 1
+
+
+def test_app_calibrate_enhance_blend(client, app_images):
+    summary = client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
+                             api_name="/calibrate")
+    assert "W2" in summary and "3 images" in summary
+    original, transported, interpolated = client.predict(handle_file(app_images["image"]), 0.5,
+                                                         api_name="/enhance")
+    x_star, x0 = pixels(app_images["image"]), pixels(transported)
+    np.testing.assert_array_equal(pixels(original), x_star)
+    assert np.abs(x0 - x_star).mean() > 0.5  # transport changed the image
+    for alpha in (1.0, 0.0, -1.0, 2.0, 0.5):
+        got = pixels(client.predict(alpha, api_name="/blend"))
+        if alpha == 1.0:
+            np.testing.assert_array_equal(got, x_star)  # eq. (4): α = 1 is the restoration, exactly
+        elif alpha == 0.0:
+            np.testing.assert_array_equal(got, x0)
+        else:  # x̂0 is known here only to 8 bits: |1 − α|·½ + ½ levels at most
+            want = np.clip(np.rint(alpha * x_star + (1 - alpha) * x0), 0, 255)
+            assert np.abs(got - want).max() <= 2, alpha
+            if alpha == 0.5:
+                np.testing.assert_array_equal(got, pixels(interpolated))
+
+
+def test_app_download_and_reuse_calibration(enhanced, app_images, app_url):
+    client, (_, transported, _) = enhanced
+    path = client.predict(api_name="/download_calibration")
+    assert str(path).endswith(".safetensors")
+    other = Client(app_url, verbose=False)
+    summary = other.predict(handle_file(path), api_name="/load_calibration")
+    assert "W2" in summary
+    _, transported_again, _ = other.predict(handle_file(app_images["image"]), api_name="/enhance")
+    np.testing.assert_array_equal(pixels(transported_again), pixels(transported))
+
+
+def test_app_zero_shot_mode(client, app_images):
+    summary = client.predict([], files(app_images["clean"]), "pixel", 3, "zero-shot", api_name="/calibrate")
+    assert "zero-shot" in summary
+    _, transported, _ = client.predict(handle_file(app_images["image"]), api_name="/enhance")
+    assert pixels(transported).shape == pixels(app_images["image"]).shape
+
+
+def test_app_two_clients_are_isolated(app_url, app_images):
+    a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    a.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
+    with pytest.raises(AppError, match="No calibration yet"):  # b has none of a's calibration
+        b.predict(handle_file(app_images["image"]), api_name="/enhance")
+    with pytest.raises(AppError, match="No image yet"):
+        b.predict(1.0, api_name="/blend")
+    b.predict(files(app_images["restored"][:2]), files(app_images["clean"][:2]), "pixel", 5, api_name="/calibrate")
+    a.predict(handle_file(app_images["image"]), api_name="/enhance")
+    b.predict(handle_file(app_images["other_image"]), api_name="/enhance")
+    np.testing.assert_array_equal(pixels(a.predict(1.0, api_name="/blend")), pixels(app_images["image"]))
+    np.testing.assert_array_equal(pixels(b.predict(1.0, api_name="/blend")), pixels(app_images["other_image"]))
+
+
+def test_app_ground_truth_metrics_and_curve(enhanced, app_images):
+    client, _ = enhanced
+    text, plot = client.predict(handle_file(app_images["ground_truth"]), 0.5, api_name="/ground_truth")
+    assert "PSNR" in text and "SSIM" in text and "α = 0.5" in text
+    assert plot is not None
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _mismatched_calibration(path) -> str:
+    """A valid file whose statistics (C = 1) cannot belong to the 'pixel' latent (C = 3)."""
+    v = torch.randn(500, 9, dtype=torch.float64)
+    target = PatchMoments(9)
+    target.update(v)
+    cal = Calibration(encoder="pixel", channels=1, factor=1, patch_size=3, mode="zero-shot", target=target)
+    return str(save_calibration(cal, path))
+
+
+def _huge_png(path) -> str:
+    side = int(dot_app.MAX_PIXELS**0.5) + 64  # a few KB on disk, over the limit once decoded
+    Image.new("RGB", (side, side)).save(path)
+    return str(path)
+
+
+def _truncated_png(path, source) -> str:
+    data = open(source, "rb").read()
+    path.write_bytes(data[: len(data) // 2])
+    return str(path)
+
+
+BAD_INPUTS = {
+    # id: (endpoint, args builder(tmp_path, images), message pattern)
+    "corrupt image": ("/enhance", lambda t, im: [handle_file(_truncated_png(t / "cut.png", im["image"]))],
+                      r"cut\.png.*(truncated|corrupt|not an image)"),
+    "text as image": ("/enhance", lambda t, im: [handle_file(_write(t / "notes.png", b"hello"))],
+                      r"notes\.png"),
+    "huge image": ("/enhance", lambda t, im: [handle_file(_huge_png(t / "huge.png"))], r"huge\.png.*megapixels"),
+    "not a calibration": ("/load_calibration", lambda t, im: [handle_file(_write(t / "x.safetensors", b"\0" * 64))],
+                          r"x\.safetensors.*not a usable DOT calibration"),
+    "mismatched calibration": ("/load_calibration",
+                               lambda t, im: [handle_file(_mismatched_calibration(t / "c1.safetensors"))],
+                               r"calibration was made with encoder 'pixel' \(C=1"),
+    "unknown encoder": ("/calibrate", lambda t, im: [files(im["restored"]), files(im["clean"]), "no-such-vae", 3],
+                        r"no-such-vae"),
+    "paired count mismatch": ("/calibrate",
+                              lambda t, im: [files(im["restored"][:2]), files(im["clean"]), "pixel", 3, "paired"],
+                              r"as many restored as clean"),
+    "no clean images": ("/calibrate", lambda t, im: [files(im["restored"]), [], "pixel", 3], r"clean images"),
+    "corrupt calibration image": ("/calibrate",
+                                  lambda t, im: [[handle_file(_write(t / "bad.jpg", b"\xff\xd8\xff"))],
+                                                 files(im["clean"]), "pixel", 3],
+                                  r"bad\.jpg"),
+    "alpha out of range": ("/blend", lambda t, im: [5.0], r"5"),
+    "ground truth of another size": ("/ground_truth", lambda t, im: [handle_file(im["restored"][0])],
+                                     r"96×96.*128×128"),
+}
+
+
+def _write(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_app_bad_input_gets_readable_error_and_session_survives(case, enhanced, app_images, tmp_path):
+    client, (_, transported, _) = enhanced
+    endpoint, build, pattern = BAD_INPUTS[case]
+    with pytest.raises(AppError, match=pattern):
+        client.predict(*build(tmp_path, app_images), api_name=endpoint)
+    assert_session_intact(client, app_images, transported)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.mark.parametrize("level", [0, 1, 6])
+def test_app_png_writer_is_lossless(level):
+    rgb = np.random.default_rng(level).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(dot_app._png_bytes(rgb, level))))
+    np.testing.assert_array_equal(back, rgb)
+
+
+def test_app_startup_offline_says_why(monkeypatch):
+    monkeypatch.delenv("DOT_APP_ENCODER", raising=False)
+    startup = dot_app.probe_startup()
+    assert startup.encoder in ("detail", "pixel") and not startup.online
+    assert "Offline" in startup.notice and startup.encoder in startup.notice
+    assert dict((v, k) for k, v in startup.choices)[dot_app.PAPER_ENCODER].endswith("unavailable offline")
