@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 import gradio as gr
 import numpy as np
+from tqdm import tqdm
 
 from dot_core import (
     KNOWN_VAES,
@@ -267,23 +268,20 @@ def _paths(files) -> list[str]:
 
 
 @gpu
-def _fit(restored: list[str], clean: list[str], encoder: str, patch_size: int, mode: str, progress):
-    """Encode every image, collect patch moments, fit the operator; returns a Calibration."""
-    enc = load_encoder(encoder)
-    calibrator = Calibrator(enc, patch_size, mode=mode)
-    if mode == "paired":
-        jobs = [("pair", r, c) for r, c in zip(sorted(restored, key=_name), sorted(clean, key=_name))]
-    else:
-        jobs = [("restored", r, None) for r in restored] + [("clean", c, None) for c in clean]
-    for i, (role, a, b) in enumerate(jobs):
-        progress((i, len(jobs)), desc=f"encoding {_name(a)}", unit="images")
+def _fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, patch_size: int, mode: str):
+    """Encode every image, collect patch moments, fit the operator (eq. 2); a Calibration.
+
+    ``jobs``: ("restored" | "clean", image, None) or ("pair", restored, clean). Progress goes
+    through tqdm (tracked by ``gr.Progress(track_tqdm=True)``, also under ZeroGPU).
+    """
+    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode)
+    for role, a, b in tqdm(jobs, desc="encoding", unit="image"):
         if role == "pair":
-            calibrator.add_pair(_read_image(a, "restored image"), _read_image(b, "clean image"))
+            calibrator.add_pair(a, b)
         elif role == "restored":
-            calibrator.add_restored(_read_image(a, "restored image"))
+            calibrator.add_restored(a)
         else:
-            calibrator.add_clean(_read_image(a, "clean image"))
-    progress((len(jobs), len(jobs)), desc="fitting the transport operator")
+            calibrator.add_clean(a)
     return calibrator.fit()
 
 
@@ -331,21 +329,38 @@ def _blend_png(state: ImageState, alpha: float, *, level: int) -> str:
 
 
 def _summary(state: CalibrationState) -> str:
+    """Markdown: W2 first, then the engine's own summary lines, warnings flagged."""
     cal = state.pipeline.calibration
     w2 = "n/a in zero-shot mode" if cal.w2 is None else f"{cal.w2:.4g}"
     lines = [f"**Calibrated** ({state.source}). Latent W2 (Gelbrich) restored → clean: **{w2}**", ""]
-    for line in cal.summary().splitlines()[1:]:
-        if line.startswith("latent W2"):
-            continue
+    for line in cal.summary().splitlines():
         if line.startswith("warning: "):
-            lines.append(f"- ⚠️ **Warning:** {line[len('warning: '):]}")
-        else:
+            lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
+        elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
-    lines.append(f"- {cal.summary().splitlines()[0]}")
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- event handlers
+
+
+def _read_jobs(restored: list[str], clean: list[str], mode: str, progress) -> list[tuple]:
+    """Load (and validate) every calibration image before any encoding starts."""
+    if mode == "paired":  # pairs are matched by file name order
+        restored, clean = sorted(restored, key=_name), sorted(clean, key=_name)
+        return [("pair", _read_image(r, "restored image"), _read_image(c, "clean image"))
+                for r, c in progress.tqdm(list(zip(restored, clean)), desc="reading images", unit="pair")]
+    jobs = [("restored", r) for r in restored] + [("clean", c) for c in clean]
+    return [(role, _read_image(p, f"{role} image"), None)
+            for role, p in progress.tqdm(jobs, desc="reading images", unit="image")]
+
+
+def _follow(img_state: ImageState | None, cal_state: CalibrationState) -> ImageState | None:
+    """The kept upload, transported again with a new calibration (its ground truth kept)."""
+    if img_state is None:
+        return None
+    new = _new_image(cal_state.pipeline, img_state.enhanced.original, img_state.stem)
+    return dataclasses.replace(new, ground_truth=img_state.ground_truth)
 
 
 def calibrate(
@@ -358,7 +373,7 @@ def calibrate(
     preset: str = "",
     cal_state: CalibrationState | None = None,
     img_state: ImageState | None = None,
-    progress=gr.Progress(),
+    progress=gr.Progress(track_tqdm=True),
 ):
     """Fit a transport operator on restored and clean images (or a preset); returns a summary."""
     encoder = (encoder or "").strip()
@@ -372,15 +387,15 @@ def calibrate(
         patch_size = int(patch_size)
     except (TypeError, ValueError):
         raise _fail(f"patch_size must be an integer, got {patch_size!r}") from None
+    restored, clean = _paths(restored), _paths(clean)
     if preset and presets is not None:
-        progress(0.1, desc=f"loading preset {preset}")
+        progress(0.2, desc=f"loading preset {preset}")
         try:
             cal = presets.load_preset(preset, encoder=encoder)
         except (KeyError, ValueError, EncoderUnavailableError) as exc:
             raise _engine_error(exc) from None
         source = f"preset {preset}"
     else:
-        restored, clean = _paths(restored), _paths(clean)
         if mode == "zero-shot":
             if restored:
                 gr.Warning("Zero-shot mode uses only the clean images; the restored ones are ignored.")
@@ -390,22 +405,16 @@ def calibrate(
         if not clean:
             raise _fail("Add some clean images (natural photos of the same kind), or pick a preset.")
         if mode == "paired" and len(restored) != len(clean):
-            raise _fail(
-                f"Paired mode needs as many restored as clean images; got {len(restored)} and "
-                f"{len(clean)}. Pairs are matched by file name order."
-            )
+            raise _fail(f"Paired mode needs as many restored as clean images; got {len(restored)} and "
+                        f"{len(clean)}. Pairs are matched by file name order.")
+        jobs = _read_jobs(restored, clean, mode, progress)
         try:
-            cal = _fit(restored, clean, encoder, patch_size, mode, progress)
+            cal = _fit(jobs, encoder, patch_size, mode)
         except (EncoderUnavailableError, ValueError, MemoryError) as exc:
             raise _engine_error(exc) from None
         source = f"{len(restored)} restored + {len(clean)} clean images" if restored else f"{len(clean)} clean images"
     new_cal = _new_calibration(cal, fold_kernel, source)
-    if img_state is not None:  # the kept upload follows the new calibration
-        progress(0.95, desc="transporting the current image again")
-        img_state = dataclasses.replace(
-            _new_image(new_cal.pipeline, img_state.enhanced.original, img_state.stem),
-            ground_truth=img_state.ground_truth,
-        )
+    img_state = _follow(img_state, new_cal)
     for w in cal.info.get("warnings", []):
         gr.Warning(w)
     return _summary(new_cal), new_cal, img_state
@@ -420,12 +429,7 @@ def load_calibration_file(calibration, fold_kernel: str = "uniform", img_state: 
     except ValueError as exc:
         raise _engine_error(exc) from None
     new_cal = _new_calibration(cal, fold_kernel, f"file {_name(calibration)}")
-    if img_state is not None:
-        img_state = dataclasses.replace(
-            _new_image(new_cal.pipeline, img_state.enhanced.original, img_state.stem),
-            ground_truth=img_state.ground_truth,
-        )
-    return _summary(new_cal), new_cal, img_state
+    return _summary(new_cal), new_cal, _follow(img_state, new_cal)
 
 
 def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None):
@@ -575,23 +579,21 @@ def _example_items() -> list[tuple[str, str, str, str]]:
     return items
 
 
-def run_example(index: int, encoder: str, patch_size: int, fold_kernel: str, cal_state, img_state,
-                progress=gr.Progress()):
-    """One click: the preset's calibration, its example image and ground truth."""
+def run_example(index: int, encoder: str, fold_kernel: str, cal_state, img_state, progress=gr.Progress()):
+    """One click: the preset's calibration, then its example image and ground truth."""
     items = _example_items()
     if not 0 <= index < len(items):
         raise _fail(f"No example number {index}.")
     preset, restored, clean, _ = items[index]
-    if encoder not in presets.get_preset(preset).encoders:
-        encoder = presets.get_preset(preset).encoders[0]
-        patch_size = default_patch_size(encoder)
-    summary, cal_state, _ = calibrate(None, None, encoder, patch_size, "unpaired", fold_kernel, preset,
-                                      cal_state, None, progress)
+    ready = presets.get_preset(preset).encoders
+    encoder = encoder if encoder in ready else ready[0]
+    summary, cal_state, _ = calibrate(None, None, encoder, 0, "unpaired", fold_kernel, preset, cal_state, None,
+                                      progress)
     original, transported, interpolated, img_state = enhance(restored, DEFAULT_ALPHA, cal_state)
     text, fig, img_state = compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
-    return (summary, cal_state, cal_state.file, encoder, patch_size, preset, restored, clean,
-            DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig,
-            img_state)
+    cal = cal_state.pipeline.calibration
+    return (summary, cal_state, cal_state.file, cal.encoder, cal.patch_size, preset, restored, clean,
+            DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig, img_state)
 
 
 # --------------------------------------------------------------------------- page
@@ -786,7 +788,7 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                        api_name="ground_truth", **heavy)
         if examples:
             example_gallery.select(
-                _run_selected_example, [encoder, patch_size, fold_kernel, cal_state, img_state],
+                _run_selected_example, [encoder, fold_kernel, cal_state, img_state],
                 [summary, cal_state, cal_download, encoder, patch_size, preset, image, gt_file, alpha,
                  *images_out, before_after, gt_text, pd_plot, img_state],
                 api_visibility="private", **heavy,
@@ -807,9 +809,9 @@ def _calibration_controls(cal_state: CalibrationState):
     return cal.encoder, cal.patch_size, cal_state.file
 
 
-def _run_selected_example(encoder, patch_size, fold_kernel, cal_state, img_state, evt: gr.SelectData,
+def _run_selected_example(encoder, fold_kernel, cal_state, img_state, evt: gr.SelectData,
                           progress=gr.Progress()):
-    return run_example(evt.index, encoder, patch_size, fold_kernel, cal_state, img_state, progress)
+    return run_example(evt.index, encoder, fold_kernel, cal_state, img_state, progress)
 
 
 def launch_options() -> dict:

@@ -202,3 +202,49 @@ def test_app_startup_offline_says_why(monkeypatch):
     assert startup.encoder in ("detail", "pixel") and not startup.online
     assert "Offline" in startup.notice and startup.encoder in startup.notice
     assert dict((v, k) for k, v in startup.choices)[dot_app.PAPER_ENCODER].endswith("unavailable offline")
+
+
+# --------------------------------------------------------------------------- examples (presets)
+
+
+def test_app_examples_run_a_preset_in_one_call(monkeypatch, app_images):
+    """With a presets module (faked here with the test photos), one example gives everything."""
+    from dataclasses import dataclass
+
+    from dot_core import Calibrator, load_encoder, load_image
+
+    @dataclass(frozen=True)
+    class Preset:
+        name: str
+        title: str
+        description: str
+        encoders: tuple
+        examples: tuple
+
+    preset = Preset("bicubic-x4", "Bicubic ×4", "test", ("pixel",),
+                    ((app_images["image"], app_images["ground_truth"]),))
+
+    class FakePresets:
+        list_presets = staticmethod(lambda: [preset])
+        get_preset = staticmethod(lambda name: preset)
+
+        @staticmethod
+        def load_preset(name, encoder="detail"):
+            cal = Calibrator(load_encoder(encoder), 3)
+            for r, c in zip(app_images["restored"], app_images["clean"]):
+                cal.add_restored(load_image(r))
+                cal.add_clean(load_image(c))
+            return cal.fit()
+
+    monkeypatch.setattr(dot_app, "presets", FakePresets)
+    demo = dot_app.build_demo(dot_app.Startup("pixel", False, "offline", [("pixel", "pixel")]))
+    select = [d for d in demo.fns.values() if d.fn is dot_app._run_selected_example]
+    assert len(select) == 1 and len(select[0].outputs) == 16
+    out = dot_app.run_example(0, "detail", "uniform", None, None)
+    assert len(out) == 16
+    summary, cal_state, _, encoder, patch, name, image, gt, alpha, original, *_ = out
+    assert "W2" in summary and "preset bicubic-x4" in summary
+    assert (encoder, patch, name, image, gt) == ("pixel", 3, "bicubic-x4", app_images["image"],
+                                                 app_images["ground_truth"])
+    np.testing.assert_array_equal(pixels(original), pixels(app_images["image"]))
+    assert "PSNR" in out[13] and out[14] is not None
