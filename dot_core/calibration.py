@@ -147,6 +147,11 @@ class Calibrator:
     def _add(self, role: str, image: np.ndarray, latent: torch.Tensor | None) -> int:
         H, W = image.shape[:2]
         z = self.encode(image) if latent is None else latent[:, : self.encoder.ot_channels]
+        if not torch.isfinite(z).all():  # refuse it before it poisons the running sums
+            raise ValueError(
+                f"this {role} image's {self.encoder.name} latent contains NaN or Inf; "
+                "check the image (values must be finite, in [0, 1]) and use dtype float32"
+            )
         if count_valid_patches(z.shape[-2], z.shape[-1], self.patch_size) == 0:
             self.skipped[role] += 1
             return 0

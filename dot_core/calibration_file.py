@@ -91,16 +91,41 @@ def _read_header(path: Path, name: str) -> tuple[dict, dict]:
         (n,) = struct.unpack("<Q", head)
         if n < 2 or n > size - 8 or n > 1 << 20:
             raise _fail(name, "it is not a safetensors file (bad header length; pickles are never loaded)")
-        try:
-            header = json.loads(fh.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _fail(name, f"its safetensors header is not JSON ({exc})") from exc
+        header = _parse_json(fh.read(n), name, "its safetensors header")
     if not isinstance(header, dict):
         raise _fail(name, "its safetensors header is not a JSON object")
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(name, f"its metadata does not say format={FORMAT!r}")
+    if not all(isinstance(v, str) for v in meta.values()):  # the safetensors format: str -> str
+        raise _fail(name, "its metadata values are not all strings")
     return header, meta
+
+
+def _parse_json(raw: bytes | str, name: str, what: str):
+    """``json.loads`` whose every failure, deep-nesting bombs included, is a ValueError."""
+    try:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except RecursionError:
+        raise _fail(name, f"{what} is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _fail(name, f"{what} is malformed JSON ({exc})") from None
+
+
+def _check_info(info: dict, name: str) -> None:
+    """The ``info`` fields the engine reads must have the types it expects (summary, merge)."""
+    def is_count(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
+
+    checks = {
+        "n_restored_images": is_count,
+        "n_clean_images": is_count,
+        "warnings": lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v),
+        "pair_psnr_db": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    }
+    for key, ok in checks.items():
+        if key in info and not ok(info[key]):
+            raise _fail(name, f"metadata field 'info' has a malformed {key!r}")
 
 
 def _meta_int(meta: dict, key: str, name: str, lo: int, hi: int) -> int:
@@ -132,7 +157,15 @@ def _moments(tensors: dict, role: str, d: int, name: str) -> PatchMoments:
     s2 = _tensor(tensors, f"{role}.s2", (d, d), torch.float64, name)
     m = PatchMoments(d, n=n, s1=s1.clone(), s2=s2.clone())
     C = m.covariance
-    if not torch.allclose(C, C.T, rtol=1e-6, atol=1e-12) or torch.linalg.eigvalsh(C).min() < -1e-6 * C.diagonal().abs().max():
+    if not torch.isfinite(C).all():  # finite sums can still overflow: S2 − n·μμᵀ
+        raise _fail(name, f"{role} moments give a covariance with NaN or Inf")
+    try:
+        psd = torch.allclose(C, C.T, rtol=1e-6, atol=1e-12) and bool(
+            torch.linalg.eigvalsh(C).min() >= -1e-6 * C.diagonal().abs().max()
+        )
+    except RuntimeError:  # torch.linalg.LinAlgError: eigh did not converge
+        psd = False
+    if not psd:
         raise _fail(name, f"{role} moments do not give a positive semi-definite covariance")
     return m
 
@@ -162,11 +195,12 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
         raise _fail(name, "metadata field 'encoder' is missing")
     try:
         eps = float(meta.get("eps", "1e-9"))
-        info = json.loads(meta.get("info", "{}"))
     except ValueError as exc:
-        raise _fail(name, f"metadata is malformed ({exc})") from exc
+        raise _fail(name, f"metadata is malformed ({exc})") from None
+    info = _parse_json(meta.get("info", "{}"), name, "metadata field 'info'")
     if not (math.isfinite(eps) and 0 <= eps < 1) or not isinstance(info, dict):
         raise _fail(name, "metadata fields 'eps' or 'info' are malformed")
+    _check_info(info, name)
     allowed = {f"{r}.{k}" for r in ("target", "source") for k in ("n", "s1", "s2")}
     allowed |= {"operator.T", "operator.mu_s", "operator.mu_t", "operator.noise_cov"}
     unknown = set(header) - allowed
@@ -178,10 +212,13 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
         raise _fail(name, f"safetensors could not read it ({exc})") from exc
     target = _moments(tensors, "target", d, name)
     source = None if mode == "zero-shot" else _moments(tensors, "source", d, name)
-    cal = Calibration(
-        encoder=encoder, channels=channels, factor=factor, patch_size=patch, mode=mode,
-        target=target, source=source, method=method, eps=eps, info=info,
-    )
+    try:
+        cal = Calibration(
+            encoder=encoder, channels=channels, factor=factor, patch_size=patch, mode=mode,
+            target=target, source=source, method=method, eps=eps, info=info,
+        )
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.linalg did not converge
+        raise _fail(name, f"no operator can be fitted to its moments ({exc})") from None
     if cal.operator is not None and not torch.isfinite(cal.operator.T).all():
         raise _fail(name, "its moments give a non-finite operator")
     return cal

@@ -40,11 +40,19 @@ class TransportConfig:
             raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS}, got {self.fold_kernel!r}")
 
 
+MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)
+
+
 def interpolate(x_star, x0, alpha: float):
     """Eq. (4): ``α·x* + (1 − α)·x̂0`` for arrays or tensors of one shape; no clipping."""
     alpha = float(alpha)
     if not np.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number, got {alpha}")
+    if abs(alpha) > MAX_ABS_ALPHA:
+        raise ValueError(
+            f"alpha = {alpha:g} is too far from [0, 1]; use |alpha| ≤ {MAX_ABS_ALPHA:g} "
+            "(1 = restoration, 0 = transported; the app's slider spans [-1, 2])"
+        )
     if tuple(x_star.shape) != tuple(x0.shape):
         raise ValueError(f"cannot interpolate arrays of shapes {tuple(x_star.shape)} and {tuple(x0.shape)}")
     return alpha * x_star + (1.0 - alpha) * x0
@@ -121,6 +129,11 @@ class DOTPipeline:
             zt, op, cal.patch_size, kernel=cfg.fold_kernel, seed=cfg.seed,
             max_chunk_elements=cfg.max_chunk_elements,
         )
+        if not torch.isfinite(out).all():  # an ill-conditioned operator; never decode NaN
+            raise ValueError(
+                "transporting this image gave NaN or Inf: the calibration's covariances are too "
+                "ill-conditioned; calibrate with more or larger images or a smaller patch size"
+            )
         return torch.cat([out, z[:, C:]], dim=1) if z.shape[1] > C else out
 
     @torch.inference_mode()
