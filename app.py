@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import shutil
 import socket
 import struct
 import uuid
@@ -70,6 +71,13 @@ CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # P-D curve points (each c
 MAX_PIXELS = int(os.environ.get("DOT_APP_MAX_PIXELS", 2048 * 2048))  # per uploaded image
 MAX_FILE_SIZE = os.environ.get("DOT_APP_MAX_FILE_SIZE", "50mb")  # per upload, checked by Gradio
 SESSION_TTL = 2 * 3600  # seconds a session's calibration and images are kept
+KEEP_BLENDS = 16  # α images kept per upload (a dragged slider writes one per step); older ones deleted
+MAX_CALIBRATION_IMAGES = int(os.environ.get("DOT_APP_MAX_CALIBRATION_IMAGES", 100))  # per set and call
+# all of one call's calibration images are held in memory (float32 RGB: 12 bytes per pixel) until the fit
+MAX_CALIBRATION_PIXELS = int(os.environ.get("DOT_APP_MAX_CALIBRATION_PIXELS", 16 * MAX_PIXELS))
+# Repo ids and local folders as latent spaces: allowed, except on a public Space (SPACE_ID set) unless
+# DOT_APP_CUSTOM_ENCODERS=1, so that a stranger cannot make the server download or load any model.
+CUSTOM_ENCODERS = os.environ.get("DOT_APP_CUSTOM_ENCODERS", "0" if os.environ.get("SPACE_ID") else "1") == "1"
 PAPER_ENCODER = "sd-vae-ft-mse"
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
@@ -243,10 +251,34 @@ def _png_bytes(rgb: np.ndarray, level: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _write_png(img: np.ndarray, name: str, *, level: int = 1) -> str:
-    path = _out_dir() / name
-    path.write_bytes(_png_bytes(to_uint8(img), level))
+def _write_png(img: np.ndarray, name: str, *, level: int = 1, folder: Path | None = None) -> str:
+    path = (folder or _out_dir()) / name
+    tmp = path.with_name(f".{uuid.uuid4().hex}.part")
+    tmp.write_bytes(_png_bytes(to_uint8(img), level))
+    os.replace(tmp, path)  # atomic: a request for this name never sees a half-written file
     return str(path)
+
+
+def _keep_newest(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest files of ``folder`` (bounds the disk a session uses)."""
+    files = []
+    for f in folder.glob("*.png"):
+        try:
+            files.append((f.stat().st_mtime_ns, f))
+        except FileNotFoundError:  # removed by a concurrent call
+            pass
+    for _, f in sorted(files, reverse=True)[keep:]:
+        f.unlink(missing_ok=True)
+
+
+def _free_files(state) -> None:
+    """``gr.State`` delete callback: the session ended or its state expired; remove its files."""
+    path = getattr(state, "original_png", None) or getattr(state, "file", None)
+    if not path:
+        return
+    folder = Path(path).parent
+    if folder.parent == Path(gr.utils.get_upload_folder()) / "dot_app":  # only our own folders
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_image(path: str, what: str) -> np.ndarray:
@@ -295,11 +327,22 @@ def _name(path: str) -> str:
     return Path(path).name
 
 
+def _check_encoder(name: str) -> None:
+    """Refuse latent-space names that are not names (and, on a public Space, unlisted ones)."""
+    if len(name) > 512 or not name.isprintable():
+        raise _fail("encoder: not a latent-space name (at most 512 printable characters).")
+    listed = ("detail", "pixel", *KNOWN_VAES)
+    if not CUSTOM_ENCODERS and name not in listed:
+        raise _fail(f"encoder {name!r}: this public app runs only the listed latent spaces "
+                    f"({', '.join(listed)}); run the app yourself to use a repo id or a local folder.")
+
+
 def _new_calibration(cal, fold_kernel: str, source: str) -> CalibrationState:
+    _check_encoder(cal.encoder)  # a calibration file names its latent space: a stranger's may name anything
     try:
         encoder = load_encoder(cal.encoder)
         pipeline = DOTPipeline(encoder, cal, config=TransportConfig(fold_kernel=fold_kernel))
-    except (EncoderUnavailableError, ValueError) as exc:
+    except (EncoderUnavailableError, ValueError, OSError) as exc:
         raise _engine_error(exc) from None
     file = _out_dir() / f"dot_calibration_{Path(cal.encoder).name}_p{cal.patch_size}.safetensors"
     save_calibration(cal, file)
@@ -311,12 +354,13 @@ def _new_image(pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageStat
         enhanced = _transport(pipeline, image)
     except (ValueError, MemoryError) as exc:
         raise _engine_error(exc) from None
+    folder = _out_dir()  # this upload's files; its α images go to folder/blends
     return ImageState(
         pipeline=pipeline,
         enhanced=enhanced,
         stem=stem,
-        original_png=_write_png(enhanced.original, f"{stem}_restored.png"),
-        transported_png=_write_png(enhanced.transported, f"{stem}_alpha0.png"),
+        original_png=_write_png(enhanced.original, f"{stem}_restored.png", folder=folder),
+        transported_png=_write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder),
     )
 
 
@@ -325,7 +369,11 @@ def _blend_png(state: ImageState, alpha: float, *, level: int) -> str:
         x = state.pipeline.blend(state.enhanced, alpha)  # eq. (4) in pixel space: no VAE call
     except ValueError as exc:
         raise _engine_error(exc) from None
-    return _write_png(x, f"{state.stem}_alpha{alpha:g}.png", level=level)
+    folder = Path(state.original_png).parent / "blends"
+    folder.mkdir(exist_ok=True)
+    path = _write_png(x, f"{state.stem}_alpha{alpha:g}.png", level=level, folder=folder)
+    _keep_newest(folder, KEEP_BLENDS)
+    return path
 
 
 def _summary(state: CalibrationState) -> str:
@@ -345,13 +393,27 @@ def _summary(state: CalibrationState) -> str:
 
 
 def _read_jobs(restored: list[str], clean: list[str], mode: str, progress) -> list[tuple]:
-    """Load (and validate) every calibration image before any encoding starts."""
+    """Load (and validate) every calibration image before any encoding starts.
+
+    They are all held in memory until the fit, so their total size is bounded: past
+    MAX_CALIBRATION_PIXELS the call stops with an error (memory: that budget plus one image).
+    """
+    left = [MAX_CALIBRATION_PIXELS]
+
+    def read(path: str, what: str) -> np.ndarray:
+        img = _read_image(path, what)
+        left[0] -= img.shape[0] * img.shape[1]
+        if left[0] < 0:
+            raise _fail(f"The calibration images add up to more than {MAX_CALIBRATION_PIXELS / 1e6:.0f} megapixels "
+                        f"(at {_name(path)}); use fewer or smaller images.")
+        return img
+
     if mode == "paired":  # pairs are matched by file name order
         restored, clean = sorted(restored, key=_name), sorted(clean, key=_name)
-        return [("pair", _read_image(r, "restored image"), _read_image(c, "clean image"))
+        return [("pair", read(r, "restored image"), read(c, "clean image"))
                 for r, c in progress.tqdm(list(zip(restored, clean)), desc="reading images", unit="pair")]
     jobs = [("restored", r) for r in restored] + [("clean", c) for c in clean]
-    return [(role, _read_image(p, f"{role} image"), None)
+    return [(role, read(p, f"{role} image"), None)
             for role, p in progress.tqdm(jobs, desc="reading images", unit="image")]
 
 
@@ -379,6 +441,7 @@ def calibrate(
     encoder = (encoder or "").strip()
     if not encoder:
         raise _fail("Pick a latent space (encoder).")
+    _check_encoder(encoder)
     if mode not in MODES:
         raise _fail(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if fold_kernel not in FOLD_KERNELS:
@@ -388,6 +451,9 @@ def calibrate(
     except (TypeError, ValueError):
         raise _fail(f"patch_size must be an integer, got {patch_size!r}") from None
     restored, clean = _paths(restored), _paths(clean)
+    if max(len(restored), len(clean)) > MAX_CALIBRATION_IMAGES:
+        raise _fail(f"At most {MAX_CALIBRATION_IMAGES} restored and {MAX_CALIBRATION_IMAGES} clean images per "
+                    f"calibration; got {len(restored)} and {len(clean)}. About ten of each is enough.")
     if preset and presets is not None:
         progress(0.2, desc=f"loading preset {preset}")
         try:
@@ -410,7 +476,7 @@ def calibrate(
         jobs = _read_jobs(restored, clean, mode, progress)
         try:
             cal = _fit(jobs, encoder, patch_size, mode)
-        except (EncoderUnavailableError, ValueError, MemoryError) as exc:
+        except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
             raise _engine_error(exc) from None
         source = f"{len(restored)} restored + {len(clean)} clean images" if restored else f"{len(clean)} clean images"
     new_cal = _new_calibration(cal, fold_kernel, source)
@@ -439,7 +505,13 @@ def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | N
     if not image:
         raise _fail("Upload a restored image to enhance.")
     x = _read_image(image, "image")
-    state = _new_image(cal_state.pipeline, x, Path(image).stem)
+    pipeline = cal_state.pipeline
+    h, w = pipeline.encoder.latent_size(*x.shape[:2])
+    p = pipeline.calibration.patch_size
+    if min(h, w) < p:  # allowed (the border is replicated), but the transport sees mostly padding
+        gr.Warning(f"{_name(image)} is {x.shape[1]}×{x.shape[0]}: its latent ({w}×{h}) is smaller than one "
+                   f"{p}×{p} patch, so the result is mostly extrapolated from its border.")
+    state = _new_image(pipeline, x, Path(image).stem)
     return state.original_png, state.transported_png, _blend_png(state, alpha, level=1), state
 
 
@@ -555,7 +627,8 @@ def _clear_image():
 
 
 def _thumbnails(files):
-    return _paths(files) or None
+    paths = _paths(files)
+    return gr.Gallery(value=paths or None, visible=bool(paths))
 
 
 def _encoder_changed(encoder: str):
@@ -568,14 +641,19 @@ def _encoder_changed(encoder: str):
 # --------------------------------------------------------------------------- examples
 
 
+def _preset_choices() -> list[tuple[str, str]]:
+    """(title, name) of every preset, for the dropdown."""
+    return [] if presets is None else [(p.title, p.name) for p in presets.list_presets()]
+
+
 def _example_items() -> list[tuple[str, str, str, str]]:
-    """(preset, restored, clean, caption) for every bundled example."""
+    """(preset, restored, clean, caption): one bundled example per preset, photos taking turns."""
     if presets is None:
         return []
     items = []
-    for p in presets.list_presets():
-        for restored, clean in p.examples:
-            items.append((p.name, str(restored), str(clean), p.title))
+    for i, p in enumerate(q for q in presets.list_presets() if q.examples):
+        restored, clean = p.examples[i % len(p.examples)]
+        items.append((p.name, str(restored), str(clean), p.title))
     return items
 
 
@@ -585,8 +663,8 @@ def run_example(index: int, encoder: str, fold_kernel: str, cal_state, img_state
     if not 0 <= index < len(items):
         raise _fail(f"No example number {index}.")
     preset, restored, clean, _ = items[index]
-    ready = presets.get_preset(preset).encoders
-    encoder = encoder if encoder in ready else ready[0]
+    ready = presets.get_preset(preset).encoders  # latent spaces with a shipped calibration file
+    encoder = encoder if encoder in ready or not ready else ready[0]
     summary, cal_state, _ = calibrate(None, None, encoder, 0, "unpaired", fold_kernel, preset, cal_state, None,
                                       progress)
     original, transported, interpolated, img_state = enhance(restored, DEFAULT_ALPHA, cal_state)
@@ -685,14 +763,16 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
     startup = startup or probe_startup()
     examples = _example_items()
     with gr.Blocks(title="DOT · latent optimal transport", delete_cache=(1800, SESSION_TTL)) as demo:
-        cal_state = gr.State(None, time_to_live=SESSION_TTL)
-        img_state = gr.State(None, time_to_live=SESSION_TTL)
+        # freed SESSION_TTL after their last update, or an hour after the tab closes; files too
+        cal_state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=_free_files)
+        img_state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=_free_files)
         gr.Markdown(INTRO)
         gr.Markdown(startup.notice, elem_id="dot-notice")
         if examples:
             example_gallery = gr.Gallery(
                 value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
-                columns=6, height=170, allow_preview=False, object_fit="cover", elem_id="dot-examples",
+                columns=len(examples), height=200, allow_preview=False, object_fit="cover", format="png",
+                elem_id="dot-examples",
             )
 
         gr.Markdown("## 1 · Calibrate")
@@ -701,17 +781,18 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                 restored = gr.File(label="Restored images (your model's outputs, about 10)",
                                    file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-restored")
                 restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
-                                             object_fit="cover", elem_classes="dot-thumbs", visible=True)
+                                             object_fit="cover", elem_classes="dot-thumbs", visible=False)
             with gr.Column(min_width=280):
                 clean = gr.File(label="Clean images (natural photos of the same kind, about 10)",
                                 file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
                 clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
-                                          object_fit="cover", elem_classes="dot-thumbs")
+                                          object_fit="cover", elem_classes="dot-thumbs", visible=False)
         with gr.Row(equal_height=True):
-            preset_names = [p.name for p in presets.list_presets()] if presets is not None else []
-            preset = gr.Dropdown([("your images above", ""), *[(n, n) for n in preset_names]], value="",
-                                 label="…or a preset", visible=bool(preset_names), scale=2)
+            preset = gr.Dropdown([("your images above", ""), *_preset_choices()], value="", scale=2,
+                                 label="…or a ready calibration for a weight-free restorer (preset)",
+                                 visible=presets is not None)
             calibrate_btn = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
+        summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
                 encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
@@ -725,7 +806,6 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                                 "zero-shot: source statistics from each image itself")
                 fold_kernel = gr.Radio(list(FOLD_KERNELS), value="uniform", label="Fold kernel",
                                        info="weights of overlapping patches when folding back")
-        summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
         with gr.Row():
             cal_download = gr.File(label="Download this calibration (.safetensors)", interactive=False)
             cal_upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
@@ -745,7 +825,7 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
             transported = gr.Image(label="Transported x̂0 (α = 0)", elem_id="dot-transported", **panel)
             interpolated = gr.Image(label="Interpolated x̂α (current α)", elem_id="dot-interpolated", **panel)
         before_after = gr.ImageSlider(label="Before (restoration) / after (current α)", format="png",
-                                      max_height=520, elem_id="dot-before-after")
+                                      max_height=440, elem_id="dot-before-after")
 
         gr.Markdown("## 3 · Ground truth")
         gt_text = gr.Markdown("Upload the clean version of the image above to see PSNR, SSIM and the "
@@ -757,22 +837,25 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
         heavy = dict(concurrency_id="heavy", concurrency_limit=1)
         restored.change(_thumbnails, restored, restored_thumbs, api_visibility="private", show_progress="hidden")
         clean.change(_thumbnails, clean, clean_thumbs, api_visibility="private", show_progress="hidden")
-        encoder.change(_encoder_changed, encoder, patch_size, api_visibility="private", show_progress="hidden")
+        # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
+        encoder.input(_encoder_changed, encoder, patch_size, api_visibility="private", show_progress="hidden")
         images_out = [original, transported, interpolated]
         refresh = dict(fn=_refresh_images, inputs=[alpha, img_state], outputs=images_out,
                        api_visibility="private", show_progress="hidden")
+        controls = dict(fn=_calibration_controls, inputs=cal_state, outputs=[encoder, patch_size],
+                        api_visibility="private", show_progress="hidden")
         after = dict(fn=_after_image, inputs=[gt_file, alpha, img_state],
                      outputs=[before_after, gt_text, pd_plot, img_state], api_visibility="private")
         calibrate_btn.click(
             calibrate, [restored, clean, encoder, patch_size, mode, fold_kernel, preset, cal_state, img_state],
             [summary, cal_state, img_state], api_name="calibrate", **heavy,
-        ).success(download_calibration, cal_state, cal_download, api_name="download_calibration",
-                  api_visibility="undocumented").success(**refresh).success(**after)
+        ).success(download_calibration, cal_state, cal_download, api_name="download_calibration").success(
+            **controls).success(**refresh).success(**after)
         cal_upload.upload(
             load_calibration_file, [cal_upload, fold_kernel, img_state], [summary, cal_state, img_state],
             api_name="load_calibration", **heavy,
-        ).success(_calibration_controls, cal_state, [encoder, patch_size, cal_download],
-                  api_visibility="private").success(**refresh).success(**after)
+        ).success(download_calibration, cal_state, cal_download, api_visibility="private").success(
+            **controls).success(**refresh).success(**after)
 
         # ---- events: enhance, α, ground truth
         image.upload(enhance, [image, alpha, cal_state], [*images_out, img_state], api_name="enhance",
@@ -805,8 +888,9 @@ def _refresh_images(alpha: float, img_state: ImageState | None):
 
 
 def _calibration_controls(cal_state: CalibrationState):
+    """Show the latent space and patch size of the calibration in use (a preset's or a file's)."""
     cal = cal_state.pipeline.calibration
-    return cal.encoder, cal.patch_size, cal_state.file
+    return cal.encoder, cal.patch_size
 
 
 def _run_selected_example(encoder, fold_kernel, cal_state, img_state, evt: gr.SelectData,

@@ -140,3 +140,30 @@ def test_browser_calibrate_enhance_and_slide(app_url, app_images):
             assert box["width"] > 300  # on a phone the interpolated panel takes the full width
         finally:
             browser.close()
+
+
+def test_browser_example_in_one_click(app_url):
+    """A bundled example: one click calibrates with its preset and shows image, x̂0 and metrics."""
+    import app as dot_app
+    from playwright.sync_api import sync_playwright
+
+    if not dot_app._example_items():
+        pytest.skip("no preset examples in presets/ (python -m dot_core.presets builds them)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(app_url)
+            page.locator("#dot-examples .thumbnail-item").first.click()
+            page.wait_for_function("document.querySelector('#dot-metrics').innerText.includes('at α =')",
+                                   timeout=180_000)
+            assert "preset" in page.inner_text("#dot-summary")
+            x_star, _ = _shown(page, "dot-original")
+            x0, _ = _shown(page, "dot-transported")
+            alpha = _slider_value(page)
+            _wait_server_image(page, alpha)
+            shown, _ = _shown(page, "dot-interpolated")
+            assert np.abs(shown - _blend(alpha, x_star, x0)).max() <= 2
+            page.wait_for_selector("#dot-plot img", timeout=60_000)
+        finally:
+            browser.close()
