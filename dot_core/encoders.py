@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from .memory import free_memory, is_out_of_memory, memory_budget
 
 __all__ = [
     "Encoder",
@@ -41,9 +44,14 @@ KNOWN_VAES: dict[str, tuple[str, str]] = {
 }
 WEIGHT_FREE = ("pixel", "detail")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# VAE tiling switches on automatically above this many pixels (untiled SD-VAE attention grows
-# with the square of the pixel count; see bench/).
-AUTO_TILING_PIXELS = 768 * 768
+# Automatic VAE tiling (DiffusersVAEEncoder.tile_size_for): a call runs untiled while its estimated
+# activations fit memory.memory_budget(device), else in the largest square tiles that fit.
+# Peak activation bytes per image pixel ≈ ACTIVATION_FACTOR × (channels at full resolution) ×
+# bytes per element: untiled SD-VAE decode at 512² on CPU in float32 raised peak RSS by 1.1 GB,
+# 4.2 KB per pixel = 4.1 × 256 channels × 4 bytes (bench/results/memory.md); 5 leaves a margin.
+ACTIVATION_FACTOR = 5
+TILE_MULTIPLE = 64  # tile sides are multiples of this, hence of every VAE factor up to 64
+MIN_TILE = 128  # the smallest tile tried after out-of-memory failures
 
 
 class EncoderUnavailableError(RuntimeError):
@@ -169,6 +177,8 @@ class DiffusersVAEEncoder(Encoder):
         dtype: str | torch.dtype | None = None,
         sample_posterior: bool = False,
         tiling: bool | None = None,
+        tile_size: int | None = None,
+        budget_bytes: int | None = None,
         seed: int = 0,
     ) -> None:
         self.name = name
@@ -180,19 +190,77 @@ class DiffusersVAEEncoder(Encoder):
         blocks = cfg.encoder_block_out_channels if self.kind == "AutoencoderTiny" else cfg.block_out_channels
         self.factor = 2 ** (len(blocks) - 1)
         self.sample_posterior = sample_posterior
-        self.tiling = tiling  # None: automatic, from the image size
+        if tile_size is not None and (tile_size < MIN_TILE or tile_size % TILE_MULTIPLE):
+            raise ValueError(f"tile_size must be a multiple of {TILE_MULTIPLE} and ≥ {MIN_TILE}, got {tile_size}")
+        self.tiling = tiling  # None: automatic, from the image size and the memory budget
+        self.tile_size = tile_size  # None: the largest tile that fits the budget
+        self.budget_bytes = budget_bytes  # None: memory.memory_budget(device) at each call
         self.seed = seed
 
-    def _use_tiling(self, pixels: int) -> bool:
-        want = self.tiling if self.tiling is not None else pixels > AUTO_TILING_PIXELS
-        if want and not self.vae.use_tiling:
-            self.vae.enable_tiling()
-        elif not want and self.vae.use_tiling:
+    @property
+    def bytes_per_pixel(self) -> int:
+        """Estimated peak activation bytes per image pixel of one untiled VAE call."""
+        cfg = self.vae.config
+        if self.kind == "AutoencoderTiny":
+            width = cfg.decoder_block_out_channels[-1]
+        else:  # the decoder up-samples to full resolution with the second-finest block's width
+            blocks = cfg.block_out_channels
+            width = blocks[1] if len(blocks) > 1 else blocks[0]
+        return ACTIVATION_FACTOR * int(width) * torch.finfo(self.dtype).bits // 8
+
+    def tile_size_for(self, height: int, width: int) -> int | None:
+        """Side of the square tiles for a height×width image, or None to run untiled.
+
+        Automatic (``tiling=None``): untiled while the estimated activations fit the memory
+        budget, else the largest tile (a multiple of ``TILE_MULTIPLE``) that fits.
+        """
+        if self.tiling is False:
+            return None
+        budget = self.budget_bytes if self.budget_bytes is not None else memory_budget(self.device)
+        if self.tiling is None and height * width * self.bytes_per_pixel <= budget:
+            return None
+        if self.tile_size is not None:
+            return self.tile_size
+        return max(MIN_TILE, math.isqrt(budget // self.bytes_per_pixel) // TILE_MULTIPLE * TILE_MULTIPLE)
+
+    def _set_tiles(self, side: int | None) -> None:
+        """diffusers' own tiling (overlapping tiles, blended seams) with tiles of ``side`` pixels."""
+        if side is None:
             self.vae.disable_tiling()
-        return want
+            return
+        self.vae.enable_tiling()
+        self.vae.tile_sample_min_size = side
+        self.vae.tile_latent_min_size = side // self.factor
+
+    def _bounded(self, step, t: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """``step(t)`` in planned tiles; on out-of-memory, free caches and halve the tiles."""
+        side = self.tile_size_for(height, width)
+        while True:
+            self._set_tiles(side)
+            try:
+                return step(t)
+            except Exception as exc:  # only out-of-memory is retried
+                if not is_out_of_memory(exc):
+                    raise
+            # outside the except block, so the failed attempt's tensors can be released
+            free_memory(self.device)
+            if self.tiling is False or side == MIN_TILE:
+                where = "untiled" if side is None else f"even in {side}×{side} tiles"
+                raise MemoryError(
+                    f"out of memory running the {self.name} VAE on a {height}×{width} image {where} "
+                    f"on {self.device}; use a smaller image, a lower precision (bfloat16; float16 on "
+                    "a GPU), automatic tiling, or a device with more memory"
+                )
+            side = max(MIN_TILE, (side or max(height, width)) // 2 // TILE_MULTIPLE * TILE_MULTIPLE)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        self._use_tiling(x.shape[-1] * x.shape[-2])
+        return self._bounded(self._vae_encode, x, x.shape[-2], x.shape[-1])
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        f = self.factor
+        return self._bounded(self._vae_decode, z, z.shape[-2] * f, z.shape[-1] * f)
+
+    def _vae_encode(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.dtype)
         if self.kind == "AutoencoderTiny":
             return self.vae.encode(x).latents
@@ -202,8 +270,7 @@ class DiffusersVAEEncoder(Encoder):
             return dist.sample(generator=gen)
         return dist.mean
 
-    def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        self._use_tiling(z.shape[-1] * z.shape[-2] * self.factor**2)
+    def _vae_decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(z.to(self.dtype)).sample
 
     def describe(self) -> dict:

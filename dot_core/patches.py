@@ -10,7 +10,8 @@ A patch vector is the flattened ``(C, p, p)`` block of a latent, ordered channel
 
 Both work on horizontal slabs of rows, so the memory for patch matrices stays below
 ``max_chunk_elements`` whatever the latent size; only the latent and one accumulator of its size
-are held in full.
+are held in full (each slab is padded on its own, and the folding weights come from two thin
+matrix products).
 """
 
 from __future__ import annotations
@@ -123,7 +124,6 @@ def transport_latent(
     device = zb.device
     work = torch.float64 if zb.dtype == torch.float64 else torch.float32
     lo, hi = p // 2, p - 1 - p // 2
-    zp = F.pad(zb.to(work), (lo, hi, lo, hi), mode="replicate")  # (1, C, H+p−1, W+p−1)
     Wp = W + p - 1
 
     T = op.T.to(device=device, dtype=work)
@@ -137,17 +137,37 @@ def transport_latent(
     rows = _rows_per_chunk(W, d, max_chunk_elements)
     for r0 in range(0, H, rows):
         r1 = min(H, r0 + rows)
-        v = F.unfold(zp[:, :, r0 : r1 + p - 1], kernel_size=p)[0].T  # (n, d)
+        # this chunk's slab of the replicate-padded latent, built per chunk (no padded copy of z)
+        src = torch.arange(r0 - lo, r1 + hi, device=device).clamp_(0, H - 1)
+        slab = F.pad(zb.index_select(2, src).to(work), (lo, hi, 0, 0), mode="replicate")  # (1, C, r1−r0+p−1, Wp)
+        v = F.unfold(slab, kernel_size=p)[0].T  # (n, d)
         v = torch.addmm(b, v, T.T)
         if L is not None:
             noise = torch.randn(v.shape, dtype=torch.float64, generator=gen) @ L.T
             v = v + noise.to(device=device, dtype=work)
         v = v * wvec
         acc[:, :, r0 : r1 + p - 1] += F.fold(v.T.unsqueeze(0), (r1 - r0 + p - 1, Wp), kernel_size=p)
-    ones = torch.ones(1, 1, H, W, dtype=work, device=device)
-    weight = F.conv_transpose2d(ones, kern.to(device=device, dtype=work)[None, None])
-    out = (acc / weight)[:, :, lo : lo + H, lo : lo + W]
+    out = acc[:, :, lo : lo + H, lo : lo + W]
+    out /= _fold_weight(kern.to(device=device, dtype=work), H, W)  # in place: one latent-sized buffer
     return out.to(zb.dtype).reshape(z.shape)
+
+
+def _fold_weight(kern: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Sum of the folding weights that land on each latent pixel, (H, W) = A_h · K · A_wᵀ.
+
+    Patch origins are the padded rows 0…H−1 and offset i of a patch lands on padded row
+    origin + i, so kept row y (padded row y + p//2) receives offset i iff its origin
+    y + p//2 − i is in [0, H − 1]: ``A_h[y, i]`` is 1 then, else 0 (the same along the width).
+    Two thin matrix products instead of a transposed convolution, whose column buffer would be
+    p² times the latent.
+    """
+    p = kern.shape[0]
+
+    def reach(n: int) -> torch.Tensor:  # (n, p)
+        origin = torch.arange(n, device=kern.device)[:, None] + p // 2 - torch.arange(p, device=kern.device)
+        return ((origin >= 0) & (origin < n)).to(kern.dtype)
+
+    return reach(height) @ kern @ reach(width).T
 
 
 def count_valid_patches(height: int, width: int, patch_size: int) -> int:
