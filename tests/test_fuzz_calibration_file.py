@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dot_core import Calibrator, load_calibration, load_encoder, save_calibration
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NAME = "stranger.safetensors"
 

@@ -92,7 +92,7 @@ def _load_or_refuse(data_: bytes, name: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", sorted(SEEDS))
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+@settings(max_examples=100, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(edits, min_size=1, max_size=6))
 def test_fuzz_load_image_mutated_real_files(fmt, ops):

@@ -19,7 +19,7 @@ try:  # the weight-free `detail` latent, when present in this checkout
 except ImportError:
     ENCODERS = ["pixel"]
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -91,7 +91,7 @@ KINDS = ["flat", "constant-channel", "gray", "binary", "one-patch", "extremes", 
 
 
 @SETTINGS
-@given(encoder=st.sampled_from(ENCODERS), p=st.sampled_from([1, 2, 3, 5]),
+@given(encoder=st.sampled_from(ENCODERS), p=st.sampled_from([1, 2, 3]),
        source=st.sampled_from(KINDS), target=st.sampled_from(KINDS), n=st.integers(1, 2),
        size=st.one_of(st.tuples(st.integers(1, 12), st.integers(1, 12)),
                       st.sampled_from([(1, 300), (300, 1), (1, 1)])),
@@ -160,7 +160,7 @@ def test_wild_alpha_is_a_clear_error(pipe, alpha, match):
             pipe.blend(out, alpha, space=space)
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=60)
 @given(alpha=st.floats(-MAX_ABS_ALPHA, MAX_ABS_ALPHA, allow_nan=False, allow_subnormal=True))
 def test_blend_is_finite_and_clipped_for_every_allowed_alpha(pipe, alpha):
     image = np.linspace(0, 1, 8 * 8 * 3, dtype=np.float32).reshape(8, 8, 3)

@@ -1,0 +1,378 @@
+"""The launched app (in this process, loopback) against hostile and odd visitors.
+
+Every odd-but-valid upload (1×1, smaller than a patch, 1×600, 16-bit, CMYK, palette, alpha,
+animated GIF/WebP, multi-page TIFF) is enhanced, with α = 1 giving back exactly what the engine
+reads; every hostile one (non-images, truncated files, decompression bombs, pickles posing as
+calibrations, oversized uploads, absurd encoder names) gets a readable error and leaves the
+session's calibration and current image working. Session state and its files are freed when
+the session ends or expires; only the session's own outputs are served; a heavy visitor does not
+hold up other visitors' α updates.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import socket
+import struct
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from skimage import data
+
+import app as dot_app
+from dot_core.imageio import load_image, to_uint8
+
+PHOTO = np.ascontiguousarray(data.astronaut()[100:140, 180:228])  # (40, 48, 3) uint8
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def files(paths):
+    return [handle_file(p) for p in paths]
+
+
+def calibrated(url: str, app_images: dict, **kwargs) -> Client:
+    client = Client(url, verbose=False, **kwargs)
+    client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
+    return client
+
+
+def warnings_of(job) -> list[str]:
+    """The gr.Warning messages a finished gradio_client job received."""
+    job.result()
+    updates, out = job.communicator.updates, []
+    while not updates.empty():
+        log = getattr(updates.get_nowait(), "log", None)
+        if log and log[1] == "warning":
+            out.append(log[0])
+    return out
+
+
+# --------------------------------------------------------------------------- odd but valid uploads
+
+
+def _save(folder: Path, name: str, im: Image.Image, **kwargs) -> str:
+    path = folder / name
+    im.save(path, **kwargs)
+    return str(path)
+
+
+def _odd_uploads(folder: Path) -> dict[str, str]:
+    rgb = Image.fromarray(PHOTO)
+    rgba = np.dstack([PHOTO, np.linspace(0, 255, PHOTO.shape[1], dtype=np.uint8)[None].repeat(40, 0)])
+    gray16 = ((PHOTO[..., 0].astype(np.uint32) * 257 + np.arange(48)) % 65536).astype(np.uint16)
+    frames = [rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rgb.rotate(180)]
+    return {
+        "1x1": _save(folder, "dot.png", Image.new("RGB", (1, 1), (200, 30, 60))),
+        "smaller than a patch": _save(folder, "tiny.png", rgb.crop((0, 0, 2, 2))),
+        "1x600": _save(folder, "strip.png", rgb.resize((1, 600))),
+        "16-bit gray": _save(folder, "gray16.png", Image.fromarray(gray16)),
+        "CMYK": _save(folder, "cmyk.jpg", rgb.convert("CMYK"), quality=95),
+        "palette with transparency": _save(folder, "palette.png", rgb.convert("P"), transparency=3),
+        "alpha": _save(folder, "rgba.png", Image.fromarray(rgba, "RGBA")),
+        "gray alpha": _save(folder, "la.png", Image.fromarray(rgba, "RGBA").convert("LA")),
+        "bilevel": _save(folder, "bilevel.bmp", rgb.convert("1")),
+        "animated GIF": _save(folder, "anim.gif", rgb, save_all=True, append_images=frames),
+        "animated WebP": _save(folder, "anim.webp", rgb, save_all=True, append_images=frames, lossless=True),
+        "multi-page TIFF": _save(folder, "pages.tiff", rgb, save_all=True, append_images=frames),
+    }
+
+
+@pytest.fixture(scope="module")
+def odd_uploads(tmp_path_factory):
+    return _odd_uploads(tmp_path_factory.mktemp("odd"))
+
+
+@pytest.fixture(scope="module")
+def odd_visitor(app_url, app_images):
+    return calibrated(app_url, app_images)
+
+
+@pytest.mark.parametrize("case", ["1x1", "smaller than a patch", "1x600", "16-bit gray", "CMYK",
+                                  "palette with transparency", "alpha", "gray alpha", "bilevel",
+                                  "animated GIF", "animated WebP", "multi-page TIFF"])
+def test_odd_upload_is_enhanced_and_alpha_one_returns_it(case, odd_visitor, odd_uploads):
+    path = odd_uploads[case]
+    job = odd_visitor.submit(handle_file(path), api_name="/enhance")
+    original, transported, interpolated = job.result()
+    expected = to_uint8(load_image(path))  # first frame, alpha over white, 16 bits to 8 for PNG
+    np.testing.assert_array_equal(pixels(original), expected)
+    assert pixels(transported).shape == pixels(interpolated).shape == expected.shape
+    np.testing.assert_array_equal(pixels(odd_visitor.predict(1.0, api_name="/blend")), expected)
+    warned = " ".join(warnings_of(job))
+    if min(expected.shape[:2]) < 3:  # narrower than one latent patch: allowed, with a warning
+        assert "smaller than one 3×3 patch" in warned
+    else:
+        assert "patch" not in warned
+
+
+# --------------------------------------------------------------------------- hostile uploads
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A well-formed 70-byte PNG whose header declares width × height."""
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def _encoded(fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.tile(PHOTO, (4, 4, 1))).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+class Payload:
+    """Unpickling this would create a file: proof that a payload ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+HOSTILE_IMAGES = {
+    # id: (file name, bytes builder, message pattern)
+    "text": ("notes.png", lambda: b"hello, I am a text file\n" * 4, r"notes\.png: not an image"),
+    "html": ("page.png", lambda: b"<html><script>alert(1)</script></html>", r"page\.png: not an image"),
+    "pickle": ("model.png", lambda: pickle.dumps({"x": Payload(Path("/nonexistent/pwned"))}), r"model\.png"),
+    "empty": ("empty.png", lambda: b"", r"empty\.png"),
+    "truncated JPEG": ("cut.jpg", lambda: _encoded("JPEG")[:300], r"cut\.jpg: .*(truncated|corrupt)"),
+    "truncated PNG": ("cut.png", lambda: _encoded("PNG")[:500], r"cut\.png: .*(truncated|corrupt)"),
+    "decompression bomb": ("bomb.png", lambda: _png_declaring(60_000, 60_000),
+                           r"bomb\.png: declares 60000×60000 = 3600.0 megapixels, over the limit"),
+    "bomb under Pillow's limit": ("bomb2.png", lambda: _png_declaring(4000, 4000),
+                                  r"bomb2\.png: declares 4000×4000 .* over the limit of 4\.2 megapixels"),
+    "EPS (Ghostscript)": ("art.png", lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", r"art\.png"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_visitor(app_url, app_images):
+    """A session with a calibration and a current image: (client, x* pixels, x̂0 pixels)."""
+    client = calibrated(app_url, app_images)
+    original, transported, _ = client.predict(handle_file(app_images["image"]), api_name="/enhance")
+    return client, pixels(original), pixels(transported)
+
+
+def assert_session_intact(visitor) -> None:
+    client, x_star, x0 = visitor
+    np.testing.assert_array_equal(pixels(client.predict(1.0, api_name="/blend")), x_star)
+    np.testing.assert_array_equal(pixels(client.predict(0.0, api_name="/blend")), x0)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_IMAGES))
+def test_hostile_image_upload_gets_readable_error_and_session_survives(case, hostile_visitor, tmp_path):
+    name, build, pattern = HOSTILE_IMAGES[case]
+    path = tmp_path / name
+    path.write_bytes(build())
+    with pytest.raises(AppError, match=pattern):
+        hostile_visitor[0].predict(handle_file(str(path)), api_name="/enhance")
+    assert_session_intact(hostile_visitor)
+
+
+def test_hostile_calibration_images_get_readable_errors(hostile_visitor, app_images, tmp_path, monkeypatch):
+    client = hostile_visitor[0]
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_declaring(60_000, 60_000))
+    with pytest.raises(AppError, match=r"bomb\.png: declares 60000×60000"):
+        client.predict([*files(app_images["restored"]), handle_file(str(bomb))], files(app_images["clean"]),
+                       "pixel", 3, api_name="/calibrate")
+    monkeypatch.setattr(dot_app, "MAX_CALIBRATION_IMAGES", 2)
+    with pytest.raises(AppError, match="At most 2 restored and 2 clean images per calibration; got 3 and 3"):
+        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
+    monkeypatch.setattr(dot_app, "MAX_CALIBRATION_IMAGES", 100)
+    monkeypatch.setattr(dot_app, "MAX_CALIBRATION_PIXELS", 3 * 96 * 96)  # the restored set alone
+    with pytest.raises(AppError, match=r"add up to more than 0 megapixels \(at coffee_clean\.png\)"):
+        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
+    assert_session_intact(hostile_visitor)
+
+
+@pytest.mark.parametrize("encoder, pattern", [
+    pytest.param("x" * 5000, "not a latent-space name", id="5000 characters"),
+    pytest.param("pixel\x00", "not a latent-space name", id="NUL"),
+    pytest.param("../../../../etc", "no config.json", id="a folder that is no model"),
+])
+def test_absurd_encoder_names_get_readable_errors(hostile_visitor, app_images, encoder, pattern):
+    with pytest.raises(AppError, match=pattern):
+        hostile_visitor[0].predict(files(app_images["restored"]), files(app_images["clean"]), encoder, 3,
+                                   api_name="/calibrate")
+    assert_session_intact(hostile_visitor)
+
+
+def test_public_space_runs_only_listed_latent_spaces(hostile_visitor, app_images, monkeypatch):
+    monkeypatch.setattr(dot_app, "CUSTOM_ENCODERS", False)
+    with pytest.raises(AppError, match="this public app runs only the listed latent spaces"):
+        hostile_visitor[0].predict(files(app_images["restored"]), files(app_images["clean"]),
+                                   "someone/huge-model", 3, api_name="/calibrate")
+    assert_session_intact(hostile_visitor)
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_pickle_as_calibration_is_refused_and_never_runs(hostile_visitor, tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "calibration.safetensors"
+    path.write_bytes(pickle.dumps({"target.s2": Payload(marker)}, protocol=protocol))
+    with pytest.raises(AppError, match=r"calibration\.safetensors: not a usable DOT calibration"):
+        hostile_visitor[0].predict(handle_file(str(path)), api_name="/load_calibration")
+    assert not marker.exists()
+    assert_session_intact(hostile_visitor)
+
+
+# --------------------------------------------------------------------------- state and files
+
+
+def _get(url: str, path: str) -> httpx.Response:
+    return httpx.get(f"{url}gradio_api/file={path}", timeout=10)
+
+
+def test_session_end_frees_its_state_and_files(app_url, app_images):
+    client = calibrated(app_url, app_images, download_files=False)
+    outs = client.predict(handle_file(app_images["image"]), api_name="/enhance")
+    outs = [*outs, client.predict(0.25, api_name="/blend")]
+    paths = [Path(o["path"]) for o in outs]
+    assert all(p.is_file() for p in paths) and all(_get(app_url, p).status_code == 200 for p in paths)
+    # What Gradio does an hour after the tab closes (or when a state's time-to-live runs out):
+    dot_app.demo.state_holder.delete_state(client.session_hash)
+    assert not any(p.exists() for p in paths)
+    assert all(_get(app_url, p).status_code in (403, 404) for p in paths)
+    with pytest.raises(AppError, match="No image yet"):
+        client.predict(1.0, api_name="/blend")
+    with pytest.raises(AppError, match="No calibration yet"):
+        client.predict(handle_file(app_images["image"]), api_name="/enhance")
+
+
+def test_a_dragged_slider_keeps_a_bounded_number_of_files(app_url, app_images, monkeypatch):
+    monkeypatch.setattr(dot_app, "KEEP_BLENDS", 3)
+    client = calibrated(app_url, app_images, download_files=False)
+    client.predict(handle_file(app_images["image"]), api_name="/enhance")
+    paths = [Path(client.predict(a, api_name="/blend")["path"]) for a in (-1.0, -0.5, 0.25, 0.5, 1.5, 2.0)]
+    assert sorted(paths[-1].parent.iterdir()) == sorted(paths[-3:])  # the newest three, nothing else
+
+
+def test_only_the_sessions_own_outputs_are_served(app_url, app_images):
+    owner = calibrated(app_url, app_images, download_files=False)
+    out = Path(owner.predict(handle_file(app_images["image"]), api_name="/enhance")[2]["path"])
+    assert _get(app_url, out).status_code == 200
+    root = Path(dot_app.gr.utils.get_upload_folder())
+    refused = ["/etc/passwd", "/proc/self/environ", str(Path(dot_app.__file__).resolve()),
+               f"{root}/../../etc/passwd", "../../../../etc/passwd", str(root), str(root / "dot_app"),
+               str(out.parent), str(root / "dot_app" / uuid.uuid4().hex / out.name),  # a guessed path
+               str(Path(app_images["image"]).resolve())]  # a file the app read but never served
+    for path in refused:
+        assert _get(app_url, path).status_code in (403, 404), path
+    # another session's outputs die with it
+    dot_app.demo.state_holder.delete_state(owner.session_hash)
+    assert _get(app_url, out).status_code in (403, 404)
+
+
+def test_nothing_is_written_outside_the_temp_and_cache_folders(app_url, app_images, tmp_path):
+    probe = f"probe_{uuid.uuid4().hex[:12]}"
+    image = tmp_path / f"{probe}.png"
+    image.write_bytes(Path(app_images["image"]).read_bytes())
+    client = calibrated(app_url, app_images, download_files=False)
+    outs = [*client.predict(handle_file(str(image)), api_name="/enhance"),
+            client.predict(0.5, api_name="/blend"), client.predict(api_name="/download_calibration")]
+    root = Path(dot_app.gr.utils.get_upload_folder()).resolve()
+    for out in outs:
+        if isinstance(out, dict) and out.get("path"):
+            assert Path(out["path"]).resolve().is_relative_to(root), out["path"]
+    repo = Path(dot_app.__file__).parent
+    for folder, subdirs, names in os.walk(repo):
+        subdirs[:] = [d for d in subdirs if d not in (".git", "node_modules", ".hypothesis")]
+        assert not [n for n in names if probe in n], folder
+
+
+# --------------------------------------------------------------------------- load and limits
+
+
+def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, app_images, monkeypatch):
+    """Calibrations queue one at a time (one 'heavy' slot); α updates have slots of their own."""
+    fit = dot_app._fit
+
+    def slow_fit(*args, **kwargs):  # a calibration that takes 1.5 s without loading the CPU
+        time.sleep(1.5)
+        return fit(*args, **kwargs)
+
+    light = calibrated(app_url, app_images)
+    light.predict(handle_file(app_images["image"]), api_name="/enhance")
+    monkeypatch.setattr(dot_app, "_fit", slow_fit)
+    heavy = Client(app_url, verbose=False)
+    jobs = [heavy.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
+                         api_name="/calibrate") for _ in range(2)]
+    time.sleep(0.3)  # the heavy visitor's calibrations are running or queued now
+    latencies = []
+    for alpha in (0.1, 0.4, 0.7, 1.3, -0.5):
+        start = time.perf_counter()
+        light.predict(alpha, api_name="/blend")
+        latencies.append(time.perf_counter() - start)
+    still_busy = not all(j.done() for j in jobs)
+    for j in jobs:
+        j.result(timeout=120)
+    assert still_busy, "the heavy visitor's work finished too fast to tell anything"
+    assert max(latencies) < 1.5, latencies
+
+
+@pytest.fixture(scope="module")
+def short_lived(app_images):
+    """The app built again with a 2-second state time-to-live and a 100 KB upload limit."""
+    ttl, dot_app.SESSION_TTL = dot_app.SESSION_TTL, 2
+    try:
+        demo = dot_app.build_demo(dot_app.Startup(encoder="pixel", online=False, notice="test",
+                                                  choices=[("pixel", "pixel")]))
+    finally:
+        dot_app.SESSION_TTL = ttl
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                **{**dot_app.launch_options(), "max_file_size": "100kb"})
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_state_expires_after_its_time_to_live_and_its_files_go(short_lived, app_images):
+    client = calibrated(short_lived, app_images, download_files=False)
+    outs = client.predict(handle_file(app_images["image"]), api_name="/enhance")
+    paths = [Path(o["path"]) for o in outs]
+    assert all(p.is_file() for p in paths)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            client.predict(1.0, api_name="/blend")
+        except AppError as exc:
+            assert "No image yet" in str(exc)
+            break
+        time.sleep(0.25)
+    else:
+        pytest.fail("the session's image outlived its time-to-live")
+    deadline = time.monotonic() + 5  # the delete callback runs in Gradio's clean-up loop
+    while any(p.exists() for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(p.exists() for p in paths)
+
+
+def test_uploads_beyond_the_size_limit_are_refused(short_lived, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    client = Client(short_lived, verbose=False)
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):  # the client checks first
+        client.predict(handle_file(str(big)), api_name="/enhance")
+    with big.open("rb") as fh:  # and the server refuses it whoever sends it
+        r = httpx.post(f"{short_lived}gradio_api/upload", files={"files": ("big.png", fh, "image/png")}, timeout=30)
+    assert r.status_code == 413 and "maximum" in r.text.lower()
