@@ -82,6 +82,7 @@ PAPER_ENCODER = "sd-vae-ft-mse"
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
 ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
+GT_HINT = "Upload the clean version of the image above to see PSNR, SSIM and the perception–distortion curve."
 
 
 # --------------------------------------------------------------------------- latent spaces
@@ -501,7 +502,8 @@ def load_calibration_file(calibration, fold_kernel: str = "uniform", img_state: 
 def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None):
     """Transport a restored image once; returns the original, x̂0 and x̂α."""
     if cal_state is None:
-        raise _fail("No calibration yet: calibrate, pick an example, or load a calibration file first.")
+        raise _fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration "
+                    "file first.")
     if not image:
         raise _fail("Upload a restored image to enhance.")
     x = _read_image(image, "image")
@@ -518,7 +520,7 @@ def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | N
 def blend(alpha: float, img_state: ImageState | None = None):
     """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
     if img_state is None:
-        raise _fail("No image yet: upload a restored image (or call /enhance) first.")
+        raise _fail("No image yet (or it expired): upload a restored image (or call /enhance) first.")
     return _blend_png(img_state, alpha, level=0)
 
 
@@ -580,12 +582,12 @@ def _metrics_text(state: ImageState, alpha: float) -> str:
 def compare_ground_truth(ground_truth, alpha: float = DEFAULT_ALPHA, img_state: ImageState | None = None,
                          progress=gr.Progress()):
     """Compare with the clean image: metrics at α and the perception–distortion curve."""
+    if not ground_truth:  # cleared
+        return GT_HINT, None, img_state and dataclasses.replace(img_state, ground_truth=None, curve=None)
     if metrics is None:
         raise _fail("dot_core.metrics is not available in this installation.")
     if img_state is None:
         raise _fail("Upload the restored image first; then its ground truth.")
-    if not ground_truth:
-        return "", None, dataclasses.replace(img_state, ground_truth=None, curve=None)
     gt = _read_image(ground_truth, "ground truth")
     shape = img_state.enhanced.original.shape
     if gt.shape != shape:
@@ -614,7 +616,7 @@ def _after_image(gt_file, alpha: float, img_state: ImageState | None, progress=g
         return None, "", None, img_state
     png = _blend_png(img_state, alpha, level=1)
     if not gt_file or metrics is None:
-        return (img_state.original_png, png), "", None, img_state
+        return (img_state.original_png, png), GT_HINT, None, img_state
     try:
         text, fig, img_state = compare_ground_truth(gt_file, alpha, img_state, progress)
     except gr.Error as exc:  # e.g. a ground truth of another image: say so, keep the rest
@@ -623,7 +625,7 @@ def _after_image(gt_file, alpha: float, img_state: ImageState | None, progress=g
 
 
 def _clear_image():
-    return None, None, None, None, None, "", None
+    return None, None, None, None, None, None, GT_HINT, None
 
 
 def _thumbnails(files):
@@ -828,8 +830,7 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                                       max_height=440, elem_id="dot-before-after")
 
         gr.Markdown("## 3 · Ground truth")
-        gt_text = gr.Markdown("Upload the clean version of the image above to see PSNR, SSIM and the "
-                              "perception–distortion curve.", elem_id="dot-metrics")
+        gt_text = gr.Markdown(GT_HINT, elem_id="dot-metrics")
         pd_plot = gr.Plot(label="Perception–distortion over α ∈ [−1, 2]", show_label=False, format="png",
                           elem_id="dot-plot")
 
@@ -858,9 +859,10 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
             **controls).success(**refresh).success(**after)
 
         # ---- events: enhance, α, ground truth
+        # a new upload drops the previous image's ground truth (it would be compared silently)
         image.upload(enhance, [image, alpha, cal_state], [*images_out, img_state], api_name="enhance",
-                     **heavy).success(**after)
-        image.clear(_clear_image, None, [*images_out, before_after, img_state, gt_text, pd_plot],
+                     **heavy).success(lambda: None, None, gt_file, api_visibility="private").success(**after)
+        image.clear(_clear_image, None, [*images_out, before_after, img_state, gt_file, gt_text, pd_plot],
                     api_visibility="private")
         alpha.input(blend, [alpha, img_state], interpolated, api_name="blend", show_progress="hidden",
                     trigger_mode="always_last", concurrency_limit=4, concurrency_id="blend", js=BLEND_JS)
@@ -869,6 +871,8 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                       concurrency_limit=2, concurrency_id="release")
         gt_file.upload(compare_ground_truth, [gt_file, alpha, img_state], [gt_text, pd_plot, img_state],
                        api_name="ground_truth", **heavy)
+        gt_file.clear(compare_ground_truth, [gt_file, alpha, img_state], [gt_text, pd_plot, img_state],
+                      api_visibility="private")
         if examples:
             example_gallery.select(
                 _run_selected_example, [encoder, fold_kernel, cal_state, img_state],

@@ -127,7 +127,7 @@ def test_browser_calibrate_enhance_and_slide(app_url, app_images):
 
             # 5. ground truth: metrics and the perception–distortion plot
             page.locator("#dot-gt input[type=file]").set_input_files(app_images["ground_truth"])
-            page.wait_for_function("document.querySelector('#dot-metrics').innerText.includes('PSNR')",
+            page.wait_for_function("document.querySelector('#dot-metrics').innerText.includes('at α =')",
                                    timeout=180_000)
             page.wait_for_selector("#dot-plot img", timeout=60_000)
 
