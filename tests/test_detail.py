@@ -1,0 +1,101 @@
+"""Tests for the weight-free ``detail`` latent (dot_core.detail)."""
+
+import pytest
+import torch
+from conftest import bicubic_x4, photo
+
+from dot_core import Calibrator, DOTPipeline, GaussianOperator, load_encoder
+from dot_core.detail import OPPONENT, DetailEncoder, gaussian_blur
+from dot_core.imageio import image_to_tensor
+from dot_core.patches import transport_latent
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return DetailEncoder(device="cpu")
+
+
+def test_load_encoder_detail_is_a_detail_encoder():
+    e = load_encoder("detail", device="cpu")
+    assert isinstance(e, DetailEncoder)
+    assert (e.name, e.channels, e.factor, e.ot_channels) == ("detail", 6, 1, 1)
+    assert e.default_patch_size == 5
+
+
+def test_opponent_basis_is_orthonormal():
+    assert torch.allclose(OPPONENT @ OPPONENT.T, torch.eye(3, dtype=torch.float64), atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (7, 5), (33, 17), (65, 129)])
+def test_detail_roundtrip_lossless_any_size(enc, shape):
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.rand(1, 3, *shape, generator=g) * 2 - 1
+    z = enc.encode(x)
+    assert z.shape == (1, 6, *shape)
+    y = enc.decode(z, shape)
+    assert y.shape == x.shape
+    assert (y - x).abs().max().item() < 2e-6
+
+
+def test_detail_roundtrip_lossless_photo(enc):
+    x = image_to_tensor(photo("astronaut", 97))
+    assert (enc.decode(enc.encode(x), (97, 97)) - x).abs().max().item() < 2e-6
+
+
+def test_detail_base_is_lowpass_and_detail_has_zero_mean(enc):
+    x = image_to_tensor(photo("coffee", 96))
+    z = enc.encode(x)
+    assert torch.allclose(z[:, 3:], gaussian_blur(x, enc.sigma))
+    assert z[:, :3].mean(dim=(2, 3)).abs().max().item() < 0.01  # band-pass: no DC
+
+
+def test_detail_identity_transport_is_lossless(enc):
+    x = image_to_tensor(photo("chelsea", 64))
+    z = enc.encode(x)
+    p = enc.default_patch_size
+    d = enc.ot_channels * p * p
+    identity = GaussianOperator(
+        T=torch.eye(d, dtype=torch.float64), mu_s=torch.zeros(d, dtype=torch.float64),
+        mu_t=torch.zeros(d, dtype=torch.float64),
+    )
+    zt = torch.cat([transport_latent(z[:, :1], identity, p), z[:, 1:]], dim=1)
+    assert (enc.decode(zt, (64, 64)) - x).abs().max().item() < 2e-6
+
+
+def test_detail_transport_keeps_base_and_chroma(enc):
+    clean, restored = photo("rocket", 96), bicubic_x4(photo("coffee", 96))
+    cal = Calibrator(enc, 3)
+    cal.add_restored(restored)
+    cal.add_clean(clean)
+    pipe = DOTPipeline(enc, cal.fit())
+    z = pipe.encode(restored)
+    zt = pipe.transport(z)
+    assert torch.equal(zt[:, 1:], z[:, 1:])  # only the luma detail moves
+    assert not torch.allclose(zt[:, :1], z[:, :1])
+    out = pipe.enhance(restored).transported
+    assert out.shape == restored.shape
+    # colours stay: the low-pass of the result is the restoration's up to the detail's leak
+    lo = lambda a: gaussian_blur(image_to_tensor(a), 4.0)  # noqa: E731
+    assert (lo(out) - lo(restored)).abs().mean().item() < 0.01
+
+
+@pytest.mark.parametrize("kwargs", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": 100}, {"sigma": True},
+                                    {"sigma": "2"}, {"patch_size": 0}, {"patch_size": 2.5}])
+def test_detail_bad_options_raise(kwargs):
+    with pytest.raises(ValueError):
+        DetailEncoder(device="cpu", **kwargs)
+
+
+def test_detail_bad_inputs_raise(enc):
+    with pytest.raises(ValueError):
+        enc.encode(torch.zeros(1, 4, 8, 8))
+    with pytest.raises(ValueError):
+        enc.decode(torch.zeros(1, 3, 8, 8))
+
+
+def test_gaussian_blur_preserves_constants_and_mean():
+    x = torch.full((1, 3, 9, 11), 0.25)
+    assert torch.allclose(gaussian_blur(x, 2.0), x)
+    r = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert abs(gaussian_blur(r, 2.0).mean().item() - r.mean().item()) < 1e-3
+    assert gaussian_blur(r, 2.0).std().item() < 0.5 * r.std().item()  # white noise is smoothed
