@@ -26,6 +26,7 @@ import torch
 from .encoders import Encoder
 from .gaussian_ot import GaussianOperator, fit_operator, gelbrich_w2
 from .imageio import image_to_tensor
+from .latent_cache import LatentCache
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
 
@@ -124,7 +125,8 @@ class Calibrator:
     """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`."""
 
     def __init__(
-        self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float = 1e-9
+        self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float = 1e-9,
+        cache: LatentCache | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -132,6 +134,7 @@ class Calibrator:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
         self.method, self.eps = method, eps
+        self.cache = cache  # latents of images seen before are not encoded again
         d = encoder.ot_channels * patch_size**2
         self.source = PatchMoments(d)
         self.target = PatchMoments(d)
@@ -141,7 +144,10 @@ class Calibrator:
 
     def encode(self, image: np.ndarray) -> torch.Tensor:
         """Image (H, W, 3) in [0, 1] → transported latent channels (1, C, h, w)."""
-        z = self.encoder.encode(image_to_tensor(image))
+        if self.cache is not None:
+            z = self.cache.encode(self.encoder, image)
+        else:
+            z = self.encoder.encode(image_to_tensor(image))
         return z[:, : self.encoder.ot_channels]
 
     def _add(self, role: str, image: np.ndarray, latent: torch.Tensor | None) -> int:

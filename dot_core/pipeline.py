@@ -21,8 +21,10 @@ import torch
 from .calibration import Calibration, latent_patch_moments
 from .encoders import Encoder
 from .imageio import image_to_tensor, tensor_to_image
+from .latent_cache import LatentCache
+from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, free_memory, is_out_of_memory
 from .moments import PatchMoments
-from .patches import DEFAULT_CHUNK_ELEMENTS, FOLD_KERNELS, transport_latent
+from .patches import FOLD_KERNELS, transport_latent
 
 __all__ = ["TransportConfig", "Enhanced", "DOTPipeline", "interpolate", "check_compatible"]
 
@@ -33,7 +35,7 @@ class TransportConfig:
 
     fold_kernel: str = "uniform"  # "uniform" or "gaussian" weights for overlapping patches
     seed: int = 0  # noise seed of the stochastic operator (singular source, eq. 5)
-    max_chunk_elements: int = DEFAULT_CHUNK_ELEMENTS  # bounds the memory of one patch chunk
+    max_chunk_elements: int | None = None  # bounds one patch chunk's memory; None: from the device
 
     def __post_init__(self) -> None:
         if self.fold_kernel not in FOLD_KERNELS:
@@ -95,13 +97,17 @@ class DOTPipeline:
         *,
         config: TransportConfig = TransportConfig(),
         allow_other_encoder_name: bool = False,
+        cache: LatentCache | None = None,
     ) -> None:
         check_compatible(encoder, calibration, allow_other_name=allow_other_encoder_name)
         self.encoder, self.calibration, self.config = encoder, calibration, config
+        self.cache = cache  # an image enhanced again (or under another calibration) is not re-encoded
 
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> torch.Tensor:
         """x (H, W, 3) in [0, 1] → z (1, C, h, w)."""
+        if self.cache is not None:
+            return self.cache.encode(self.encoder, image)
         return self.encoder.encode(image_to_tensor(image))
 
     @torch.inference_mode()
@@ -125,16 +131,33 @@ class DOTPipeline:
             source = PatchMoments(cal.dim)
             latent_patch_moments(zt, cal.patch_size, source)
             op = cal.operator_for(source)
-        out = transport_latent(
-            zt, op, cal.patch_size, kernel=cfg.fold_kernel, seed=cfg.seed,
-            max_chunk_elements=cfg.max_chunk_elements,
-        )
+        out = self._transport_chunked(zt, op)
         if not torch.isfinite(out).all():  # an ill-conditioned operator; never decode NaN
             raise ValueError(
                 "transporting this image gave NaN or Inf: the calibration's covariances are too "
                 "ill-conditioned; calibrate with more or larger images or a smaller patch size"
             )
         return torch.cat([out, z[:, C:]], dim=1) if z.shape[1] > C else out
+
+    def _transport_chunked(self, zt: torch.Tensor, op) -> torch.Tensor:
+        """``transport_latent`` in chunks sized for the device; on out-of-memory, smaller chunks."""
+        cal, cfg = self.calibration, self.config
+        chunk = cfg.max_chunk_elements or chunk_elements_for(zt.device)
+        while True:
+            try:
+                return transport_latent(
+                    zt, op, cal.patch_size, kernel=cfg.fold_kernel, seed=cfg.seed, max_chunk_elements=chunk
+                )
+            except Exception as exc:  # only out-of-memory is retried
+                if not is_out_of_memory(exc):
+                    raise
+            free_memory(zt.device)  # outside the except block: the failed chunk is released
+            if chunk <= MIN_CHUNK_ELEMENTS:
+                raise MemoryError(
+                    f"out of memory transporting a latent of shape {tuple(zt.shape)} on {zt.device} even "
+                    f"in chunks of {chunk} entries; use a smaller image or a smaller patch size"
+                )
+            chunk = max(MIN_CHUNK_ELEMENTS, chunk // 4)
 
     @torch.inference_mode()
     def enhance(self, image: np.ndarray) -> Enhanced:
