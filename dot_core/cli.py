@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .calibration import MODES, Calibrator
 from .calibration_file import load_calibration, save_calibration
+from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError, load_encoder
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
 from .patches import FOLD_KERNELS
@@ -88,9 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_encoder(name: str, args: argparse.Namespace):
     try:
-        return load_encoder(name, device=args.device, dtype=args.dtype)
+        return load_encoder(name, device=_group(args).device_for(args.device), dtype=args.dtype)
     except (EncoderUnavailableError, ValueError) as exc:
         raise CLIError(str(exc)) from None
+
+
+def _group(args: argparse.Namespace) -> ProcessGroup:
+    """The processes sharing this command (``main`` joins them); one when called directly."""
+    return getattr(args, "group", None) or ProcessGroup()
 
 
 def _paths(items: list[str], label: str) -> list[Path]:
@@ -115,7 +121,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     failures = 0
     jobs = list(zip(restored, clean)) if args.mode == "paired" else [(p, None) for p in restored] + [(None, p) for p in clean]
-    for r_path, c_path in tqdm(jobs, desc="calibrating", unit="image"):
+    group = _group(args)  # under accelerate launch, each process takes a shard
+    for r_path, c_path in tqdm(group.shard(jobs), desc="calibrating", unit="image", disable=not group.is_main):
         try:
             r_img = None if r_path is None else load_image(r_path, max_pixels=args.max_pixels)
             c_img = None if c_path is None else load_image(c_path, max_pixels=args.max_pixels)
@@ -128,10 +135,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             failures += 1
             _note(f"skipped: {exc}")
+    all_reduce_calibrator(calibrator, group)  # float64 sums over all processes (no-op alone)
+    (failures,) = group.sum_ints(failures)
     try:
         calibration = calibrator.fit()
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if not group.is_main:
+        return 1 if failures else 0
     out = save_calibration(calibration, args.out)
     print(calibration.summary())
     print(f"wrote {out}")
@@ -167,17 +178,21 @@ def run_enhance(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     out_dir = Path(args.out)
     failures = 0
-    for path, stem in tqdm(list(zip(inputs, _output_names(inputs))), desc="enhancing", unit="image"):
+    group = _group(args)  # under accelerate launch, each process writes its own shard
+    work = group.shard(list(zip(inputs, _output_names(inputs))))
+    for path, stem in tqdm(work, desc="enhancing", unit="image", disable=not group.is_main):
         try:
             result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
             for a in alphas:
                 name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"
                 save_image(out_dir / name, pipe.blend(result, a, space=args.space), bits=args.bits)
-        except ValueError as exc:
+        except (ValueError, MemoryError) as exc:
             failures += 1
-            _note(f"skipped: {exc}")
+            _note(f"skipped {path.name}: {exc}" if isinstance(exc, MemoryError) else f"skipped: {exc}")
+    (failures,) = group.sum_ints(failures)
     done = len(inputs) - failures
-    print(f"wrote {done * len(alphas)} image(s) for {done} of {len(inputs)} input(s) to {out_dir}")
+    if group.is_main:
+        print(f"wrote {done * len(alphas)} image(s) for {done} of {len(inputs)} input(s) to {out_dir}")
     return 1 if failures else 0
 
 
@@ -192,14 +207,18 @@ def run_info(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"calibrate": run_calibrate, "enhance": run_enhance, "info": run_info}
+    # accelerate launch / torchrun: join the process group; alone, this touches nothing
+    args.group = init_from_env() if args.command in ("calibrate", "enhance") else ProcessGroup()
     try:
         return commands[args.command](args)
     except CLIError as exc:
         _note(f"error: {exc}")
         return 2
-    except MemoryError:
-        _note("error: out of memory; use smaller images or --max-pixels")
+    except MemoryError as exc:
+        _note(f"error: {exc or 'out of memory'}; use smaller images or --max-pixels")
         return 2
     except KeyboardInterrupt:
         _note("interrupted")
         return 130
+    finally:
+        args.group.close()
