@@ -38,6 +38,7 @@ from .gaussian_ot import (
     transport_operator,
 )
 from .imageio import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
+from .latent_cache import LatentCache
 from .metrics import psnr, spectrum_distance, ssim, texture_distance
 from .moments import PatchMoments
 from .patches import fold_kernel, iter_valid_patches, transport_latent
