@@ -214,8 +214,8 @@ class DiffusersVAEEncoder(Encoder):
         Automatic (``tiling=None``): untiled while the estimated activations fit the memory
         budget, else the largest tile (a multiple of ``TILE_MULTIPLE``) that fits.
         """
-        if self.tiling is False:
-            return None
+        if self.tiling is False or getattr(self.vae, "spatial_scale_factor", self.factor) != self.factor:
+            return None  # (AutoencoderTiny's tiling assumes its spatial_scale_factor is the factor)
         budget = self.budget_bytes if self.budget_bytes is not None else memory_budget(self.device)
         if self.tiling is None and height * width * self.bytes_per_pixel <= budget:
             return None

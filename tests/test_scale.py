@@ -74,6 +74,15 @@ def test_automatic_tiling_gives_the_same_latent_when_it_fits(tiny_kl_dir):
     torch.testing.assert_close(auto.encode(x), tiny_vae_encoder(tiny_kl_dir, tiling=False).encode(x))
 
 
+def test_tiny_autoencoder_with_a_nonstandard_factor_is_never_tiled(tiny_taesd_dir):
+    """diffusers' AutoencoderTiny tiling assumes ×8; this tiny one is ×2, so it runs untiled."""
+    from diffusers import AutoencoderTiny
+
+    enc = DiffusersVAEEncoder(AutoencoderTiny.from_pretrained(tiny_taesd_dir), name="t", tiling=True, tile_size=128)
+    assert enc.tile_size_for(256, 256) is None
+    assert enc.encode(image_to_tensor(photo("coffee", 144))).shape == (1, 4, 72, 72)
+
+
 @pytest.mark.parametrize("bad", [100, 64, 129])
 def test_tile_size_must_be_a_multiple_at_least_the_minimum(tiny_kl_dir, bad):
     with pytest.raises(ValueError, match="tile_size"):
