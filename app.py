@@ -741,12 +741,15 @@ BLEND_JS = """
 CSS = """
 .dot-panel img { object-fit: contain; }
 #dot-notice { border-left: 4px solid var(--color-accent); padding-left: 10px; }
+#dot-examples .thumbnail-item { aspect-ratio: 16 / 9; }  /* room for the caption under a short row */
 /* phones: the interpolated panel right under the α slider, the other two side by side below */
 @media (max-width: 640px) {
+  #dot-examples .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #dot-panels { flex-wrap: wrap !important; }
   #dot-panels > #dot-interpolated { order: -1; flex: 1 1 100% !important; }
   #dot-panels > #dot-original, #dot-panels > #dot-transported {
     flex: 1 1 40% !important; min-width: 0 !important; height: 190px !important; }
+  #dot-original .icon-button-wrapper, #dot-transported .icon-button-wrapper { display: none; }  /* room for labels */
 }
 """
 
@@ -773,7 +776,7 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
         if examples:
             example_gallery = gr.Gallery(
                 value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
-                columns=len(examples), height=200, allow_preview=False, object_fit="cover", format="png",
+                columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
                 elem_id="dot-examples",
             )
 
