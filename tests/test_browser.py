@@ -165,5 +165,8 @@ def test_browser_example_in_one_click(app_url):
             shown, _ = _shown(page, "dot-interpolated")
             assert np.abs(shown - _blend(alpha, x_star, x0)).max() <= 2
             page.wait_for_selector("#dot-plot img", timeout=60_000)
+            page.wait_for_timeout(500)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "app_example_desktop.png"), full_page=True)
         finally:
             browser.close()
