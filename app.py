@@ -688,6 +688,11 @@ BLEND_JS = """
   try {
     const q = (s) => document.querySelector(s);
     const S = window.__dotBlend || (window.__dotBlend = {alpha: null, painted: 0, key: null});
+    const range = q('#dot-alpha input[type=range]');
+    if (range && !range.dataset.dotKeys) {  // arrow keys move α too: let their keyup count as a release
+      range.dataset.dotKeys = '1';
+      range.addEventListener('keyup', () => range.dispatchEvent(new PointerEvent('pointerup', {bubbles: true})));
+    }
     const o = q('#dot-original .image-frame img'), t = q('#dot-transported .image-frame img');
     const frame = q('#dot-interpolated .image-frame');
     const shown = frame && frame.querySelector('img');

@@ -125,7 +125,20 @@ def test_browser_calibrate_enhance_and_slide(app_url, app_images):
             assert np.abs(shown2 - _blend(alpha2, x_star, x0)).max() <= 2
             page.wait_for_selector("#dot-before-after img", timeout=60_000)
 
-            # 5. ground truth: metrics and the perception–distortion plot
+            # 5. arrow keys move α as well, and their keyup counts as a release (before/after follows)
+            page.focus("#dot-alpha input[type=range]")
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            alpha3 = _slider_value(page)
+            assert abs(alpha3 - (alpha2 + 0.1)) < 1e-6
+            _wait_server_image(page, alpha3)
+            page.wait_for_function(
+                """(a) => [...document.querySelectorAll('#dot-before-after img')].some((img) => {
+                       const m = decodeURIComponent(img.src).match(/_alpha([-+0-9.e]+)[.]png$/);
+                       return m && Math.abs(Number(m[1]) - a) < 1e-6; })""",
+                arg=alpha3, timeout=60_000)
+
+            # 6. ground truth: metrics and the perception–distortion plot
             page.locator("#dot-gt input[type=file]").set_input_files(app_images["ground_truth"])
             page.wait_for_function("document.querySelector('#dot-metrics').innerText.includes('at α =')",
                                    timeout=180_000)
