@@ -21,9 +21,7 @@ import importlib.util
 import os
 import shutil
 import socket
-import struct
 import uuid
-import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -44,7 +42,7 @@ from dot_core import (
     save_calibration,
 )
 from dot_core.encoders import DiffusersVAEEncoder
-from dot_core.imageio import to_uint8
+from dot_core.imageio import encode_png, to_uint8
 from dot_core.patches import FOLD_KERNELS
 
 try:  # written alongside the app; the ground-truth section needs it
@@ -232,30 +230,10 @@ def _out_dir() -> Path:
     return path
 
 
-def _png_bytes(rgb: np.ndarray, level: int) -> bytes:
-    """(H, W, 3) uint8 → PNG bytes. Level 0 stores rows uncompressed (a few ms for 1 MP: the
-    live α path); higher levels use the 'Up' row filter and zlib at that level."""
-    H, W, _ = rgb.shape
-    raw = rgb.reshape(H, W * 3)
-    rows = np.empty((H, W * 3 + 1), dtype=np.uint8)
-    if level == 0:
-        rows[:, 0], rows[:, 1:] = 0, raw  # filter type 0: None
-    else:
-        rows[:, 0], rows[0, 1:] = 2, raw[0]  # filter type 2: Up (difference with the row above)
-        np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
-    idat = zlib.compress(rows.tobytes(), level)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def _write_png(img: np.ndarray, name: str, *, level: int = 1, folder: Path | None = None) -> str:
     path = (folder or _out_dir()) / name
     tmp = path.with_name(f".{uuid.uuid4().hex}.part")
-    tmp.write_bytes(_png_bytes(to_uint8(img), level))
+    tmp.write_bytes(encode_png(to_uint8(img), level=level))
     os.replace(tmp, path)  # atomic: a request for this name never sees a half-written file
     return str(path)
 

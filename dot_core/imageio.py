@@ -317,29 +317,37 @@ def save_image(path: str | os.PathLike, img: np.ndarray, *, bits: int = 8) -> pa
     if bits == 8:
         Image.fromarray(to_uint8(rgb), mode="RGB").save(path, format="PNG")
     else:
-        path.write_bytes(_encode_png16(np.rint(rgb * 65535.0).astype(np.uint16)))
+        path.write_bytes(encode_png(np.rint(rgb * 65535.0).astype(np.uint16)))
     return path
 
 
-def _encode_png16(a: np.ndarray) -> bytes:
-    """(H, W, 3 or 4) uint16 -> bytes of a 16-bit RGB(A) PNG, filter type 2 ('Up') on all rows."""
+def encode_png(a: np.ndarray, *, level: int = 6) -> bytes:
+    """(H, W, 3 or 4) uint8 or uint16 -> bytes of an RGB(A) PNG of that bit depth.
+
+    ``level`` is the zlib level. Level 0 stores rows unfiltered and uncompressed (a few ms per
+    megapixel: fast enough for a live preview); other levels use the 'Up' filter on every row.
+    """
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"a: expected (H, W, 3 or 4) uint8 or uint16, got {a.dtype} {a.shape}")
     height, width, channels = a.shape
-    row_bytes = width * channels * 2
-    raw = np.ascontiguousarray(a, dtype=">u2").view(np.uint8).reshape(height, row_bytes)
-    above = np.zeros_like(raw)
-    above[1:] = raw[:-1]
+    bits = 8 * a.dtype.itemsize
+    row_bytes = width * channels * a.dtype.itemsize
+    raw = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder(">")).view(np.uint8).reshape(height, row_bytes)
     rows = np.empty((height, 1 + row_bytes), dtype=np.uint8)
-    rows[:, 0] = 2  # Up: each byte minus the byte above it, mod 256
-    rows[:, 1:] = raw - above
+    if level == 0:
+        rows[:, 0], rows[:, 1:] = 0, raw  # None: bytes as they are
+    else:
+        rows[:, 0], rows[0, 1:] = 2, raw[0]  # Up: each byte minus the byte above it, mod 256
+        np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
     color_type = {3: 2, 4: 6}[channels]  # truecolour, truecolour with alpha
-    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bits, color_type, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + chunk(b"IEND", b""))
 
 
 def image_to_tensor(img: np.ndarray, *, device: torch.device | str | None = None,

@@ -7,7 +7,6 @@ image working.
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -187,13 +186,6 @@ def test_app_bad_input_gets_readable_error_and_session_survives(case, enhanced, 
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.mark.parametrize("level", [0, 1, 6])
-def test_app_png_writer_is_lossless(level):
-    rgb = np.random.default_rng(level).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    back = np.asarray(Image.open(io.BytesIO(dot_app._png_bytes(rgb, level))))
-    np.testing.assert_array_equal(back, rgb)
 
 
 def test_app_startup_offline_says_why(monkeypatch):

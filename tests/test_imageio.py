@@ -129,7 +129,7 @@ def test_load_image_16bit_png_color_keeps_precision(channels):
     values = _values_16bit(GRAY.shape + (channels,))
     if channels == 4:
         values[..., 3] = 65535
-    img = load_image(imageio._encode_png16(values), name="deep.png")
+    img = load_image(imageio.encode_png(values), name="deep.png")
     np.testing.assert_allclose(img * 65535.0, values[..., :3], atol=0.02)
 
 
@@ -346,3 +346,17 @@ def test_image_to_tensor_bad_input(bad, match):
 def test_tensor_to_image_bad_shape():
     with pytest.raises(ValueError, match=r"\(2, 3, 4, 4\)"):
         tensor_to_image(torch.zeros(2, 3, 4, 4))
+
+
+@pytest.mark.parametrize("level", [0, 1, 6])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_encode_png_8bit_round_trips_through_pillow(level, channels):
+    rng = np.random.default_rng(level)
+    a = rng.integers(0, 256, size=(13, 29, channels), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(imageio.encode_png(a, level=level))))
+    np.testing.assert_array_equal(back, a)
+
+
+def test_encode_png_rejects_float_input():
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        imageio.encode_png(np.zeros((4, 4, 3), np.float32))
