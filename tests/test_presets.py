@@ -1,0 +1,147 @@
+"""Tests for the shipped presets (dot_core.presets, presets/): files, recipes, examples, quality."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dot_core import DOTPipeline, load_encoder
+from dot_core import presets as P
+from dot_core.cli import main as cli_main
+from dot_core.imageio import load_image
+from dot_core.metrics import psnr, texture_distance
+
+NAMES = ("sr-bicubic-x4", "denoise-nlm-25", "denoise-nlm-50", "jpeg-q10")
+
+
+def _recipe_json(name):
+    return json.loads((P.PRESETS_DIR / name / "recipe.json").read_text())
+
+
+def test_list_presets_has_the_four_ready_presets():
+    presets = {p.name: p for p in P.list_presets()}
+    assert set(NAMES) <= set(presets)
+    for name in NAMES:
+        p = presets[name]
+        assert p.encoders == P.SHIPPED_ENCODERS
+        assert p.title and p.description
+        assert len(p.examples) == len(P.EXAMPLE_CROPS)
+
+
+def test_get_preset_unknown_name_lists_valid_ones():
+    with pytest.raises(ValueError, match="sr-bicubic-x4.*jpeg-q10"):
+        P.get_preset("sr-bicubic-x8")
+    with pytest.raises(ValueError, match="valid presets"):
+        P.load_preset("nope")
+    assert P.get_preset("jpeg-q10").name == "jpeg-q10"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_recipe_json_is_what_the_code_builds(name):
+    assert _recipe_json(name) == json.loads(json.dumps(P.recipe_dict(name)))
+
+
+@pytest.mark.parametrize("encoder", P.SHIPPED_ENCODERS)
+@pytest.mark.parametrize("name", NAMES)
+def test_preset_file_matches_recipe(name, encoder):
+    recipe = _recipe_json(name)
+    cal = P.load_preset(name, encoder)
+    assert (P.PRESETS_DIR / name / recipe["latents"][encoder]["file"]).is_file()
+    enc = load_encoder(encoder, device="cpu")
+    assert cal.encoder == encoder
+    assert cal.patch_size == recipe["latents"][encoder]["patch_size"]
+    assert (cal.channels, cal.factor) == (enc.ot_channels, enc.factor)
+    assert cal.mode == recipe["calibration"]["mode"] == "unpaired"
+    assert cal.info["preset"] == name
+    assert cal.info["encoder_config"] == recipe["latents"][encoder]["encoder"]
+    images = recipe["calibration"]["images"]
+    assert cal.info["restored_images"] == [f"{i['photo']}{i['restored_box']}" for i in images]
+    assert cal.info["clean_images"] == [f"{i['photo']}{i['clean_box']}" for i in images]
+    assert cal.info["n_restored_images"] == cal.info["n_clean_images"] == len(images)
+    assert cal.w2 is not None and cal.w2 > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_calibration_never_sees_held_out_photos_and_halves_are_disjoint(name):
+    recipe = _recipe_json(name)
+    used = {i["photo"] for i in recipe["calibration"]["images"]}
+    assert not used & set(recipe["held_out"])
+    assert {e["photo"] for e in recipe["examples"]} <= set(recipe["held_out"])
+    for item in recipe["calibration"]["images"]:
+        (t1, l1, b1, r1), (t2, l2, b2, r2) = item["restored_box"], item["clean_box"]
+        assert min(b1, b2) <= max(t1, t2) or min(r1, r2) <= max(l1, l2)  # no shared pixel
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_examples_are_small_images_and_reproduce(name):
+    for k, (restored_path, clean_path) in enumerate(P.get_preset(name).examples):
+        restored, clean = load_image(restored_path), load_image(clean_path)
+        assert restored.shape == clean.shape and max(clean.shape[:2]) <= 384
+        if k == 0:  # the recipe rebuilds the shipped restoration exactly
+            np.testing.assert_array_equal(P.make_restoration(name, clean), restored)
+
+
+def test_make_restoration_is_deterministic_and_checks_input():
+    clean = P.bundled_photo("astronaut")[:64, :80]
+    a = P.make_restoration("denoise-nlm-50", clean)
+    assert a.shape == clean.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(a, P.make_restoration("denoise-nlm-50", clean))
+    with pytest.raises(ValueError, match="valid presets"):
+        P.make_restoration("sr-lanczos", clean)
+    with pytest.raises(ValueError, match="shape"):
+        P.make_restoration("jpeg-q10", clean[..., 0])
+
+
+def test_estimate_noise_sigma_recovers_gaussian_noise():
+    rng = np.random.default_rng(0)
+    noisy = 0.5 + 0.1 * rng.standard_normal((128, 96, 3))
+    assert abs(P.estimate_noise_sigma(noisy) - 0.1) < 0.005
+
+
+def test_bicubic_detail_preset_quality_on_held_out_crop():
+    restored_path, clean_path = P.get_preset("sr-bicubic-x4").examples[0]
+    crop = (slice(64, 256), slice(64, 256))  # 192² of the held-out astronaut: face and suit
+    restored = np.ascontiguousarray(load_image(restored_path)[crop])
+    clean = np.ascontiguousarray(load_image(clean_path)[crop])
+    pipe = DOTPipeline(load_encoder("detail", device="cpu"), P.load_preset("sr-bicubic-x4", "detail"))
+    out = pipe.enhance(restored)
+    half = pipe.blend(out, 0.75)
+    tex1, tex0, tex_half = (texture_distance(y, clean, n_patches=1024, n_projections=64)
+                            for y in (restored, out.transported, half))
+    psnr1, psnr0, psnr_half = (psnr(y, clean) for y in (restored, out.transported, half))
+    assert tex0 < 0.6 * tex1  # measured: −66 %
+    assert psnr0 > psnr1 - 1.5  # measured: −0.65 dB
+    assert psnr_half > psnr1 - 0.2 and tex_half < tex1  # measured: +0.18 dB, −20 %
+
+
+def test_cli_accepts_a_preset_file(tmp_path):
+    restored_path, _ = P.get_preset("jpeg-q10").examples[0]
+    calibration = P.PRESETS_DIR / "jpeg-q10" / "detail.safetensors"
+    code = cli_main(["enhance", "--calibration", str(calibration), "--alpha", "0", "--device", "cpu",
+                     str(restored_path), "--out", str(tmp_path)])
+    assert code == 0
+    out = load_image(tmp_path / restored_path.name)
+    assert out.shape == load_image(restored_path).shape
+
+
+def test_load_preset_builds_a_vae_calibration_once_and_caches_it(tmp_path, monkeypatch, tiny_kl_dir):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    split = [{"photo": "coins", "size": [303, 384], "restored_box": [0, 0, 32, 48], "clean_box": [32, 0, 64, 48]}]
+    monkeypatch.setattr(P, "calibration_split", lambda: split)  # one small crop keeps it quick
+    P._calibration_images.cache_clear()
+    try:
+        cal = P.load_preset("sr-bicubic-x4", str(tiny_kl_dir))
+        files = list((tmp_path / "cache" / "dot_core" / "presets" / "sr-bicubic-x4").glob("*.safetensors"))
+        assert len(files) == 1
+        enc = load_encoder(str(tiny_kl_dir), device="cpu")
+        assert cal.encoder == enc.name and cal.patch_size == enc.default_patch_size
+        assert cal.info["restored_images"] == ["coins[0, 0, 32, 48]"]
+
+        def no_rebuild(*args, **kwargs):
+            raise AssertionError("the cached calibration should have been reused")
+
+        monkeypatch.setattr(P, "build_preset", no_rebuild)
+        again = P.load_preset("sr-bicubic-x4", str(tiny_kl_dir))
+        assert again.w2 == pytest.approx(cal.w2)
+    finally:
+        P._calibration_images.cache_clear()
