@@ -16,6 +16,7 @@ import functools
 import json
 import math
 import os
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -326,12 +327,16 @@ def _load_vae(name: str, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
             f"unknown latent space {name!r}: use one of {known}, a Hub repo id, or a local folder"
         )
     try:
-        if cls_name is None:
-            from huggingface_hub import hf_hub_download
+        with warnings.catch_warnings():
+            # diffusers passes an argument huggingface_hub has deprecated; the warning would
+            # stand before our own one-line error in the CLI and says nothing to a user.
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            if cls_name is None:
+                from huggingface_hub import hf_hub_download
 
-            with open(hf_hub_download(repo, "config.json")) as fh:
-                cls_name = _class_from_config(json.load(fh), repo)
-        return classes[cls_name].from_pretrained(repo, torch_dtype=dtype), canonical
+                with open(hf_hub_download(repo, "config.json")) as fh:
+                    cls_name = _class_from_config(json.load(fh), repo)
+            return classes[cls_name].from_pretrained(repo, torch_dtype=dtype), canonical
     except EncoderUnavailableError:
         raise
     except Exception as exc:  # network errors come in many types (OSError, HTTP, offline mode)
