@@ -125,7 +125,7 @@ class Calibrator:
     """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`."""
 
     def __init__(
-        self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float = 1e-9,
+        self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float | None = None,
         cache: LatentCache | None = None,
     ) -> None:
         if mode not in MODES:
@@ -133,7 +133,8 @@ class Calibrator:
         if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
-        self.method, self.eps = method, eps
+        # eps None: the encoder's own regularisation (``detail`` has one, see dot_core.detail), else 1e-9
+        self.method, self.eps = method, getattr(encoder, "default_eps", 1e-9) if eps is None else eps
         self.cache = cache  # latents of images seen before are not encoded again
         d = encoder.ot_channels * patch_size**2
         self.source = PatchMoments(d)
