@@ -287,6 +287,11 @@ def _patch_size(recipe: _Recipe, encoder) -> int:
     return int(recipe.patch_sizes.get(encoder.name, encoder.default_patch_size))
 
 
+def _eps(encoder) -> float:
+    """The operator regularisation a preset uses: the latent's own default (1e-9 if none)."""
+    return float(getattr(encoder, "default_eps", 1e-9))
+
+
 def recipe_dict(name: str) -> dict:
     """The recipe of preset ``name`` as written to ``presets/<name>/recipe.json``."""
     r = _recipe(name)
@@ -294,7 +299,8 @@ def recipe_dict(name: str) -> dict:
     for enc_name in SHIPPED_ENCODERS:
         enc = load_encoder(enc_name, device="cpu")
         latents[enc_name] = {
-            "patch_size": _patch_size(r, enc), "file": f"{enc_name}.safetensors", "encoder": enc.describe(),
+            "patch_size": _patch_size(r, enc), "eps": _eps(enc), "file": f"{enc_name}.safetensors",
+            "encoder": enc.describe(),
         }
     return {
         "name": r.name, "title": r.title, "description": r.description,
@@ -313,7 +319,7 @@ def recipe_dict(name: str) -> dict:
             for p, (t, l, h, w) in EXAMPLE_CROPS.items()
         ],
         "latents": latents,
-        "other_latents": "VAE latents are built from this recipe on first use with the encoder's default patch size",
+        "other_latents": "VAE latents are built from this recipe on first use with the encoder's default patch size and eps",
         "command": COMMAND,
     }
 
@@ -360,7 +366,7 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
         shipped = enc.name in SHIPPED_ENCODERS
         out = PRESETS_DIR / name / f"{enc.name}.safetensors" if shipped else _cache_path(name, enc.name)
     out = Path(out)
-    cal = Calibrator(enc, _patch_size(r, enc))
+    cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(enc))
     restored, clean = _calibration_images(name)
     for img in restored:
         cal.add_restored(img)

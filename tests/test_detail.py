@@ -79,6 +79,14 @@ def test_detail_transport_keeps_base_and_chroma(enc):
     assert (lo(out) - lo(restored)).abs().mean().item() < 0.01
 
 
+def test_calibrator_uses_the_detail_regularisation_by_default(enc):
+    from dot_core.detail import DEFAULT_EPS
+
+    assert Calibrator(enc, 3).eps == enc.default_eps == DEFAULT_EPS
+    assert Calibrator(enc, 3, eps=1e-6).eps == 1e-6
+    assert Calibrator(load_encoder("pixel", device="cpu"), 3).eps == 1e-9
+
+
 @pytest.mark.parametrize("kwargs", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": 100}, {"sigma": True},
                                     {"sigma": "2"}, {"patch_size": 0}, {"patch_size": 2.5}])
 def test_detail_bad_options_raise(kwargs):
