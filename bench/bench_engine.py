@@ -104,16 +104,17 @@ def _small_calibration(enc, patch: int):
     return cal.fit()
 
 
-def _bare_vae(enc, img: np.ndarray):
-    """The diffusers VAE alone on the image tensor, with the tiling the encoder would choose."""
+def _bare_vae(enc, img: np.ndarray, *, tiled: bool = True):
+    """The diffusers VAE alone on the image tensor, with the tiling the encoder would choose
+    (``tiled=False``: untiled whatever the size)."""
     from dot_core.imageio import image_to_tensor
 
     H, W = img.shape[:2]
-    enc._set_tiles(enc.tile_size_for(H, W))
     x = image_to_tensor(img).to(enc.device, enc.dtype)
     vae = enc.vae
 
     def run():
+        enc._set_tiles(enc.tile_size_for(H, W) if tiled else None)  # each time: enhance sets its own
         with torch.inference_mode():
             return vae.decode(vae.encode(x).latent_dist.mean).sample
 
@@ -148,14 +149,19 @@ def case_enhance(c: dict) -> dict:
                 c_enh.append(cpu)
         t_tr.append(timed(lambda: pipe.transport(res.latent), dev)[1])
     out = {"enhance": median(t_enh), "transport": median(t_tr), "runs_enhance": t_enh, "runs_bare": t_bare,
-           "cpu_enhance": c_enh, "cpu_bare": c_bare}
+           "cpu_enhance": c_enh, "cpu_bare": c_bare, "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda_peak_mb(dev)}
     if t_bare:  # the ratio of each adjacent (bare, enhance) pair, so load drifts cancel
         out["bare_vae"] = median(t_bare)
         out["ratio"] = median([e / b for e, b in zip(t_enh, t_bare)])
         out["ratio_of_medians"] = out["enhance"] / out["bare_vae"]
         out["cpu_ratio"] = median(c_enh) / median(c_bare)
         out["tile"] = enc.tile_size_for(*img.shape[:2])
-    return {**c, **out, "base_rss_mb": base, "peak_rss_mb": peak_rss_mb(), "cuda_peak_mb": cuda_peak_mb(dev)}
+        if out["tile"] is not None:  # what tiling costs: one untiled bare run, last (its peak apart)
+            reset_cuda_peak(dev)
+            _, t, cpu = timed_cpu(_bare_vae(enc, img, tiled=False), dev)
+            out.update(untiled_bare=t, cpu_untiled_bare=cpu, untiled_peak_rss_mb=peak_rss_mb(),
+                       untiled_cuda_peak_mb=cuda_peak_mb(dev))
+    return {**c, **out, "base_rss_mb": base}
 
 
 def case_dtype(c: dict) -> dict:
@@ -258,7 +264,10 @@ def describe(r: dict) -> str:
             f"fit {_fmt_s(r['fit'])}); peak RSS {_mb(r['peak_rss_mb'])} MiB"
         )
     if r["op"] == "enhance":
-        ratio = f", bare VAE {_fmt_s(r['bare_vae'])}, ratio {r['ratio']:.3f}×" if "ratio" in r else ""
+        ratio = (f", bare VAE {_fmt_s(r['bare_vae'])}, ratio {r['ratio']:.3f}× wall, {r['cpu_ratio']:.3f}× CPU time"
+                 if "ratio" in r else "")
+        if "untiled_bare" in r:
+            ratio += f"; tiles {r['tile']}², untiled bare VAE {_fmt_s(r['untiled_bare'])}"
         return (
             f"enhance {r['encoder']} {r['size']}²: {_fmt_s(r['enhance'])} (transport {_fmt_s(r['transport'])}{ratio}); "
             f"peak RSS {_mb(r['peak_rss_mb'])} MiB"
@@ -336,6 +345,24 @@ def report(results: list[dict], info: dict, args: argparse.Namespace, elapsed: f
                   "", f"Enhance / bare VAE: at most {max(ratios):.3f}× (target ≤ {TARGET_RATIO}×: "
                       f"{'met' if ok else 'NOT met'}). With `pixel` there is no VAE to compare with: "
                       "its enhance time is the engine's own work."]
+    tiled = [r for r in enh if "untiled_bare" in r]
+    if tiled:
+        lines += [
+            "",
+            "### What automatic VAE tiling costs",
+            "",
+            "Above the memory budget the VAE runs in overlapping tiles (diffusers' tiling, 25 % overlap): "
+            "bounded memory for more compute. One untiled bare run, measured last in the same process:",
+            "",
+            "| size | tile | bare VAE tiled | bare VAE untiled | CPU time tiled / untiled | peak RSS tiled | peak RSS untiled |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in tiled:
+            lines.append(
+                f"| {r['size']}² | {r['tile']}² | {_fmt_s(r['bare_vae'])} | {_fmt_s(r['untiled_bare'])} | "
+                f"{median(r['cpu_bare']) / r['cpu_untiled_bare']:.2f}× | {_mb(r['peak_rss_mb'])} MiB | "
+                f"{_mb(r['untiled_peak_rss_mb'])} MiB |"
+            )
     for r in dty:
         lines += [
             "",

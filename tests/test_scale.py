@@ -34,21 +34,21 @@ def jump_ratio(x: torch.Tensor) -> float:
 
 
 def test_tiled_and_untiled_vae_agree_closely_without_seams(tiny_kl_dir):
-    """A 192² image that both can do: untiled, and in 128² tiles (2×2 overlapping tiles).
+    """A 160² image that both can do: untiled, and in 128² tiles (2×2 overlapping tiles).
 
     Tiles cannot agree exactly: GroupNorm statistics and the mid-block attention are global over
     the image but computed per tile (diffusers' tiling blends overlapping tiles linearly).
     """
-    x = image_to_tensor(photo("astronaut")[::2, ::2][:192, :192].copy())
+    x = image_to_tensor(photo("astronaut")[::2, ::2][:160, :160].copy())
     whole = tiny_vae_encoder(tiny_kl_dir, tiling=False)
     tiled = tiny_vae_encoder(tiny_kl_dir, tiling=True, tile_size=128)
-    assert tiled.tile_size_for(192, 192) == 128 and whole.tile_size_for(192, 192) is None
+    assert tiled.tile_size_for(160, 160) == 128 and whole.tile_size_for(160, 160) is None
 
     z, zt = whole.encode(x), tiled.encode(x)
     assert zt.shape == z.shape
     assert torch.nn.functional.cosine_similarity(zt.flatten(), z.flatten(), dim=0) > 0.95
 
-    y, yt = whole.decode(z, (192, 192)), tiled.decode(z, (192, 192))
+    y, yt = whole.decode(z, (160, 160)), tiled.decode(z, (160, 160))
     psnr = 10 * torch.log10(4.0 / ((yt - y) ** 2).mean())  # images in [-1, 1]
     assert psnr > 20.0
     assert jump_ratio(yt) < 1.25 * jump_ratio(y)  # blended seams: no jump at tile borders
@@ -107,20 +107,20 @@ def test_out_of_memory_retries_in_smaller_tiles(tiny_kl_dir):
     seen_enc, seen_dec = [], []
     fail_above(enc.vae.encoder, 128, seen_enc)
     fail_above(enc.vae.decoder, 64, seen_dec)  # latent width: 128 pixels at ×2
-    x = image_to_tensor(photo("chelsea", 192))
+    x = image_to_tensor(photo("chelsea", 160))
     z = enc.encode(x)
-    assert z.shape == (1, 4, 96, 96)
-    assert seen_enc[0] == 192 and max(seen_enc[1:]) <= 128  # untiled failed, then 128² tiles
-    y = enc.decode(z, (192, 192))
-    assert y.shape == (1, 3, 192, 192) and torch.isfinite(y).all()
-    assert seen_dec[0] == 96 and max(seen_dec[1:]) <= 64
+    assert z.shape == (1, 4, 80, 80)
+    assert seen_enc[0] == 160 and max(seen_enc[1:]) <= 128  # untiled failed, then 128² tiles
+    y = enc.decode(z, (160, 160))
+    assert y.shape == (1, 3, 160, 160) and torch.isfinite(y).all()
+    assert seen_dec[0] == 80 and max(seen_dec[1:]) <= 64
 
 
 def test_out_of_memory_even_in_the_smallest_tiles_is_a_clear_error(tiny_kl_dir):
     enc = tiny_vae_encoder(tiny_kl_dir)
     fail_above(enc.vae.encoder, 0, [])
     with pytest.raises(MemoryError, match=rf"out of memory .* even in {MIN_TILE}×{MIN_TILE} tiles"):
-        enc.encode(image_to_tensor(photo("coffee", 160)))
+        enc.encode(image_to_tensor(photo("coffee", 136)))
 
 
 def test_errors_other_than_out_of_memory_are_not_retried(tiny_kl_dir):
