@@ -118,13 +118,13 @@ def describe(r: dict) -> str:
     )
 
 
-def report(results: list[dict], info: dict, elapsed: float) -> str:
+def report(results: list[dict], info: dict, elapsed: float, notes: list[str]) -> str:
     lines = [
         "# Memory benchmark: one large image, peak RSS",
         "",
         f"Machine: {machine_line(info)}.",
-        f"Produced by `python bench/bench_memory.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
-        + f"` in {elapsed / 60:.1f} min. Each case is a fresh subprocess: load the PNG, enhance, blend "
+        f"Produced by `python bench/bench_memory.py{_flags()}`"
+        + ("" if elapsed != elapsed else f" in {elapsed / 60:.1f} min") + ". Each case is a fresh subprocess: load the PNG, enhance, blend "
         "at α = 0 and 0.5, save both (the CLI's steps). RSS in MiB; targets judged in decimal GB "
         "(10⁹ bytes), the stricter reading.",
         "",
@@ -145,7 +145,23 @@ def report(results: list[dict], info: dict, elapsed: float) -> str:
             f"{r['peak_rss_mb'] / GIB:.2f} | {verdict} | "
             f"{r['enhance_s']:.1f} s | {r['total_s']:.1f} s |"
         )
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _flags() -> str:
+    """The command line's options, without --note texts, --out and --report-only."""
+    out, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a == "--report-only":
+            skip = False
+            continue
+        if a in ("--note", "--out"):
+            skip = True
+            continue
+        out.append(a)
+    return "".join(" " + a for a in out)
 
 
 def main() -> int:
@@ -156,7 +172,15 @@ def main() -> int:
     ap.add_argument("--encoders", default="pixel,detail,sd-vae", type=lambda s: s.split(","))
     ap.add_argument("--untiled", action="store_true", help="also the SD-VAE untiled at 512² and 1024²")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--note", dest="notes", action="append", default=[], help="a line for the report's notes")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the Markdown from the JSON, run nothing")
     args = ap.parse_args()
+    raw = args.out.with_suffix(".json")
+    if args.report_only:
+        data = json.loads(raw.read_text())
+        args.out.write_text(report(data["results"], data["machine"], data.get("elapsed_s", float("nan")), args.notes))
+        print(f"wrote {args.out}")
+        return 0
     if args.case:
         torch.manual_seed(0)
         print(json.dumps(case_enhance(json.loads(args.case))), flush=True)
@@ -170,8 +194,10 @@ def main() -> int:
             r = {k: v for k, v in r.items() if k not in ("input", "out_dir")}
             results.append(r)
             print(describe(r), flush=True)
-            args.out.with_suffix(".json").write_text(json.dumps({"machine": info, "results": results}, indent=1))
-    args.out.write_text(report(results, info, time.perf_counter() - t0))
+            raw.write_text(json.dumps({"machine": info, "results": results}, indent=1))
+    elapsed = time.perf_counter() - t0
+    raw.write_text(json.dumps({"machine": info, "results": results, "elapsed_s": elapsed}, indent=1))
+    args.out.write_text(report(results, info, elapsed, args.notes))
     print(f"wrote {args.out}")
     return 1 if any("error" in r for r in results) else 0
 

@@ -148,14 +148,14 @@ def run_case(script: Path, case: dict, *, timeout: float | None = None) -> dict:
     """Run ``script --case JSON`` in a fresh interpreter; its last stdout line is the result JSON."""
     cmd = [sys.executable, str(script), "--case", json.dumps(case)]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    wall = time.perf_counter() - t0
+    extra = {"wall_s": time.perf_counter() - t0, "load_1min": [load0, os.getloadavg()[0]]}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {**case, "error": " | ".join(tail) or f"exit code {proc.returncode}", "wall_s": wall}
-    return {**json.loads(lines[-1]), "wall_s": wall}
+        return {**case, "error": " | ".join(tail) or f"exit code {proc.returncode}", **extra}
+    return {**json.loads(lines[-1]), **extra}
 
 
 def machine() -> dict:
