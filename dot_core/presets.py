@@ -187,7 +187,7 @@ def estimate_noise_sigma(x: np.ndarray) -> float:
     return float(np.mean(np.median(np.abs(hh), axis=(0, 1)) / 0.6744897501960817))
 
 
-def _bicubic_x4(x: np.ndarray, d: dict) -> np.ndarray:
+def _bicubic_resample(x: np.ndarray, d: dict) -> np.ndarray:
     H, W = x.shape[:2]
     f = int(d["factor"])
     small = _to_pil(x).resize((-(-W // f), -(-H // f)), Image.BICUBIC)
@@ -227,7 +227,7 @@ def make_restoration(name: str, clean_image: np.ndarray) -> np.ndarray:
     x = x.astype(np.float32)
     kind = r.degradation["kind"]
     if kind == "downscale":
-        return _bicubic_x4(x, r.degradation)
+        return _bicubic_resample(x, r.degradation)
     if kind == "gaussian-noise":
         return _noise_nlm(x, r.degradation, r.restorer)
     return _jpeg(x, r.degradation)
