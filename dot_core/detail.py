@@ -37,7 +37,8 @@ the restoration (texture distance, PSNR). The split was chosen first, without re
   the operator's gain reaches ×38 on the patch directions where a restoration has almost no
   variance (for bicubic ×4: the residue of the 4-pixel interpolation grid), and x̂0 shows a
   fine dot grid and jagged edges when zoomed in. ε = 0.03 caps the gain near ×7 and the grid
-  is gone at 1:1; bicubic ×4: −49 %, +0.02 dB (ε = 0.1: −44 %, +0.16 dB; 0.3: −37 %).
+  is gone at 1:1; bicubic ×4: −50 %, +0.02 dB (``bench/results/quality.md``; in the sweep, with
+  fewer texture samples: ε = 0.03: −49 %, 0.1: −44 %, +0.16 dB; 0.3: −37 %, +0.29 dB).
   It costs the JPEG preset part of its gain (−14 % → −8 %) and the σ = 25 denoising preset
   little (−20 % → −18 %). :class:`~dot_core.calibration.Calibrator` uses it unless told otherwise.
 * for the denoising presets σ = 3 was slightly better (−37 % vs −33 % at noise σ = 50) and
