@@ -87,13 +87,24 @@ def _gaussian_taps(sigma: float) -> torch.Tensor:
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian low-pass of ``x`` (1, C, H, W) with the border replicated; same shape."""
-    g = _gaussian_taps(sigma).to(x.device)
-    C, r = x.shape[1], g.numel() // 2
+    """Separable Gaussian low-pass of ``x`` (1, C, H, W) with the border replicated; same shape.
+
+    Each pass is a weighted sum of 2r + 1 shifted views of the padded image rather than a
+    depthwise ``conv2d``: on CPU the convolution takes a workspace of several copies of a large
+    image (about 2 GB at 3×4096²), the sum one accumulator.
+    """
+    taps = _gaussian_taps(sigma).tolist()
+    r = len(taps) // 2
+    H, W = x.shape[-2:]
     y = F.pad(x, (r, r, 0, 0), mode="replicate")
-    y = F.conv2d(y, g.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)  # along the width
-    y = F.pad(y, (0, 0, r, r), mode="replicate")
-    return F.conv2d(y, g.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)  # along the height
+    out = y[..., 0:W] * taps[0]
+    for k in range(1, 2 * r + 1):  # along the width
+        out.add_(y[..., k : k + W], alpha=taps[k])
+    y = F.pad(out, (0, 0, r, r), mode="replicate")
+    out = y[..., 0:H, :] * taps[0]
+    for k in range(1, 2 * r + 1):  # along the height
+        out.add_(y[..., k : k + H, :], alpha=taps[k])
+    return out
 
 
 class DetailEncoder(Encoder):
