@@ -893,7 +893,10 @@ def launch_options() -> dict:
     return dict(css=CSS, max_file_size=MAX_FILE_SIZE, state_session_capacity=1000)
 
 
-demo = build_demo()
+STARTUP = probe_startup()
+demo = build_demo(STARTUP)
 
 if __name__ == "__main__":
+    # The page says which latent space runs and why; say it on the console too.
+    print("DOT app:", STARTUP.notice.replace("**", "").replace("`", ""), flush=True)
     demo.launch(**launch_options())
