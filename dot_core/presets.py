@@ -88,6 +88,21 @@ class _Recipe:
     patch_sizes: dict  # latent patch size per shipped encoder
 
 
+def _nlm_recipe(sigma_255: int, look: str) -> _Recipe:
+    """Seeded Gaussian noise of σ = sigma_255/255, removed by scikit-image's non-local means."""
+    return _Recipe(
+        f"denoise-nlm-{sigma_255}",
+        f"Non-local means denoising, σ = {sigma_255}",
+        f"Gaussian noise of σ = {sigma_255}/255 removed by scikit-image's non-local means: {look}.",
+        {"kind": "gaussian-noise", "sigma": sigma_255 / 255, "sigma_255": sigma_255, "seed": sigma_255,
+         "clip": [0, 1], "seeding": "numpy default_rng([seed, crc32 of the 8-bit clean image])"},
+        {"kind": "non-local-means", "library": "scikit-image", "function": "skimage.restoration.denoise_nl_means",
+         "h": "0.6·σ̂", "sigma": "σ̂", "patch_size": 5, "patch_distance": 6, "fast_mode": True,
+         "sigma_estimate": "σ̂ = mean over channels of median(|Haar HH|)/0.6745 (estimate_sigma's estimator)"},
+        {"detail": 5, "pixel": 3},
+    )
+
+
 _RECIPES = (
     _Recipe(
         "sr-bicubic-x4",
@@ -98,28 +113,8 @@ _RECIPES = (
         {"kind": "upscale", "factor": 4, "filter": "bicubic", "library": "Pillow"},
         {"detail": 5, "pixel": 3},
     ),
-    _Recipe(
-        "denoise-nlm-25",
-        "Non-local means denoising, σ = 25",
-        "Gaussian noise of σ = 25/255 removed by scikit-image's non-local means: waxy, flattened texture.",
-        {"kind": "gaussian-noise", "sigma": 25 / 255, "sigma_255": 25, "seed": 25, "clip": [0, 1],
-         "seeding": "numpy default_rng([seed, crc32 of the 8-bit clean image])"},
-        {"kind": "non-local-means", "library": "scikit-image", "function": "skimage.restoration.denoise_nl_means",
-         "h": "0.6·σ̂", "sigma": "σ̂", "patch_size": 5, "patch_distance": 6, "fast_mode": True,
-         "sigma_estimate": "σ̂ = mean over channels of median(|Haar HH|)/0.6745 (estimate_sigma's estimator)"},
-        {"detail": 5, "pixel": 3},
-    ),
-    _Recipe(
-        "denoise-nlm-50",
-        "Non-local means denoising, σ = 50",
-        "Gaussian noise of σ = 50/255 removed by scikit-image's non-local means: strongly smoothed.",
-        {"kind": "gaussian-noise", "sigma": 50 / 255, "sigma_255": 50, "seed": 50, "clip": [0, 1],
-         "seeding": "numpy default_rng([seed, crc32 of the 8-bit clean image])"},
-        {"kind": "non-local-means", "library": "scikit-image", "function": "skimage.restoration.denoise_nl_means",
-         "h": "0.6·σ̂", "sigma": "σ̂", "patch_size": 5, "patch_distance": 6, "fast_mode": True,
-         "sigma_estimate": "σ̂ = mean over channels of median(|Haar HH|)/0.6745 (estimate_sigma's estimator)"},
-        {"detail": 5, "pixel": 3},
-    ),
+    _nlm_recipe(25, "waxy, flattened texture"),
+    _nlm_recipe(50, "strongly smoothed"),
     _Recipe(
         "jpeg-q10",
         "JPEG decoding, quality 10",
