@@ -25,8 +25,7 @@ import torch
 
 from .encoders import Encoder
 from .gaussian_ot import GaussianOperator, fit_operator, gelbrich_w2
-from .imageio import image_to_tensor
-from .latent_cache import LatentCache
+from .latent_cache import LatentCache, encode_image
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
 
@@ -145,11 +144,7 @@ class Calibrator:
 
     def encode(self, image: np.ndarray) -> torch.Tensor:
         """Image (H, W, 3) in [0, 1] → transported latent channels (1, C, h, w)."""
-        if self.cache is not None:
-            z = self.cache.encode(self.encoder, image)
-        else:
-            z = self.encoder.encode(image_to_tensor(image))
-        return z[:, : self.encoder.ot_channels]
+        return encode_image(self.encoder, image, self.cache)[:, : self.encoder.ot_channels]
 
     def _add(self, role: str, image: np.ndarray, latent: torch.Tensor | None) -> int:
         H, W = image.shape[:2]

@@ -30,7 +30,7 @@ import torch
 from .encoders import Encoder
 from .imageio import image_to_tensor
 
-__all__ = ["LatentCache", "content_hash", "latent_space_key"]
+__all__ = ["LatentCache", "content_hash", "encode_image", "latent_space_key"]
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of latents: ~16k SD-VAE latents of 512² images
 DEFAULT_MAX_ITEMS = 256
@@ -127,3 +127,10 @@ class LatentCache:
         else:
             self.hits += 1
         return z.to(encoder.device)
+
+
+def encode_image(encoder: Encoder, image: np.ndarray, cache: LatentCache | None = None) -> torch.Tensor:
+    """z = E(x) for an image (H, W, 3) in [0, 1], through ``cache`` when one is given."""
+    if cache is not None:
+        return cache.encode(encoder, image)
+    return encoder.encode(image_to_tensor(image))

@@ -20,8 +20,8 @@ import torch
 
 from .calibration import Calibration, latent_patch_moments
 from .encoders import Encoder
-from .imageio import image_to_tensor, tensor_to_image
-from .latent_cache import LatentCache
+from .imageio import tensor_to_image
+from .latent_cache import LatentCache, encode_image
 from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, free_memory, is_out_of_memory
 from .moments import PatchMoments
 from .patches import FOLD_KERNELS, transport_latent
@@ -106,9 +106,7 @@ class DOTPipeline:
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> torch.Tensor:
         """x (H, W, 3) in [0, 1] → z (1, C, h, w)."""
-        if self.cache is not None:
-            return self.cache.encode(self.encoder, image)
-        return self.encoder.encode(image_to_tensor(image))
+        return encode_image(self.encoder, image, self.cache)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
