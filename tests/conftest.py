@@ -38,6 +38,20 @@ def bicubic_x4(img: np.ndarray) -> np.ndarray:
     return np.asarray(small.resize((w, h), Image.BICUBIC)).astype(np.float32) / 255.0
 
 
+def png_declaring(width: int, height: int) -> bytes:
+    """A well-formed 70-byte PNG whose header declares width × height (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
 @pytest.fixture(scope="session")
 def tiny_kl_dir(tmp_path_factory):
     """A random diffusers AutoencoderKL (×2, 4 channels) saved with save_pretrained."""

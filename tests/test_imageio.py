@@ -1,8 +1,6 @@
 """Tests for dot_core.imageio on small crops of scikit-image's bundled photographs."""
 import io
-import struct
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from skimage import data
 from dot_core import imageio
 from dot_core.imageio import (collect_image_paths, image_to_tensor, load_image, save_image,
                               tensor_to_image, to_uint8)
+from conftest import png_declaring
 
 RGB = np.ascontiguousarray(data.astronaut()[100:148, 180:244])  # (48, 64, 3) uint8
 GRAY = np.ascontiguousarray(data.camera()[200:248, 200:264])  # (48, 64) uint8
@@ -22,16 +21,6 @@ def _encode(im, fmt, **kwargs):
     buf = io.BytesIO()
     im.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
-
-
-def _png_declaring(width, height):
-    """A well-formed PNG whose header declares width × height but carries almost no data."""
-    def chunk(kind, payload):
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 8))
-            + chunk(b"IEND", b""))
 
 
 def _check_image(img, shape=RGB.shape):
@@ -210,7 +199,7 @@ def test_load_image_bomb_refused_from_header(width, height):
         warnings.simplefilter("error")  # no Pillow DecompressionBombWarning may escape either
         with pytest.raises(ValueError, match=rf"big.png: declares {width}×{height} = .* over "
                                              r"the limit of 67.1 megapixels; downscale"):
-            load_image(_png_declaring(width, height), name="big.png")
+            load_image(png_declaring(width, height), name="big.png")
 
 
 def test_load_image_max_pixels_lowered(tmp_path):

@@ -14,10 +14,8 @@ import io
 import os
 import pickle
 import socket
-import struct
 import time
 import uuid
-import zlib
 from pathlib import Path
 
 import httpx
@@ -30,6 +28,7 @@ from skimage import data
 
 import app as dot_app
 from dot_core.imageio import load_image, to_uint8
+from conftest import png_declaring
 
 PHOTO = np.ascontiguousarray(data.astronaut()[100:140, 180:228])  # (40, 48, 3) uint8
 
@@ -120,16 +119,6 @@ def test_odd_upload_is_enhanced_and_alpha_one_returns_it(case, odd_visitor, odd_
 # --------------------------------------------------------------------------- hostile uploads
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    """A well-formed 70-byte PNG whose header declares width × height."""
-    def chunk(kind, payload):
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
-
-
 def _encoded(fmt: str, **kwargs) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.tile(PHOTO, (4, 4, 1))).save(buf, format=fmt, **kwargs)
@@ -154,9 +143,9 @@ HOSTILE_IMAGES = {
     "empty": ("empty.png", lambda: b"", r"empty\.png"),
     "truncated JPEG": ("cut.jpg", lambda: _encoded("JPEG")[:300], r"cut\.jpg: .*(truncated|corrupt)"),
     "truncated PNG": ("cut.png", lambda: _encoded("PNG")[:500], r"cut\.png: .*(truncated|corrupt)"),
-    "decompression bomb": ("bomb.png", lambda: _png_declaring(60_000, 60_000),
+    "decompression bomb": ("bomb.png", lambda: png_declaring(60_000, 60_000),
                            r"bomb\.png: declares 60000×60000 = 3600.0 megapixels, over the limit"),
-    "bomb under Pillow's limit": ("bomb2.png", lambda: _png_declaring(4000, 4000),
+    "bomb under Pillow's limit": ("bomb2.png", lambda: png_declaring(4000, 4000),
                                   r"bomb2\.png: declares 4000×4000 .* over the limit of 4\.2 megapixels"),
     "EPS (Ghostscript)": ("art.png", lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", r"art\.png"),
 }
@@ -189,7 +178,7 @@ def test_hostile_image_upload_gets_readable_error_and_session_survives(case, hos
 def test_hostile_calibration_images_get_readable_errors(hostile_visitor, app_images, tmp_path, monkeypatch):
     client = hostile_visitor[0]
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_declaring(60_000, 60_000))
+    bomb.write_bytes(png_declaring(60_000, 60_000))
     with pytest.raises(AppError, match=r"bomb\.png: declares 60000×60000"):
         client.predict([*files(app_images["restored"]), handle_file(str(bomb))], files(app_images["clean"]),
                        "pixel", 3, api_name="/calibrate")
