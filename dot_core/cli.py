@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--alpha", action="append", metavar="A", help="eq. (4): 1 = restoration, 0 = transported; repeat or A,B,C")
     enh.add_argument("--encoder", default=None, help="override the calibration's encoder (e.g. a local copy of its weights)")
     enh.add_argument("--space", choices=["pixel", "latent"], default="pixel", help="where to interpolate")
-    enh.add_argument("--fold-kernel", choices=FOLD_KERNELS, default="uniform")
+    enh.add_argument("--fold-kernel", choices=FOLD_KERNELS, default=None,
+                     help="how overlapping patches are averaged (default: the latent's own: gaussian for detail, "
+                          "uniform otherwise)")
     enh.add_argument("--seed", type=int, default=0)
     enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth")
     enh.add_argument("--out", required=True, metavar="DIR")

@@ -18,33 +18,40 @@ Why these defaults
 ------------------
 Measured on the held-out photographs astronaut, coffee, chelsea and camera (bicubic ×4
 restorations; unpaired calibration on halves of eight other bundled photographs, see
-``dot_core.presets``), with ``dot_core.metrics``; figures are the mean change at α = 0 versus
-the restoration (texture distance, PSNR). The split was chosen first, without regularisation
-(ε = 1e-9):
+``dot_core.presets``) with ``dot_core.metrics``: the change of the texture distance at α = 0
+versus the restoration, its PSNR change, and whether the distance keeps falling from α = 1 to
+α = −1 (the perception–distortion curve stays monotone). Per pyramid level the picture is this:
+×4 upscaling leaves almost nothing in the finest band (0.25–0.5 cycles/pixel), so a linear map can
+only amplify the interpolation residue there and that band stays short of the ground truth even at
+α = −1; the next band is restored about right at α = 0; the band below (0.06–0.125) was mostly kept
+by the restoration, so whatever of it sits in the detail layer is over-boosted and grows worse
+past α ≈ 0.5.
 
-* split σ (patch 5): σ = 1: −56 %, −0.63 dB; 1.5: −65 %, −0.69 dB; **2: −67 %, −0.64 dB**;
-  3: −64 %, −0.53 dB; 4: −61 %, −0.48 dB. Below σ = 2 the detail layer misses the band that
-  ×4 upscaling loses (0.06–0.125 cycles/pixel); above it, the patch sees only part of a wider
-  band. Two bands (σ = 1, 2 or 2, 4) gave −69 % / −0.90 dB and −67 % / −0.74 dB: no better,
-  twice the patch dimension.
-* patch p (σ = 2): 3: −58 %, −0.27 dB; **5: −67 %, −0.64 dB**; 7: −69 %, −0.94 dB. Five is
-  where the texture gain flattens while PSNR keeps falling; d = 25 also keeps a 1024² image's
-  transport fast and the covariance well estimated from eight images.
-* luma only vs. all three detail channels (σ = 2, p = 5): −67 %, −0.64 dB vs. −68 %, −0.77 dB.
-  Luma only is cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs
-  teach it nothing wrong about chroma.
+* split σ (5×5 patches, ε = 0.03, Gaussian fold): 1: −44 %, −0.22 dB; **1.25: −49 %, −0.18 dB**;
+  1.5: −52 %, −0.13 dB; 2: −53 %, −0.03 dB; 2.5 (ε = 0.05): −47 %, +0.14 dB. From σ = 1.5 up the
+  detail layer holds enough of the third band that the distance turns up again before α = −1
+  (at σ = 2 its minimum is at α = −0.5); σ ≤ 1.25 keeps falling to −1. Two bands (σ = 1, 2 or
+  2, 4) were no better and double the patch dimension.
+* fold (:attr:`default_fold_kernel`): ``"gaussian"``. The p² overlapping transported patches
+  disagree about the finest detail, and their plain average (the paper's fold) cancels part of
+  it; weighting each patch towards its centre keeps it (σ = 1.5: uniform −51 % and the distance
+  rises from α = −0.75 to −1; Gaussian −52 %, the third band's distance at α = −1 halved).
 * regularisation ``default_eps`` (ε·mean λ(Σs) added to Σs before inversion, eq. 2): without it
   the operator's gain reaches ×38 on the patch directions where a restoration has almost no
-  variance (for bicubic ×4: the residue of the 4-pixel interpolation grid), and x̂0 shows a
-  fine dot grid and jagged edges when zoomed in. ε = 0.03 caps the gain near ×7 and the grid
-  is gone at 1:1; bicubic ×4: −50 %, +0.02 dB (``bench/results/quality.md``; in the sweep, with
-  fewer texture samples: ε = 0.03: −49 %, 0.1: −44 %, +0.16 dB; 0.3: −37 %, +0.29 dB).
-  It costs the JPEG preset part of its gain (−14 % → −8 %) and the σ = 25 denoising preset
-  little (−20 % → −18 %). :class:`~dot_core.calibration.Calibrator` uses it unless told otherwise.
-* for the denoising presets σ = 3 was slightly better (−37 % vs −33 % at noise σ = 50) and
-  σ = 1 clearly worse; one default must serve every preset, and σ = 2 is the best compromise.
+  variance (for bicubic ×4: the residue of the 4-pixel interpolation grid), and x̂0 shows a fine
+  dot grid when zoomed in. At σ = 1.25: ε = 0.03: −49 %, −0.18 dB, but the distance is flat
+  between α = −0.875 and −1; 0.04: −47 %; **0.05: −45 %, −0.08 dB, still falling by 3 % over that
+  last step**, and fewer dots. ε is what keeps the curve monotone at the price of a few percent
+  at α = 0. :class:`~dot_core.calibration.Calibrator` uses it unless told otherwise.
+* patch p: 5. At p = 7 (σ = 1.5, ε = 0.05) −47 %, no better, for a dimension d = 49 instead of 25
+  (about 4× the transport's cost and twice the images to estimate the covariance well).
+* luma only vs. all three detail channels: −67 % / −0.64 dB vs. −68 % / −0.77 dB (σ = 2, no ε):
+  luma only is cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs
+  teach it nothing wrong about chroma.
+* the denoising and JPEG presets preferred a wider split (σ = 2–3), but one latent must serve
+  every preset; their figures at these defaults are in ``bench/results/quality.md``.
 
-Cost: one separable 13-tap blur of three channels; encode + decode of a 1024² image take about
+Cost: one separable 9-tap blur of three channels; encode + decode of a 1024² image take about
 0.25 s of one CPU core.
 
 References
@@ -65,7 +72,7 @@ from .encoders import Encoder, resolve_device
 
 __all__ = ["DetailEncoder", "DEFAULT_EPS", "OPPONENT", "gaussian_blur"]
 
-DEFAULT_EPS = 0.03  # operator regularisation for this latent (relative to mean λ(Σs)); see above
+DEFAULT_EPS = 0.05  # operator regularisation for this latent (relative to mean λ(Σs)); see above
 
 # Orthonormal opponent colour basis (rows: luma, red–blue, green–magenta); inverse = transpose.
 OPPONENT = torch.tensor(
@@ -124,9 +131,11 @@ class DetailEncoder(Encoder):
     default_eps : float
         Regularisation of the transport operator that calibrations in this latent use by
         default (:data:`DEFAULT_EPS`).
+    default_fold_kernel : str
+        ``"gaussian"``: overlapping transported patches are weighted towards their centres.
     """
 
-    def __init__(self, *, device: str | torch.device | None = None, sigma: float = 2.0, patch_size: int = 5) -> None:
+    def __init__(self, *, device: str | torch.device | None = None, sigma: float = 1.25, patch_size: int = 5) -> None:
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0.25 <= sigma <= 32:
             raise ValueError(f"sigma must be a number of pixels in [0.25, 32], got {sigma!r}")
         if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 1 <= patch_size <= 16:
@@ -136,6 +145,7 @@ class DetailEncoder(Encoder):
         self.sigma = float(sigma)
         self.default_patch_size = patch_size
         self.default_eps = DEFAULT_EPS
+        self.default_fold_kernel = "gaussian"  # see "Why these defaults" above
         self._M = OPPONENT.float().to(self.device)  # (3, 3)
 
     @property

@@ -107,6 +107,7 @@ class Encoder(ABC):
     device: torch.device
     dtype: torch.dtype
     default_patch_size: int = 3  # latent patch size p used when none is given
+    default_fold_kernel: str = "uniform"  # how overlapping transported patches are averaged, unless told
 
     @property
     def ot_channels(self) -> int:

@@ -33,13 +33,15 @@ __all__ = ["TransportConfig", "Enhanced", "DOTPipeline", "interpolate", "check_c
 class TransportConfig:
     """How patches are transported and folded back."""
 
-    fold_kernel: str = "uniform"  # "uniform" or "gaussian" weights for overlapping patches
+    # "uniform" (the paper's average) or "gaussian" weights for overlapping patches; None: the
+    # encoder's own default (``Encoder.default_fold_kernel``: gaussian for ``detail``, else uniform)
+    fold_kernel: str | None = None
     seed: int = 0  # noise seed of the stochastic operator (singular source, eq. 5)
     max_chunk_elements: int | None = None  # bounds one patch chunk's memory; None: from the device
 
     def __post_init__(self) -> None:
-        if self.fold_kernel not in FOLD_KERNELS:
-            raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS}, got {self.fold_kernel!r}")
+        if self.fold_kernel is not None and self.fold_kernel not in FOLD_KERNELS:
+            raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS} or None, got {self.fold_kernel!r}")
 
 
 MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)
@@ -101,6 +103,7 @@ class DOTPipeline:
     ) -> None:
         check_compatible(encoder, calibration, allow_other_name=allow_other_encoder_name)
         self.encoder, self.calibration, self.config = encoder, calibration, config
+        self.fold_kernel = config.fold_kernel or getattr(encoder, "default_fold_kernel", "uniform")
         self.cache = cache  # an image enhanced again (or under another calibration) is not re-encoded
 
     @torch.inference_mode()
@@ -144,7 +147,7 @@ class DOTPipeline:
         while True:
             try:
                 return transport_latent(
-                    zt, op, cal.patch_size, kernel=cfg.fold_kernel, seed=cfg.seed, max_chunk_elements=chunk
+                    zt, op, cal.patch_size, kernel=self.fold_kernel, seed=cfg.seed, max_chunk_elements=chunk
                 )
             except Exception as exc:  # only out-of-memory is retried
                 if not is_out_of_memory(exc):

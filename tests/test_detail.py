@@ -87,6 +87,31 @@ def test_calibrator_uses_the_detail_regularisation_by_default(enc):
     assert Calibrator(load_encoder("pixel", device="cpu"), 3).eps == 1e-9
 
 
+def test_detail_folds_towards_patch_centres_unless_told(enc):
+    """TransportConfig(fold_kernel=None) takes the latent's own kernel: gaussian for detail."""
+    from dot_core import TransportConfig
+
+    x = bicubic_x4(photo("coffee", 64))
+    cal = Calibrator(enc, 3)
+    cal.add_restored(x)
+    cal.add_clean(photo("coffee", 64))
+    cal = cal.fit()
+    auto = DOTPipeline(enc, cal)
+    assert auto.fold_kernel == enc.default_fold_kernel == "gaussian"
+    gauss = DOTPipeline(enc, cal, config=TransportConfig(fold_kernel="gaussian"))
+    uniform = DOTPipeline(enc, cal, config=TransportConfig(fold_kernel="uniform"))
+    torch.testing.assert_close(torch.from_numpy(auto.enhance(x).transported),
+                               torch.from_numpy(gauss.enhance(x).transported), rtol=0, atol=0)
+    assert abs(auto.enhance(x).transported - uniform.enhance(x).transported).max() > 1e-3
+    pixel = load_encoder("pixel", device="cpu")
+    pcal = Calibrator(pixel, 3)
+    pcal.add_restored(x)
+    pcal.add_clean(photo("coffee", 64))
+    assert DOTPipeline(pixel, pcal.fit()).fold_kernel == "uniform"  # the paper's average
+    with pytest.raises(ValueError, match="fold_kernel"):
+        TransportConfig(fold_kernel="box")
+
+
 @pytest.mark.parametrize("kwargs", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": 100}, {"sigma": True},
                                     {"sigma": "2"}, {"patch_size": 0}, {"patch_size": 2.5}])
 def test_detail_bad_options_raise(kwargs):
