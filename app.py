@@ -17,6 +17,7 @@ GRADIO_SERVER_NAME and GRADIO_SERVER_PORT, and starts offline on a weight-free l
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import shutil
@@ -44,6 +45,9 @@ from dot_core import (
 from dot_core.encoders import DiffusersVAEEncoder
 from dot_core.imageio import encode_png, to_uint8
 from dot_core.patches import FOLD_KERNELS
+from dot_core.pipeline import Enhanced
+from serving.admission import Admission
+from serving.image_store import ArrayStore, KeptArrays
 
 try:  # written alongside the app; the ground-truth section needs it
     from dot_core import metrics
@@ -69,6 +73,17 @@ CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # P-D curve points (each c
 MAX_PIXELS = int(os.environ.get("DOT_APP_MAX_PIXELS", 2048 * 2048))  # per uploaded image
 MAX_FILE_SIZE = os.environ.get("DOT_APP_MAX_FILE_SIZE", "50mb")  # per upload, checked by Gradio
 SESSION_TTL = 2 * 3600  # seconds a session's calibration and images are kept
+# RAM for all sessions' kept images together (x*, x̂0, ground truth; 6 bytes per pixel each); beyond
+# it the least recently used go to their session's folder on disk until that session needs them again
+IMAGE_MEMORY = int(float(os.environ.get("DOT_APP_IMAGE_MEMORY_MB", 2048)) * 2**20)
+IMAGES = ArrayStore(IMAGE_MEMORY)
+# Heavy jobs (calibrate, enhance, ...) share one slot; each session and each network address may have
+# only a few of them waiting or running, so that one API client cannot keep everyone else waiting.
+ADMISSION = Admission(per_session=int(os.environ.get("DOT_APP_MAX_JOBS_PER_SESSION", 2)),
+                      per_client=int(os.environ.get("DOT_APP_MAX_JOBS_PER_CLIENT", 4)))
+# Behind a proxy (a Space) every request comes from the proxy's address: the visitor's address is the
+# first X-Forwarded-For entry. Elsewhere that header is the sender's word, so it is ignored by default.
+TRUST_FORWARDED = os.environ.get("DOT_APP_TRUST_FORWARDED", "1" if os.environ.get("SPACE_ID") else "0") == "1"
 KEEP_BLENDS = 16  # α images kept per upload (a dragged slider writes one per step); older ones deleted
 MAX_CALIBRATION_IMAGES = int(os.environ.get("DOT_APP_MAX_CALIBRATION_IMAGES", 100))  # per set and call
 # all of one call's calibration images are held in memory (float32 RGB: 12 bytes per pixel) until the fit
@@ -77,6 +92,8 @@ MAX_CALIBRATION_PIXELS = int(os.environ.get("DOT_APP_MAX_CALIBRATION_PIXELS", 16
 # DOT_APP_CUSTOM_ENCODERS=1, so that a stranger cannot make the server download or load any model.
 CUSTOM_ENCODERS = os.environ.get("DOT_APP_CUSTOM_ENCODERS", "0" if os.environ.get("SPACE_ID") else "1") == "1"
 PAPER_ENCODER = "sd-vae-ft-mse"
+FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_kernel)
+FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
 ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
@@ -199,15 +216,96 @@ class CalibrationState:
 
 @dataclasses.dataclass(frozen=True)
 class ImageState:
-    """One session's current upload: x* and x̂0 (pixel blends need nothing else)."""
+    """One session's current upload: x* and x̂0 (pixel blends need nothing else).
 
-    pipeline: DOTPipeline  # the calibration that made ``enhanced``
-    enhanced: object  # dot_core.Enhanced with the latents dropped (memory)
+    The arrays live in ``IMAGES`` (16-bit, within a RAM budget shared by all sessions, the least
+    recently used on disk); they are freed when no state refers to them any more.
+    """
+
+    pipeline: DOTPipeline  # the calibration that made x̂0
+    kept: KeptArrays  # "original" (x*) and "transported" (x̂0)
     stem: str  # upload's file name without extension, for download names
     original_png: str
     transported_png: str
-    ground_truth: np.ndarray | None = None
+    ground_truth: KeptArrays | None = None  # "clean"
     curve: dict | None = None  # {"alpha", "psnr", "distance"}: lists over CURVE_ALPHAS
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.kept.shapes["original"]
+
+    def enhanced(self) -> Enhanced:
+        """x* and x̂0 as float32 (read back from disk if this session was idle a while)."""
+        try:
+            x_star, x0 = self.kept.get("original"), self.kept.get("transported")
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from None
+        return Enhanced(original=x_star, transported=x0, latent=None, latent_transported=None)
+
+    def clean(self) -> np.ndarray:
+        try:
+            return self.ground_truth.get("clean")
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- admission
+
+
+def _client_address(request: gr.Request) -> str:
+    if TRUST_FORWARDED:
+        forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "unknown"
+
+
+def _in_heavy_queue(blocks: gr.Blocks, ticket: object) -> bool:
+    """Whether the queue call ``ticket`` still waits in Gradio's queue (not dropped, not started)."""
+    queue = getattr(blocks, "_queue", None)
+    per_id = getattr(queue, "event_queue_per_concurrency_id", None)
+    if per_id is None:  # another Gradio: keep the job until Admission.max_wait_s
+        return True
+    return any(getattr(event, "request", None) is ticket for q in list(per_id.values()) for event in list(q.queue))
+
+
+def _admission_validator(handler, blocks: gr.Blocks, n_inputs: int):
+    """A validator for ``handler``'s event: Gradio runs it before queueing, with the same inputs.
+
+    It admits the job (``ADMISSION``) or answers with the reason, shown on the event's first input
+    in the page and raised as ``gradio_client.exceptions.ValidationError`` in API calls.
+    """
+    ok = [gr.validate(True, "")] * n_inputs
+
+    @functools.wraps(handler)  # the handler's signature, so Gradio passes the same inputs and the request
+    def validate(*args, **kwargs):
+        request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+        if request is None or getattr(request, "request", None) is None:
+            return ok
+        reason = ADMISSION.admit(request.request, request.session_hash or "", _client_address(request),
+                                 waiting=lambda ticket: _in_heavy_queue(blocks, ticket))
+        return ok if reason is None else [gr.validate(False, reason)] + ok[1:]
+
+    return validate
+
+
+def _heavy(trigger, blocks: gr.Blocks, handler, inputs, outputs, **kwargs):
+    """Wire ``handler`` to ``trigger`` as a heavy job: the one shared slot, admission first."""
+    return trigger(_admitted(handler), inputs, outputs, concurrency_id="heavy", concurrency_limit=1,
+                   validator=_admission_validator(handler, blocks, len(inputs)), **kwargs)
+
+
+def _admitted(handler):
+    """Count ``handler``'s run as its visitor's heavy job (see :mod:`serving.admission`)."""
+
+    @functools.wraps(handler)
+    def run(*args, **kwargs):
+        request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+        with ADMISSION.running(getattr(request, "request", None)):
+            return handler(*args, **kwargs)
+
+    return run
 
 
 def _fail(message: str) -> gr.Error:
@@ -320,7 +418,8 @@ def _new_calibration(cal, fold_kernel: str, source: str) -> CalibrationState:
     _check_encoder(cal.encoder)  # a calibration file names its latent space: a stranger's may name anything
     try:
         encoder = load_encoder(cal.encoder)
-        pipeline = DOTPipeline(encoder, cal, config=TransportConfig(fold_kernel=fold_kernel))
+        config = TransportConfig(fold_kernel=None if fold_kernel == FOLD_AUTO else fold_kernel)
+        pipeline = DOTPipeline(encoder, cal, config=config)
     except (EncoderUnavailableError, ValueError, OSError) as exc:
         raise _engine_error(exc) from None
     file = _out_dir() / f"dot_calibration_{Path(cal.encoder).name}_p{cal.patch_size}.safetensors"
@@ -336,7 +435,7 @@ def _new_image(pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageStat
     folder = _out_dir()  # this upload's files; its α images go to folder/blends
     return ImageState(
         pipeline=pipeline,
-        enhanced=enhanced,
+        kept=IMAGES.keep(folder, original=enhanced.original, transported=enhanced.transported),
         stem=stem,
         original_png=_write_png(enhanced.original, f"{stem}_restored.png", folder=folder),
         transported_png=_write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder),
@@ -345,7 +444,7 @@ def _new_image(pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageStat
 
 def _blend_png(state: ImageState, alpha: float, *, level: int) -> str:
     try:
-        x = state.pipeline.blend(state.enhanced, alpha)  # eq. (4) in pixel space: no VAE call
+        x = state.pipeline.blend(state.enhanced(), alpha)  # eq. (4) in pixel space: no VAE call
     except ValueError as exc:
         raise _engine_error(exc) from None
     folder = Path(state.original_png).parent / "blends"
@@ -365,6 +464,7 @@ def _summary(state: CalibrationState) -> str:
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
+    lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
     return "\n".join(lines)
 
 
@@ -400,7 +500,7 @@ def _follow(img_state: ImageState | None, cal_state: CalibrationState) -> ImageS
     """The kept upload, transported again with a new calibration (its ground truth kept)."""
     if img_state is None:
         return None
-    new = _new_image(cal_state.pipeline, img_state.enhanced.original, img_state.stem)
+    new = _new_image(cal_state.pipeline, img_state.enhanced().original, img_state.stem)
     return dataclasses.replace(new, ground_truth=img_state.ground_truth)
 
 
@@ -410,11 +510,12 @@ def calibrate(
     encoder: str,
     patch_size: int,
     mode: str = "unpaired",
-    fold_kernel: str = "uniform",
+    fold_kernel: str = FOLD_AUTO,
     preset: str = "",
     cal_state: CalibrationState | None = None,
     img_state: ImageState | None = None,
     progress=gr.Progress(track_tqdm=True),
+    request: gr.Request = None,
 ):
     """Fit a transport operator on restored and clean images (or a preset); returns a summary."""
     encoder = (encoder or "").strip()
@@ -423,8 +524,8 @@ def calibrate(
     _check_encoder(encoder)
     if mode not in MODES:
         raise _fail(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if fold_kernel not in FOLD_KERNELS:
-        raise _fail(f"fold_kernel must be one of {', '.join(FOLD_KERNELS)}, got {fold_kernel!r}")
+    if fold_kernel not in FOLD_CHOICES:
+        raise _fail(f"fold_kernel must be one of {', '.join(FOLD_CHOICES)}, got {fold_kernel!r}")
     try:
         patch_size = int(patch_size)
     except (TypeError, ValueError):
@@ -465,7 +566,8 @@ def calibrate(
     return _summary(new_cal), new_cal, img_state
 
 
-def load_calibration_file(calibration, fold_kernel: str = "uniform", img_state: ImageState | None = None):
+def load_calibration_file(calibration, fold_kernel: str = FOLD_AUTO, img_state: ImageState | None = None,
+                          request: gr.Request = None):
     """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
     if not calibration:
         raise _fail("No calibration file was given.")
@@ -477,7 +579,8 @@ def load_calibration_file(calibration, fold_kernel: str = "uniform", img_state: 
     return _summary(new_cal), new_cal, _follow(img_state, new_cal)
 
 
-def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None):
+def enhance(image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
+            request: gr.Request = None):
     """Transport a restored image once; returns the original, x̂0 and x̂α."""
     if cal_state is None:
         raise _fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration "
@@ -515,8 +618,9 @@ def download_calibration(cal_state: CalibrationState | None = None):
 def _curve(state: ImageState, gt: np.ndarray, progress) -> dict:
     """PSNR and texture distance to the ground truth at every α of CURVE_ALPHAS."""
     out = {"alpha": [], "psnr": [], "distance": []}
+    enhanced = state.enhanced()
     for a in progress.tqdm(CURVE_ALPHAS, desc="perception–distortion curve", unit="α"):
-        x = state.pipeline.blend(state.enhanced, a)
+        x = state.pipeline.blend(enhanced, a)
         out["alpha"].append(a)
         out["psnr"].append(metrics.psnr(x, gt))
         out["distance"].append(metrics.texture_distance(x, gt))
@@ -546,8 +650,8 @@ def _plot(curve: dict, alpha: float):
 
 
 def _metrics_text(state: ImageState, alpha: float) -> str:
-    x = state.pipeline.blend(state.enhanced, alpha)
-    gt = state.ground_truth
+    x = state.pipeline.blend(state.enhanced(), alpha)
+    gt = state.clean()
     at = f"at α = {alpha:g}: **PSNR {metrics.psnr(x, gt):.2f} dB · SSIM {metrics.ssim(x, gt):.4f}**"
     c = state.curve
     if c is None:
@@ -558,7 +662,7 @@ def _metrics_text(state: ImageState, alpha: float) -> str:
 
 
 def compare_ground_truth(ground_truth, alpha: float = DEFAULT_ALPHA, img_state: ImageState | None = None,
-                         progress=gr.Progress()):
+                         progress=gr.Progress(), request: gr.Request = None):
     """Compare with the clean image: metrics at α and the perception–distortion curve."""
     if not ground_truth:  # cleared
         return GT_HINT, None, img_state and dataclasses.replace(img_state, ground_truth=None, curve=None)
@@ -567,14 +671,14 @@ def compare_ground_truth(ground_truth, alpha: float = DEFAULT_ALPHA, img_state: 
     if img_state is None:
         raise _fail("Upload the restored image first; then its ground truth.")
     gt = _read_image(ground_truth, "ground truth")
-    shape = img_state.enhanced.original.shape
+    shape = img_state.shape
     if gt.shape != shape:
         raise _fail(
             f"{_name(ground_truth)}: the ground truth is {gt.shape[1]}×{gt.shape[0]} but the restored image "
             f"is {shape[1]}×{shape[0]}; upload the clean version of this very image."
         )
-    state = dataclasses.replace(img_state, ground_truth=gt)
-    state = dataclasses.replace(state, curve=_curve(state, gt, progress))
+    kept = IMAGES.keep(Path(img_state.original_png).parent, clean=gt)
+    state = dataclasses.replace(img_state, ground_truth=kept, curve=_curve(img_state, gt, progress))
     return _metrics_text(state, alpha), _plot(state.curve, alpha), state
 
 
@@ -792,8 +896,9 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                 mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
                                 info="paired: restored[i] restores clean[i] (matched by file name order); "
                                 "zero-shot: source statistics from each image itself")
-                fold_kernel = gr.Radio(list(FOLD_KERNELS), value="uniform", label="Fold kernel",
-                                       info="weights of overlapping patches when folding back")
+                fold_kernel = gr.Radio(list(FOLD_CHOICES), value=FOLD_AUTO, label="Fold kernel",
+                                       info="weights of overlapping patches when folding back; auto: the "
+                                       "latent's own (gaussian for detail, the paper's uniform otherwise)")
         with gr.Row():
             cal_download = gr.File(label="Download this calibration (.safetensors)", interactive=False)
             cal_upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
@@ -821,7 +926,6 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                           elem_id="dot-plot")
 
         # ---- events: calibration
-        heavy = dict(concurrency_id="heavy", concurrency_limit=1)
         restored.change(_thumbnails, restored, restored_thumbs, api_visibility="private", show_progress="hidden")
         clean.change(_thumbnails, clean, clean_thumbs, api_visibility="private", show_progress="hidden")
         # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
@@ -833,21 +937,22 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                         api_visibility="private", show_progress="hidden")
         after = dict(fn=_after_image, inputs=[gt_file, alpha, img_state],
                      outputs=[before_after, gt_text, pd_plot, img_state], api_visibility="private")
-        calibrate_btn.click(
-            calibrate, [restored, clean, encoder, patch_size, mode, fold_kernel, preset, cal_state, img_state],
-            [summary, cal_state, img_state], api_name="calibrate", **heavy,
+        _heavy(
+            calibrate_btn.click, demo, calibrate,
+            [restored, clean, encoder, patch_size, mode, fold_kernel, preset, cal_state, img_state],
+            [summary, cal_state, img_state], api_name="calibrate",
         ).success(download_calibration, cal_state, cal_download, api_name="download_calibration").success(
             **controls).success(**refresh).success(**after)
-        cal_upload.upload(
-            load_calibration_file, [cal_upload, fold_kernel, img_state], [summary, cal_state, img_state],
-            api_name="load_calibration", **heavy,
+        _heavy(
+            cal_upload.upload, demo, load_calibration_file, [cal_upload, fold_kernel, img_state],
+            [summary, cal_state, img_state], api_name="load_calibration",
         ).success(download_calibration, cal_state, cal_download, api_visibility="private").success(
             **controls).success(**refresh).success(**after)
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
-        image.upload(enhance, [image, alpha, cal_state], [*images_out, img_state], api_name="enhance",
-                     **heavy).success(lambda: None, None, gt_file, api_visibility="private").success(**after)
+        _heavy(image.upload, demo, enhance, [image, alpha, cal_state], [*images_out, img_state],
+               api_name="enhance").success(lambda: None, None, gt_file, api_visibility="private").success(**after)
         image.clear(_clear_image, None, [*images_out, before_after, img_state, gt_file, gt_text, pd_plot],
                     api_visibility="private")
         alpha.input(blend, [alpha, img_state], interpolated, api_name="blend", show_progress="hidden",
@@ -855,16 +960,16 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
         alpha.release(_on_release, [alpha, img_state], [interpolated, before_after, gt_text, pd_plot],
                       api_visibility="private", show_progress="hidden", trigger_mode="always_last",
                       concurrency_limit=2, concurrency_id="release")
-        gt_file.upload(compare_ground_truth, [gt_file, alpha, img_state], [gt_text, pd_plot, img_state],
-                       api_name="ground_truth", **heavy)
+        _heavy(gt_file.upload, demo, compare_ground_truth, [gt_file, alpha, img_state],
+               [gt_text, pd_plot, img_state], api_name="ground_truth")
         gt_file.clear(compare_ground_truth, [gt_file, alpha, img_state], [gt_text, pd_plot, img_state],
                       api_visibility="private")
         if examples:
-            example_gallery.select(
-                _run_selected_example, [encoder, fold_kernel, cal_state, img_state],
+            _heavy(
+                example_gallery.select, demo, _run_selected_example, [encoder, fold_kernel, cal_state, img_state],
                 [summary, cal_state, cal_download, encoder, patch_size, preset, image, gt_file, alpha,
                  *images_out, before_after, gt_text, pd_plot, img_state],
-                api_visibility="private", **heavy,
+                api_visibility="private",
             )
     demo.queue(max_size=64, default_concurrency_limit=2)
     return demo
@@ -884,7 +989,7 @@ def _calibration_controls(cal_state: CalibrationState):
 
 
 def _run_selected_example(encoder, fold_kernel, cal_state, img_state, evt: gr.SelectData,
-                          progress=gr.Progress()):
+                          progress=gr.Progress(), request: gr.Request = None):
     return run_example(evt.index, encoder, fold_kernel, cal_state, img_state, progress)
 
 

@@ -10,6 +10,13 @@ one gradio_client ``Client`` per simulated visitor, all at once:
    visitor's images: α = 1 must be its upload exactly, α = 0 its own x̂0, any other α within two
    grey levels of α·x* + (1 − α)·x̂0. A result from another visitor's session would fail.
 
+Each visitor sends its own (documentation-range) address in ``X-Forwarded-For``, and the app
+runs as behind a Space's proxy (``DOT_APP_TRUST_FORWARDED=1``), so admission to the heavy slot
+counts them as the distinct visitors they stand for. With ``--hog N`` one more client, from one
+address and one session, fires N calibrations at once when the visitors start: admission
+(``serving/admission.py``) lets at most its share in and refuses the rest at the door; those
+refusals are expected and counted apart.
+
 It reports errors (expected 0), p50/p95 latencies per endpoint, throughput and the server's peak
 resident memory (psutil, sampled every 50 ms, children included), and writes
 ``bench/results/load.md``. Every loop is bounded and every call has a timeout; the server is
@@ -127,7 +134,7 @@ def run_visitor(url: str, v: Visitor, updates: int, seed: int) -> None:
         return out
 
     try:
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, headers={"X-Forwarded-For": f"198.51.100.{v.index + 1}"})
         timed("calibrate", [handle_file(p) for p in v.restored], [handle_file(p) for p in v.clean], v.encoder,
               v.patch_size, api_name="/calibrate")
         original, transported, _ = timed("enhance", handle_file(v.image), api_name="/enhance")
@@ -189,10 +196,31 @@ class MemorySampler(threading.Thread):
 def start_server(port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "DOT_APP_ENCODER": os.environ.get("DOT_APP_ENCODER", "pixel")}
+           "DOT_APP_ENCODER": os.environ.get("DOT_APP_ENCODER", "pixel"), "DOT_APP_TRUST_FORWARDED": "1"}
     code = "import app; app.demo.launch(**app.launch_options())"
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def run_hog(url: str, v: Visitor, n: int) -> dict:
+    """One address, one session, ``n`` calibrations submitted at once: how many got in."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import ValidationError
+
+    client = Client(url, verbose=False, headers={"X-Forwarded-For": "203.0.113.7"})
+    args = ([handle_file(p) for p in v.restored], [handle_file(p) for p in v.clean], v.encoder, v.patch_size)
+    jobs = [client.submit(*args, api_name="/calibrate") for _ in range(n)]
+    out = {"admitted": 0, "refused": 0, "other": [], "reason": ""}
+    for job in jobs:
+        try:
+            job.result(timeout=CALL_TIMEOUT_S)
+            out["admitted"] += 1
+        except ValidationError as exc:
+            out["refused"] += 1
+            out["reason"] = str(exc).splitlines()[-1].lstrip("- ")
+        except Exception as exc:  # noqa: BLE001 - reported
+            out["other"].append(f"{type(exc).__name__}: {exc}")
+    return out
 
 
 def wait_ready(url: str, server: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -213,8 +241,9 @@ def _ms(xs: list[float], q: float) -> str:
     return f"{1e3 * float(np.percentile(xs, q)):.0f}" if xs else "–"
 
 
-def report(args, visitors: list[Visitor], wall: float, rss: dict[str, int], encoders: list[str]) -> str:
-    errors = [e for v in visitors for e in v.errors]
+def report(args, visitors: list[Visitor], wall: float, rss: dict[str, int], encoders: list[str],
+           hog: dict | None) -> str:
+    errors = [e for v in visitors for e in v.errors] + [f"hog: {e}" for e in (hog or {}).get("other", [])]
     lat = {k: [x for v in visitors for x in v.latencies[k]] for k in ("calibrate", "enhance", "blend")}
     rows = "\n".join(f"| /{k} | {len(xs)} | {_ms(xs, 50)} | {_ms(xs, 95)} | {_ms(xs, 100)} |" for k, xs in lat.items())
     mb = {k: v / 2**20 for k, v in rss.items()}
@@ -245,6 +274,12 @@ def report(args, visitors: list[Visitor], wall: float, rss: dict[str, int], enco
         f"Server memory (resident, process and children): {mb['start']:.0f} MB after start-up, "
         f"**peak {mb['peak']:.0f} MB** during the run, {mb['end']:.0f} MB at the end.",
     ]
+    if hog:
+        lines += ["", f"**A hog** (`--hog {args.hog}`): one more client, one address and one session, fired "
+                  f"{args.hog} calibrations at once as the visitors started: **{hog['admitted']} admitted, "
+                  f"{hog['refused']} refused at the door** (before Gradio queued them), with the reason: "
+                  f"“{hog['reason']}”. The visitors' /calibrate latencies above include waiting behind "
+                  "the admitted ones only."]
     if errors:
         lines += ["", "First errors:", "", *[f"- {e}" for e in errors[:20]]]
     return "\n".join(lines) + "\n"
@@ -255,10 +290,12 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=16)
     parser.add_argument("--updates", type=int, default=50, help="α updates per session")
     parser.add_argument("--size", type=int, default=256, help="side of each visitor's test image")
+    parser.add_argument("--hog", type=int, default=24, help="calibrations one extra client fires at once (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.md")
     args = parser.parse_args()
-    if not (1 <= args.sessions <= 64 and 2 <= args.updates <= 1000 and 16 <= args.size <= 2048):
-        parser.error("keep --sessions in [1, 64], --updates in [2, 1000], --size in [16, 2048]")
+    if not (1 <= args.sessions <= 64 and 2 <= args.updates <= 1000 and 16 <= args.size <= 2048
+            and 0 <= args.hog <= 200):
+        parser.error("keep --sessions in [1, 64], --updates in [2, 1000], --size in [16, 2048], --hog in [0, 200]")
     import importlib.util
 
     encoders = ["detail", "pixel"] if importlib.util.find_spec("dot_core.detail") else ["pixel"]
@@ -275,9 +312,11 @@ def main() -> int:
             rss = {"start": sampler.rss()}
             sampler.start()
             start = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=args.sessions) as pool:
+            with ThreadPoolExecutor(max_workers=args.sessions + 1) as pool:
+                hog_job = pool.submit(run_hog, url, visitors[0], args.hog) if args.hog else None
                 for f in [pool.submit(run_visitor, url, v, args.updates, seed=v.index) for v in visitors]:
                     f.result(timeout=CALL_TIMEOUT_S * (args.updates + 2))
+                hog = hog_job.result(timeout=CALL_TIMEOUT_S * (args.hog + 1)) if hog_job else None
             wall = time.perf_counter() - start
             sampler.stop()
             rss.update(peak=max(sampler.peak, rss["start"]), end=sampler.rss())
@@ -292,11 +331,11 @@ def main() -> int:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
-    text = report(args, visitors, wall, rss, encoders)
+    text = report(args, visitors, wall, rss, encoders, hog)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
-    return 1 if any(v.errors for v in visitors) else 0
+    return 1 if any(v.errors for v in visitors) or (hog and hog["other"]) else 0
 
 
 if __name__ == "__main__":

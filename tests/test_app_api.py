@@ -230,7 +230,7 @@ def test_app_examples_run_a_preset_in_one_call(monkeypatch, app_images):
 
     monkeypatch.setattr(dot_app, "presets", FakePresets)
     demo = dot_app.build_demo(dot_app.Startup("pixel", False, "offline", [("pixel", "pixel")]))
-    select = [d for d in demo.fns.values() if d.fn is dot_app._run_selected_example]
+    select = [d for d in demo.fns.values() if getattr(d.fn, "__wrapped__", d.fn) is dot_app._run_selected_example]
     assert len(select) == 1 and len(select[0].outputs) == 16
     out = dot_app.run_example(0, "detail", "uniform", None, None)
     assert len(out) == 16

@@ -10,6 +10,7 @@ hold up other visitors' α updates.
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 import pickle
@@ -22,11 +23,13 @@ import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 from PIL import Image
 from skimage import data
 
 import app as dot_app
+from serving.admission import Admission
+from serving.image_store import ArrayStore
 from dot_core.imageio import load_image, to_uint8
 from conftest import png_declaring
 
@@ -315,6 +318,79 @@ def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, 
         j.result(timeout=120)
     assert still_busy, "the heavy visitor's work finished too fast to tell anything"
     assert max(latencies) < 1.5, latencies
+
+
+def test_kept_images_stay_within_the_memory_budget_and_nothing_is_lost(app_url, app_images, monkeypatch):
+    """Sessions' x* and x̂0 share one RAM budget; the idle ones wait on disk and come back exactly."""
+    h, w = load_image(app_images["image"]).shape[:2]
+    one = 2 * h * w * 3 * 2  # x* and x̂0 as 16-bit
+    monkeypatch.setattr(dot_app, "IMAGES", ArrayStore(2 * one))
+    clients = [calibrated(app_url, app_images, download_files=False) for _ in range(4)]
+    first = [c.predict(handle_file(app_images["image"]), api_name="/enhance") for c in clients]
+    assert dot_app.IMAGES.resident_bytes <= 2 * one
+    spilled = list(Path(first[0][0]["path"]).parent.glob(".kept-*.npy"))
+    assert len(spilled) == 2  # the least recently used session went to its own folder
+    for c, (original, transported, _) in zip(clients, first):  # every session still blends exactly
+        assert np.array_equal(pixels(c.predict(1.0, api_name="/blend")["path"]), pixels(original["path"]))
+        assert np.array_equal(pixels(c.predict(0.0, api_name="/blend")["path"]), pixels(transported["path"]))
+        assert dot_app.IMAGES.resident_bytes <= 2 * one
+    for c in clients:
+        dot_app.demo.state_holder.delete_state(c.session_hash)
+    gc.collect()
+    assert dot_app.IMAGES.resident_bytes == 0 and not Path(spilled[0]).exists()
+
+
+def test_one_visitor_cannot_stack_heavy_jobs_ahead_of_everyone(app_url, app_images, monkeypatch):
+    """Admission before the queue: a burst from one API client is refused beyond its share, with a
+    message; other visitors wait for at most the jobs admitted; nothing stays counted afterwards."""
+    monkeypatch.setattr(dot_app, "ADMISSION", Admission(per_session=1, per_client=3))
+    fit = dot_app._fit
+
+    def slow_fit(*args, **kwargs):  # a calibration that takes 1 s without loading the CPU
+        time.sleep(1.0)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(dot_app, "_fit", slow_fit)
+    args = (files(app_images["restored"]), files(app_images["clean"]), "pixel", 3)
+
+    def outcome(job) -> str:
+        try:
+            return "done" if "W2" in job.result(timeout=120) else "odd"
+        except ValidationError as exc:
+            return str(exc)
+
+    # one session fires six calibrations at once: one is admitted, five are refused at the door
+    burst = Client(app_url, verbose=False, download_files=False)
+    jobs = [burst.submit(*args, api_name="/calibrate") for _ in range(6)]
+    results = [outcome(j) for j in jobs]
+    assert results.count("done") == 1, results
+    assert all("This session already has 1 heavy job" in r for r in results if r != "done"), results
+    # one address opening four sessions at once: three are admitted, the fourth is told why not
+    clients = [Client(app_url, verbose=False, download_files=False) for _ in range(4)]
+    jobs = [c.submit(*args, api_name="/calibrate") for c in clients]
+    results = [outcome(j) for j in jobs]
+    assert results.count("done") == 3, results
+    assert any("Your address already has 3 heavy jobs" in r for r in results), results
+    # everything finished or refused: nothing is left counted, the next visitor goes straight in
+    assert dot_app.ADMISSION.counts() == {"waiting": 0, "running": 0}
+    start = time.perf_counter()
+    assert "W2" in Client(app_url, verbose=False).predict(*args, api_name="/calibrate")
+    assert time.perf_counter() - start < 2.5  # its own 1 s, no queue ahead of it
+
+
+def test_an_upload_waiting_behind_its_own_calibration_is_admitted(app_url, app_images, monkeypatch):
+    """The page's usual order (calibrate, then upload while it runs) fits the default share."""
+    monkeypatch.setattr(dot_app, "ADMISSION", Admission())
+    fit = dot_app._fit
+    monkeypatch.setattr(dot_app, "_fit", lambda *a, **k: (time.sleep(0.5), fit(*a, **k))[1])
+    client = Client(app_url, verbose=False, download_files=False)
+    cal = client.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
+                        api_name="/calibrate")
+    deadline = time.monotonic() + 30
+    while dot_app.ADMISSION.counts()["running"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the calibration has started (gradio_client uploads its files first)
+    enh = client.submit(handle_file(app_images["image"]), api_name="/enhance")
+    assert "W2" in cal.result(timeout=60) and len(enh.result(timeout=60)) == 3
 
 
 @pytest.fixture(scope="module")
