@@ -80,7 +80,8 @@ IMAGES = ArrayStore(IMAGE_MEMORY)
 # Heavy jobs (calibrate, enhance, ...) share one slot; each session and each network address may have
 # only a few of them waiting or running, so that one API client cannot keep everyone else waiting.
 ADMISSION = Admission(per_session=int(os.environ.get("DOT_APP_MAX_JOBS_PER_SESSION", 2)),
-                      per_client=int(os.environ.get("DOT_APP_MAX_JOBS_PER_CLIENT", 4)))
+                      per_client=int(os.environ.get("DOT_APP_MAX_JOBS_PER_CLIENT", 4)),
+                      waiting=lambda ticket: _still_queued(ticket))
 # Behind a proxy (a Space) every request comes from the proxy's address: the visitor's address is the
 # first X-Forwarded-For entry. Elsewhere that header is the sender's word, so it is ignored by default.
 TRUST_FORWARDED = os.environ.get("DOT_APP_TRUST_FORWARDED", "1" if os.environ.get("SPACE_ID") else "0") == "1"
@@ -261,8 +262,13 @@ def _client_address(request: gr.Request) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
-def _in_heavy_queue(blocks: gr.Blocks, ticket: object) -> bool:
-    """Whether the queue call ``ticket`` still waits in Gradio's queue (not dropped, not started)."""
+def _still_queued(ticket: object) -> bool:
+    """Whether the queue call ``ticket`` (its HTTP request) still waits in its app's Gradio queue.
+
+    Gradio drops the waiting events of a visitor who leaves (the page's event stream closes).
+    """
+    app = getattr(ticket, "app", None)
+    blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
     queue = getattr(blocks, "_queue", None)
     per_id = getattr(queue, "event_queue_per_concurrency_id", None)
     if per_id is None:  # another Gradio: keep the job until Admission.max_wait_s
@@ -270,7 +276,7 @@ def _in_heavy_queue(blocks: gr.Blocks, ticket: object) -> bool:
     return any(getattr(event, "request", None) is ticket for q in list(per_id.values()) for event in list(q.queue))
 
 
-def _admission_validator(handler, blocks: gr.Blocks, n_inputs: int):
+def _admission_validator(handler, n_inputs: int):
     """A validator for ``handler``'s event: Gradio runs it before queueing, with the same inputs.
 
     It admits the job (``ADMISSION``) or answers with the reason, shown on the event's first input
@@ -283,17 +289,16 @@ def _admission_validator(handler, blocks: gr.Blocks, n_inputs: int):
         request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
         if request is None or getattr(request, "request", None) is None:
             return ok
-        reason = ADMISSION.admit(request.request, request.session_hash or "", _client_address(request),
-                                 waiting=lambda ticket: _in_heavy_queue(blocks, ticket))
+        reason = ADMISSION.admit(request.request, request.session_hash or "", _client_address(request))
         return ok if reason is None else [gr.validate(False, reason)] + ok[1:]
 
     return validate
 
 
-def _heavy(trigger, blocks: gr.Blocks, handler, inputs, outputs, **kwargs):
+def _heavy(trigger, handler, inputs, outputs, **kwargs):
     """Wire ``handler`` to ``trigger`` as a heavy job: the one shared slot, admission first."""
     return trigger(_admitted(handler), inputs, outputs, concurrency_id="heavy", concurrency_limit=1,
-                   validator=_admission_validator(handler, blocks, len(inputs)), **kwargs)
+                   validator=_admission_validator(handler, len(inputs)), **kwargs)
 
 
 def _admitted(handler):
@@ -938,20 +943,20 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
         after = dict(fn=_after_image, inputs=[gt_file, alpha, img_state],
                      outputs=[before_after, gt_text, pd_plot, img_state], api_visibility="private")
         _heavy(
-            calibrate_btn.click, demo, calibrate,
+            calibrate_btn.click, calibrate,
             [restored, clean, encoder, patch_size, mode, fold_kernel, preset, cal_state, img_state],
             [summary, cal_state, img_state], api_name="calibrate",
         ).success(download_calibration, cal_state, cal_download, api_name="download_calibration").success(
             **controls).success(**refresh).success(**after)
         _heavy(
-            cal_upload.upload, demo, load_calibration_file, [cal_upload, fold_kernel, img_state],
+            cal_upload.upload, load_calibration_file, [cal_upload, fold_kernel, img_state],
             [summary, cal_state, img_state], api_name="load_calibration",
         ).success(download_calibration, cal_state, cal_download, api_visibility="private").success(
             **controls).success(**refresh).success(**after)
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
-        _heavy(image.upload, demo, enhance, [image, alpha, cal_state], [*images_out, img_state],
+        _heavy(image.upload, enhance, [image, alpha, cal_state], [*images_out, img_state],
                api_name="enhance").success(lambda: None, None, gt_file, api_visibility="private").success(**after)
         image.clear(_clear_image, None, [*images_out, before_after, img_state, gt_file, gt_text, pd_plot],
                     api_visibility="private")
@@ -960,13 +965,13 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
         alpha.release(_on_release, [alpha, img_state], [interpolated, before_after, gt_text, pd_plot],
                       api_visibility="private", show_progress="hidden", trigger_mode="always_last",
                       concurrency_limit=2, concurrency_id="release")
-        _heavy(gt_file.upload, demo, compare_ground_truth, [gt_file, alpha, img_state],
+        _heavy(gt_file.upload, compare_ground_truth, [gt_file, alpha, img_state],
                [gt_text, pd_plot, img_state], api_name="ground_truth")
         gt_file.clear(compare_ground_truth, [gt_file, alpha, img_state], [gt_text, pd_plot, img_state],
                       api_visibility="private")
         if examples:
             _heavy(
-                example_gallery.select, demo, _run_selected_example, [encoder, fold_kernel, cal_state, img_state],
+                example_gallery.select, _run_selected_example, [encoder, fold_kernel, cal_state, img_state],
                 [summary, cal_state, cal_download, encoder, patch_size, preset, image, gt_file, alpha,
                  *images_out, before_after, gt_text, pd_plot, img_state],
                 api_visibility="private",

@@ -12,7 +12,7 @@ A job is identified by a *ticket*: any object that both the validator and the ha
 app uses the HTTP request object of the queue call, which Gradio hands to both). The handler
 wraps its work in :meth:`Admission.running`, which ends the job whatever happens. A job admitted
 but never run (its visitor left while it waited and Gradio dropped it) is recognised with the
-``waiting`` callback the app passes (is the ticket still in Gradio's queue?) once ``grace_s`` has
+``waiting`` callback the app gives (is the ticket still in Gradio's queue?) once ``grace_s`` has
 passed, and in any case after ``max_wait_s``.
 
 Pure Python: no Gradio here (``app.py`` wires it).
@@ -45,8 +45,11 @@ class Admission:
     ----------
     per_session, per_client : int
         Most jobs admitted and not finished for one session, for one network address.
+    waiting : callable or None
+        ``waiting(ticket)``: whether an admitted job that has not started is still queued.
+        Without it such jobs are only forgotten after ``max_wait_s``.
     grace_s : float
-        An admitted job not yet started is only checked against Gradio's queue after this long
+        An admitted job not yet started is only checked with ``waiting`` after this long
         (Gradio queues it a moment after the validator returns).
     max_wait_s : float
         An admitted job that has not started after this long is forgotten, whatever the queue says.
@@ -54,25 +57,21 @@ class Admission:
         Monotonic seconds (tests pass a fake clock).
     """
 
-    def __init__(self, per_session: int = 2, per_client: int = 4, *, grace_s: float = 10.0,
+    def __init__(self, per_session: int = 2, per_client: int = 4, *,
+                 waiting: Callable[[object], bool] | None = None, grace_s: float = 10.0,
                  max_wait_s: float = 1800.0, clock: Callable[[], float] = time.monotonic) -> None:
         for name, value in (("per_session", per_session), ("per_client", per_client)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.per_session, self.per_client = per_session, per_client
-        self.grace_s, self.max_wait_s, self._clock = float(grace_s), float(max_wait_s), clock
+        self.waiting, self.grace_s, self.max_wait_s, self._clock = waiting, float(grace_s), float(max_wait_s), clock
         self._jobs: dict[int, _Job] = {}
         self._lock = threading.Lock()
 
-    def admit(self, ticket: object, session: str, client: str,
-              waiting: Callable[[object], bool] | None = None) -> str | None:
-        """Admit a job, or return the reason it is refused (a sentence for the visitor).
-
-        ``waiting(ticket)`` says whether an admitted, unstarted job is still in the queue; without
-        it such jobs only expire after ``max_wait_s``.
-        """
+    def admit(self, ticket: object, session: str, client: str) -> str | None:
+        """Admit a job, or return the reason it is refused (a sentence for the visitor)."""
         with self._lock:
-            self._expire(waiting)
+            self._expire()
             if id(ticket) in self._jobs:  # the same request validated twice: one job
                 return None
             mine = [j for j in self._jobs.values() if j.session == session]
@@ -109,11 +108,12 @@ class Admission:
     def counts(self) -> dict[str, int]:
         """How many jobs are admitted and not finished: waiting and running."""
         with self._lock:
+            self._expire()
             running = sum(j.started for j in self._jobs.values())
             return {"waiting": len(self._jobs) - running, "running": running}
 
-    def _expire(self, waiting: Callable[[object], bool] | None) -> None:
-        now = self._clock()
+    def _expire(self) -> None:
+        now, waiting = self._clock(), self.waiting
         for key, job in list(self._jobs.items()):
             if job.started:
                 continue

@@ -378,6 +378,53 @@ def test_one_visitor_cannot_stack_heavy_jobs_ahead_of_everyone(app_url, app_imag
     assert time.perf_counter() - start < 2.5  # its own 1 s, no queue ahead of it
 
 
+def _join_raw(url: str, session: str, api_name: str, data: list) -> str:
+    """What the page does for an event: POST queue/join (the event stream is opened apart)."""
+    deps = httpx.get(f"{url}config", timeout=10).json()["dependencies"]
+    fn_index = next(d["id"] for d in deps if d.get("api_name") == api_name)
+    r = httpx.post(f"{url}gradio_api/queue/join", timeout=10, json={
+        "data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
+    assert r.status_code == 200, r.text
+    return r.json()["event_id"]
+
+
+def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(app_url, app_images, monkeypatch):
+    """A page that closes its event stream while its calibration runs and another waits: Gradio
+    drops the waiting one, the running one finishes unheard, the heavy slot and the visitor's
+    admission are freed, and the next visitor goes through."""
+    monkeypatch.setattr(dot_app, "ADMISSION", Admission(per_session=2, per_client=8, grace_s=0.5,
+                                                        waiting=dot_app._still_queued))
+    fit, calls = dot_app._fit, []
+
+    def slow_fit(*args, **kwargs):
+        calls.append(time.monotonic())
+        time.sleep(1.5)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(dot_app, "_fit", slow_fit)
+    with open(app_images["restored"][0], "rb") as r, open(app_images["clean"][0], "rb") as c:
+        paths = httpx.post(f"{app_url}gradio_api/upload", timeout=10,
+                           files=[("files", ("r.png", r.read())), ("files", ("c.png", c.read()))]).json()
+    restored, clean = ([{"path": p, "orig_name": Path(p).name, "meta": {"_type": "gradio.FileData"}}] for p in paths)
+    data = [restored, clean, "pixel", 3, "unpaired", "auto", "", None, None]
+    session = uuid.uuid4().hex[:11]
+    for _ in range(2):  # one to run, one to wait behind it
+        _join_raw(app_url, session, "calibrate", data)
+    with httpx.stream("GET", f"{app_url}gradio_api/queue/data", params={"session_hash": session},
+                      timeout=30) as stream:
+        for line in stream.iter_lines():
+            if "process_starts" in line:
+                break  # the first calibration is running: the visitor closes the tab now
+    assert dot_app.ADMISSION.counts() == {"waiting": 1, "running": 1}
+    start = time.perf_counter()
+    other = Client(app_url, verbose=False, download_files=False)
+    assert "W2" in other.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
+                                 api_name="/calibrate")
+    assert time.perf_counter() - start < 1.5 + 1.5 + 2.0  # the abandoned run and its own, not a third
+    assert len(calls) == 2  # the leaver's waiting calibration never ran
+    assert dot_app.ADMISSION.counts() == {"waiting": 0, "running": 0}
+
+
 def test_an_upload_waiting_behind_its_own_calibration_is_admitted(app_url, app_images, monkeypatch):
     """The page's usual order (calibrate, then upload while it runs) fits the default share."""
     monkeypatch.setattr(dot_app, "ADMISSION", Admission())

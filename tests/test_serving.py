@@ -183,18 +183,20 @@ def test_admission_unadmitted_calls_run_unaccounted_and_a_ticket_counts_once():
 
 def test_admission_forgets_jobs_that_left_the_queue_without_running():
     clock = Clock()
-    adm = Admission(per_session=1, per_client=5, grace_s=10, max_wait_s=600, clock=clock)
     queued = set()
+    adm = Admission(per_session=1, per_client=5, waiting=queued.__contains__, grace_s=10, max_wait_s=600,
+                    clock=clock)
     t = Ticket()
     queued.add(t)
-    assert adm.admit(t, "s", "c", waiting=queued.__contains__) is None
+    assert adm.admit(t, "s", "c") is None
     clock.t = 100
-    assert adm.admit(Ticket(), "s", "c", waiting=queued.__contains__)  # still waiting in the queue: refused
+    assert adm.admit(Ticket(), "s", "c")  # still waiting in the queue: refused
     queued.clear()  # the visitor left; Gradio dropped the job
+    assert adm.counts() == {"waiting": 0, "running": 0}
     clock.t = 105
-    assert adm.admit(Ticket(), "s", "c", waiting=queued.__contains__) is None
+    assert adm.admit(Ticket(), "s", "c") is None
     # just admitted and not yet visible in the queue: kept during the grace period
-    assert adm.admit(Ticket(), "s", "c", waiting=queued.__contains__)
+    assert adm.admit(Ticket(), "s", "c")
     # without a queue to ask, a job that never starts is forgotten after max_wait_s
     adm2 = Admission(per_session=1, per_client=5, max_wait_s=600, clock=clock)
     assert adm2.admit(Ticket(), "s", "c") is None
