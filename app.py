@@ -178,7 +178,7 @@ def probe_startup() -> Startup:
     else:
         what = {"detail": "weight-free band-pass **detail** latent", "pixel": "weight-free **pixel** space"}
         notice = (
-            f"**Offline mode:** running on the {what[encoder]}, because {reason}. "
+            f"**{'Fallback' if online else 'Offline mode'}:** running on the {what[encoder]}, because {reason}. "
             f"The paper's VAE (`{PAPER_ENCODER}`) is used when its weights can be loaded "
             f"(`hf download {KNOWN_VAES[PAPER_ENCODER][0]}`)."
         )

@@ -196,6 +196,25 @@ def test_app_startup_offline_says_why(monkeypatch):
     assert dict((v, k) for k, v in startup.choices)[dot_app.PAPER_ENCODER].endswith("unavailable offline")
 
 
+def test_app_startup_falls_back_with_a_notice_when_the_download_breaks(monkeypatch):
+    """The Hub answers but the weights cannot be fetched (cut off half-way): the page starts on the
+    weight-free latent and says why."""
+    monkeypatch.delenv("DOT_APP_ENCODER", raising=False)
+    monkeypatch.setattr(dot_app, "_hub_reachable", lambda timeout=2.0: True)
+    real = dot_app.load_encoder
+
+    def load(name, **kwargs):
+        if name == dot_app.PAPER_ENCODER:
+            raise dot_app.EncoderUnavailableError(f"cannot load '{name}': download interrupted [ConnectionResetError]")
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(dot_app, "load_encoder", load)
+    startup = dot_app.probe_startup()
+    assert startup.online and startup.encoder in ("detail", "pixel")
+    assert "download interrupted" in startup.notice and startup.encoder in startup.notice
+    assert startup.notice.startswith("**Fallback:**")
+
+
 # --------------------------------------------------------------------------- examples (presets)
 
 

@@ -81,6 +81,31 @@ def test_hub_encoder_offline_names_the_encoder_and_how_to_provide_it(monkeypatch
     assert "taesd" in msg and "madebyollin/taesd" in msg and "local folder" in msg
 
 
+@pytest.mark.parametrize("error", [ConnectionResetError("connection reset by peer"),
+                                   OSError("Consistency check failed: file should be of size 334643268 but has "
+                                           "size 1048576 (diffusion_pytorch_model.safetensors)"),
+                                   TimeoutError("read timed out")])
+def test_interrupted_download_is_an_encoder_unavailable_error(monkeypatch, error):
+    """A download cut off half-way (reset, truncated file, time-out): one clear error, never a crash,
+    and nothing cached, so the next attempt tries again."""
+    from diffusers import AutoencoderKL
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise error
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(AutoencoderKL, "from_pretrained", broken)
+    for _ in range(2):
+        with pytest.raises(EncoderUnavailableError) as info:
+            load_encoder("sd-vae-ft-mse", device="cpu")
+        msg = str(info.value)
+        assert "sd-vae-ft-mse" in msg and "stabilityai/sd-vae-ft-mse" in msg and type(error).__name__ in msg
+    assert len(calls) == 2
+
+
 def test_folder_without_vae_config_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"_class_name": "UNet2DModel"}))
     with pytest.raises(EncoderUnavailableError, match="not a diffusers AutoencoderKL"):
