@@ -520,7 +520,7 @@ def calibrate(
     cal_state: CalibrationState | None = None,
     img_state: ImageState | None = None,
     progress=gr.Progress(track_tqdm=True),
-    request: gr.Request = None,
+    request: gr.Request = None,  # Gradio passes it; _admitted ends the visitor's job with it
 ):
     """Fit a transport operator on restored and clean images (or a preset); returns a summary."""
     encoder = (encoder or "").strip()
@@ -971,7 +971,8 @@ def build_demo(startup: Startup | None = None) -> gr.Blocks:
                       api_visibility="private")
         if examples:
             _heavy(
-                example_gallery.select, _run_selected_example, [encoder, fold_kernel, cal_state, img_state],
+                example_gallery.select, _run_selected_example,
+                [example_gallery, encoder, fold_kernel, cal_state, img_state],
                 [summary, cal_state, cal_download, encoder, patch_size, preset, image, gt_file, alpha,
                  *images_out, before_after, gt_text, pd_plot, img_state],
                 api_visibility="private",
@@ -993,8 +994,9 @@ def _calibration_controls(cal_state: CalibrationState):
     return cal.encoder, cal.patch_size
 
 
-def _run_selected_example(encoder, fold_kernel, cal_state, img_state, evt: gr.SelectData,
+def _run_selected_example(gallery, encoder, fold_kernel, cal_state, img_state, evt: gr.SelectData,
                           progress=gr.Progress(), request: gr.Request = None):
+    # ``gallery`` is unused: it is the first input so that a refusal at admission shows on it
     return run_example(evt.index, encoder, fold_kernel, cal_state, img_state, progress)
 
 

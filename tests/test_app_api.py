@@ -215,6 +215,18 @@ def test_app_startup_falls_back_with_a_notice_when_the_download_breaks(monkeypat
     assert startup.notice.startswith("**Fallback:**")
 
 
+def test_heavy_events_are_admitted_first_and_a_refusal_shows_on_a_visible_input():
+    """Every heavy event has the admission validator, and its first input (where the page paints a
+    validator's message) is a component the visitor sees, not a state or a closed accordion's."""
+    heavy = [d for d in dot_app.demo.fns.values() if d.concurrency_id == "heavy"]
+    assert len(heavy) >= 5
+    for d in heavy:
+        assert d.validator is not None and d.concurrency_limit == 1
+        first = d.inputs[0]
+        assert not isinstance(first, dot_app.gr.State)
+        assert first.elem_id in ("dot-restored", "dot-cal-upload", "dot-image", "dot-gt", "dot-examples"), first
+
+
 # --------------------------------------------------------------------------- examples (presets)
 
 
