@@ -223,6 +223,7 @@ class Calibrator:
             "n_restored_images": len(self.sizes["restored"]),
             "n_clean_images": len(self.sizes["clean"]),
             "warnings": self.warnings(),
+            "encoder_config": self.encoder.describe(),  # e.g. detail's σ: checked when applied
         }
         if self._pair_sq_err:
             mse = statistics.fmean(self._pair_sq_err)

@@ -122,6 +122,9 @@ def _check_info(info: dict, name: str) -> None:
         "n_clean_images": is_count,
         "warnings": lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v),
         "pair_psnr_db": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        # the latent space's settings (Encoder.describe()), compared by pipeline.check_compatible
+        "encoder_config": lambda v: isinstance(v, dict) and all(
+            isinstance(k, str) and (v[k] is None or isinstance(v[k], (str, int, float, bool))) for k in v),
     }
     for key, ok in checks.items():
         if key in info and not ok(info[key]):

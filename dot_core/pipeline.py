@@ -77,6 +77,16 @@ def check_compatible(encoder: Encoder, calibration: Calibration, *, allow_other_
             f"current encoder is {encoder.name!r} (C={have['channels']}, ×{have['factor']}); "
             "calibrate again with this encoder or pick the calibration's encoder"
         )
+    # settings of the same latent space (e.g. detail's σ) recorded by the calibration must agree too
+    made = calibration.info.get("encoder_config") or {}
+    now = encoder.describe()
+    differ = sorted(k for k in made.keys() & now.keys() - {"encoder", "layout"} if made[k] != now[k])
+    if differ:
+        settings = ", ".join(f"{k} = {made[k]!r} (now {now[k]!r})" for k in differ)
+        raise ValueError(
+            f"the calibration was made in the {calibration.encoder!r} latent space with {settings}; "
+            "these latents are not the same: calibrate again with this encoder"
+        )
 
 
 @dataclass

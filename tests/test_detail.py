@@ -112,6 +112,22 @@ def test_detail_folds_towards_patch_centres_unless_told(enc):
         TransportConfig(fold_kernel="box")
 
 
+def test_a_calibration_of_another_split_is_refused(tmp_path):
+    """A detail calibration remembers its σ (through a file too): another split is another latent."""
+    from dot_core import load_calibration, save_calibration
+
+    old = DetailEncoder(device="cpu", sigma=2.0)
+    cal = Calibrator(old, 3)
+    cal.add_restored(bicubic_x4(photo("coffee", 64)))
+    cal.add_clean(photo("coffee", 64))
+    save_calibration(cal.fit(), tmp_path / "old.safetensors")
+    loaded = load_calibration(tmp_path / "old.safetensors")
+    assert loaded.info["encoder_config"]["sigma"] == 2.0
+    DOTPipeline(old, loaded)  # the same latent: fine
+    with pytest.raises(ValueError, match=r"sigma = 2\.0 \(now 1\.25\).*calibrate again"):
+        DOTPipeline(DetailEncoder(device="cpu"), loaded)
+
+
 @pytest.mark.parametrize("kwargs", [{"sigma": 0}, {"sigma": -1.0}, {"sigma": 100}, {"sigma": True},
                                     {"sigma": "2"}, {"patch_size": 0}, {"patch_size": 2.5}])
 def test_detail_bad_options_raise(kwargs):
