@@ -237,17 +237,19 @@ class ImageState:
 
     def enhanced(self) -> Enhanced:
         """x* and x̂0 as float32 (read back from disk if this session was idle a while)."""
-        try:
-            x_star, x0 = self.kept.get("original"), self.kept.get("transported")
-        except FileNotFoundError as exc:
-            raise _fail(str(exc)) from None
+        x_star, x0 = _read_kept(self.kept, "original", "transported")
         return Enhanced(original=x_star, transported=x0, latent=None, latent_transported=None)
 
     def clean(self) -> np.ndarray:
-        try:
-            return self.ground_truth.get("clean")
-        except FileNotFoundError as exc:
-            raise _fail(str(exc)) from None
+        return _read_kept(self.ground_truth, "clean")[0]
+
+
+def _read_kept(kept: KeptArrays, *names: str) -> list[np.ndarray]:
+    """Arrays of a session's kept group; gone (the session was cleaned up) is the visitor's message."""
+    try:
+        return [kept.get(name) for name in names]
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- admission
@@ -276,6 +278,11 @@ def _still_queued(ticket: object) -> bool:
     return any(getattr(event, "request", None) is ticket for q in list(per_id.values()) for event in list(q.queue))
 
 
+def _request_in(args: tuple, kwargs: dict) -> gr.Request | None:
+    """The gr.Request Gradio passed among a handler's (or validator's) arguments."""
+    return next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+
+
 def _admission_validator(handler, n_inputs: int):
     """A validator for ``handler``'s event: Gradio runs it before queueing, with the same inputs.
 
@@ -286,7 +293,7 @@ def _admission_validator(handler, n_inputs: int):
 
     @functools.wraps(handler)  # the handler's signature, so Gradio passes the same inputs and the request
     def validate(*args, **kwargs):
-        request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+        request = _request_in(args, kwargs)
         if request is None or getattr(request, "request", None) is None:
             return ok
         reason = ADMISSION.admit(request.request, request.session_hash or "", _client_address(request))
@@ -306,7 +313,7 @@ def _admitted(handler):
 
     @functools.wraps(handler)
     def run(*args, **kwargs):
-        request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+        request = _request_in(args, kwargs)
         with ADMISSION.running(getattr(request, "request", None)):
             return handler(*args, **kwargs)
 
@@ -447,11 +454,16 @@ def _new_image(pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageStat
     )
 
 
-def _blend_png(state: ImageState, alpha: float, *, level: int) -> str:
+def _blend(state: ImageState, alpha: float) -> np.ndarray:
     try:
-        x = state.pipeline.blend(state.enhanced(), alpha)  # eq. (4) in pixel space: no VAE call
+        return state.pipeline.blend(state.enhanced(), alpha)  # eq. (4) in pixel space: no VAE call
     except ValueError as exc:
         raise _engine_error(exc) from None
+
+
+def _blend_png(state: ImageState, alpha: float, *, level: int, x: np.ndarray | None = None) -> str:
+    """x̂α written as this upload's PNG (``x``: x̂α when the caller has it already)."""
+    x = _blend(state, alpha) if x is None else x
     folder = Path(state.original_png).parent / "blends"
     folder.mkdir(exist_ok=True)
     path = _write_png(x, f"{state.stem}_alpha{alpha:g}.png", level=level, folder=folder)
@@ -654,8 +666,8 @@ def _plot(curve: dict, alpha: float):
     return fig
 
 
-def _metrics_text(state: ImageState, alpha: float) -> str:
-    x = state.pipeline.blend(state.enhanced(), alpha)
+def _metrics_text(state: ImageState, alpha: float, x: np.ndarray | None = None) -> str:
+    x = _blend(state, alpha) if x is None else x
     gt = state.clean()
     at = f"at α = {alpha:g}: **PSNR {metrics.psnr(x, gt):.2f} dB · SSIM {metrics.ssim(x, gt):.4f}**"
     c = state.curve
@@ -691,10 +703,11 @@ def _on_release(alpha: float, img_state: ImageState | None):
     """Slider released: a compact PNG for download, the before/after view, metrics, marker."""
     if img_state is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    png = _blend_png(img_state, alpha, level=1)
+    x = _blend(img_state, alpha)  # once, for the PNG and the metrics
+    png = _blend_png(img_state, alpha, level=1, x=x)
     if img_state.ground_truth is None or img_state.curve is None or metrics is None:
         return png, (img_state.original_png, png), gr.skip(), gr.skip()
-    return png, (img_state.original_png, png), _metrics_text(img_state, alpha), _plot(img_state.curve, alpha)
+    return png, (img_state.original_png, png), _metrics_text(img_state, alpha, x), _plot(img_state.curve, alpha)
 
 
 def _after_image(gt_file, alpha: float, img_state: ImageState | None, progress=gr.Progress()):
