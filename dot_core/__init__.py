@@ -13,7 +13,7 @@ Algorithm for Photo-realistic Image Restoration" (NeurIPS 2023), usable without 
     x_half = pipe.blend(out, alpha=0.5)   # eq. (4): 1 = restoration, 0 = transported
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .calibration import MODES, Calibration, Calibrator, latent_patch_moments
 from .calibration_file import load_calibration, save_calibration

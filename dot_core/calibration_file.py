@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ._version import __version__
 from .calibration import MODES, Calibration
 from .moments import PatchMoments
 
@@ -31,12 +32,6 @@ FORMAT_VERSION = 1
 MAX_CALIBRATION_BYTES = 64 * 1024 * 1024
 MAX_DIM = 4096
 _METHODS = ("auto", "deterministic", "stochastic")
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
@@ -67,7 +62,7 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
         "eps": repr(cal.eps),
         "w2": "" if cal.w2 is None else repr(cal.w2),
         "info": json.dumps(cal.info),
-        "library": f"dot_core {_version()}; torch {torch.__version__}",
+        "library": f"dot_core {__version__}; torch {torch.__version__}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     path = Path(path)
