@@ -95,11 +95,20 @@ class Calibration:
 
     def merge(self, other: "Calibration") -> "Calibration":
         """One calibration over the images of both (moments add; the operator is refitted)."""
-        keys = ("encoder", "channels", "factor", "patch_size", "mode")
-        diff = [k for k in keys if getattr(self, k) != getattr(other, k)]
+        def settings(cal: "Calibration") -> dict:
+            # everything that makes two sets of moments comparable and the operator the same:
+            # the latent and its settings (e.g. detail's σ), the patches, the mode, ε and the method
+            keys = ("encoder", "channels", "factor", "patch_size", "mode", "eps", "method")
+            return {**{k: getattr(cal, k) for k in keys}, "encoder_config": cal.info.get("encoder_config")}
+
+        mine, theirs = settings(self), settings(other)
+        diff = [k for k in mine if mine[k] != theirs[k]]
         if diff:
-            detail = ", ".join(f"{k}: {getattr(self, k)!r} vs {getattr(other, k)!r}" for k in diff)
-            raise ValueError(f"cannot merge calibrations that differ in {detail}")
+            detail = "; ".join(f"{k}: {mine[k]!r} vs {theirs[k]!r}" for k in diff)
+            raise ValueError(
+                f"cannot merge calibrations that differ in {detail}; calibrate both sets of images "
+                "with the same latent space, settings, patch size, mode, eps and method"
+            )
         source = None if self.source is None else self.source.merge(other.source)
         counts = {k: self.info.get(k, 0) + other.info.get(k, 0) for k in ("n_restored_images", "n_clean_images")}
         return replace(self, target=self.target.merge(other.target), source=source, info={**self.info, **counts})

@@ -6,6 +6,7 @@ import torch
 from conftest import bicubic_x4, photo
 
 from dot_core import Calibrator, DOTPipeline, PatchMoments, load_encoder
+from dot_core.detail import DetailEncoder
 from dot_core.pipeline import check_compatible, interpolate
 
 
@@ -68,6 +69,29 @@ def test_merge_refuses_other_patch_size(pixel):
 
     with pytest.raises(ValueError, match="patch_size"):
         cal(2).merge(cal(3))
+
+
+def _small_calibration(encoder, **kwargs):
+    c = Calibrator(encoder, 2, **kwargs)
+    c.add_restored(photo("coffee", 32))
+    c.add_clean(photo("chelsea", 32))
+    return c.fit()
+
+
+@pytest.mark.parametrize(
+    "other, field",
+    [
+        (lambda: _small_calibration(DetailEncoder(device="cpu", sigma=2.0)), "encoder_config"),
+        (lambda: _small_calibration(load_encoder("detail"), eps=1e-3), "eps"),
+        (lambda: _small_calibration(load_encoder("detail"), method="stochastic"), "method"),
+    ],
+)
+def test_merge_refuses_other_latent_settings_eps_or_method(other, field):
+    """Two detail calibrations of different σ (or ε, or method) are different operators."""
+    base = _small_calibration(load_encoder("detail"))
+    with pytest.raises(ValueError, match=rf"differ in {field}: .* vs .*calibrate both sets"):
+        base.merge(other())
+    assert base.merge(_small_calibration(load_encoder("detail"))).target.n == 2 * base.target.n
 
 
 def test_calibrator_warns_about_few_samples_resolution_and_tiny_images(pixel):
