@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
+UNIT_RANGE_SLACK = 1e-3  # float images may overshoot [0, 1] by rounding; beyond this they are refused
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image, np.ndarray]
@@ -248,13 +249,18 @@ def _array_to_float(arr: np.ndarray, label: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"{label}: array has dtype {arr.dtype}; use uint8, uint16 or float "
                          "in [0, 1]")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{label}: array contains NaN or Inf values; replace them first")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < -1e-3 or hi > 1.0 + 1e-3:
-        raise ValueError(f"{label}: float values span [{lo:.4g}, {hi:.4g}]; expected [0, 1] "
-                         "(divide 8-bit data by 255)")
+    _check_unit_range(arr, label)
     return _to_rgb(np.clip(arr, 0.0, 1.0).astype(np.float32))
+
+
+def _check_unit_range(a: np.ndarray, label: str) -> None:
+    """Refuse float pixels that are not finite or not in [0, 1] (1e-3 of rounding slack)."""
+    if not np.isfinite(a).all():
+        raise ValueError(f"{label}: array contains NaN or Inf values; replace them first")
+    lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+    if lo < -UNIT_RANGE_SLACK or hi > 1.0 + UNIT_RANGE_SLACK:
+        raise ValueError(f"{label}: float values span [{lo:.4g}, {hi:.4g}]; expected [0, 1] "
+                         "(divide 8-bit data by 255, 16-bit data by 65535)")
 
 
 def collect_image_paths(items: Iterable[str | os.PathLike] | str | os.PathLike, *,
@@ -352,7 +358,11 @@ def encode_png(a: np.ndarray, *, level: int = 6) -> bytes:
 
 def image_to_tensor(img: np.ndarray, *, device: torch.device | str | None = None,
                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(H, W, 3) float image in [0, 1] -> (1, 3, H, W) tensor in [-1, 1]."""
+    """(H, W, 3) float image in [0, 1] -> (1, 3, H, W) tensor in [-1, 1].
+
+    Raises ``ValueError`` for another shape, a non-float dtype, or finite values outside
+    [0, 1] (e.g. 8-bit data as floats: divide by 255 first, or use :func:`load_image`).
+    """
     a = np.asarray(img)
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"img: expected shape (H, W, 3), got {tuple(a.shape)}; "
@@ -360,6 +370,10 @@ def image_to_tensor(img: np.ndarray, *, device: torch.device | str | None = None
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"img: expected a float image in [0, 1], got dtype {a.dtype}; "
                          "use load_image to convert")
+    # 0–255 floats would give statistics of another image entirely; NaN/Inf are left to the
+    # caller's check after encoding, which names the image's role (restored, clean, input)
+    finite = np.isfinite(a)
+    _check_unit_range(a if finite.all() else a[finite], "img")
     x = torch.from_numpy(np.ascontiguousarray(a)).to(dtype).permute(2, 0, 1)[None]
     return (x * 2.0 - 1.0).to(device)  # (1, 3, H, W)
 

@@ -332,6 +332,30 @@ def test_image_to_tensor_bad_input(bad, match):
         image_to_tensor(bad)
 
 
+@pytest.mark.parametrize("bad", [RGB.astype(np.float32), RGB / np.float32(255) - 0.5])
+def test_image_to_tensor_refuses_floats_outside_unit_range(bad):
+    """8-bit data as floats (0–255) would give garbage statistics: refused with the fix."""
+    with pytest.raises(ValueError, match=r"divide 8-bit data by 255"):
+        image_to_tensor(bad)
+    image_to_tensor(np.clip(RGB / np.float32(255) + 5e-4, 0, 1 + 5e-4))  # rounding slack is fine
+
+
+def test_python_api_refuses_images_in_0_255():
+    from dot_core import Calibrator, DOTPipeline, load_encoder
+
+    encoder = load_encoder("pixel", device="cpu")
+    calibrator = Calibrator(encoder, 2)
+    as_255 = RGB.astype(np.float32)
+    with pytest.raises(ValueError, match=r"span \[\d+, 2\d\d\]; expected \[0, 1\].*divide 8-bit data by 255"):
+        calibrator.add_restored(as_255)
+    assert calibrator.source.n == 0  # nothing was added
+    calibrator.add_restored(RGB / np.float32(255))
+    calibrator.add_clean(RGB[::-1] / np.float32(255))
+    pipe = DOTPipeline(encoder, calibrator.fit())
+    with pytest.raises(ValueError, match="divide 8-bit data by 255"):
+        pipe.enhance(as_255)
+
+
 def test_tensor_to_image_bad_shape():
     with pytest.raises(ValueError, match=r"\(2, 3, 4, 4\)"):
         tensor_to_image(torch.zeros(2, 3, 4, 4))
