@@ -25,7 +25,7 @@ from ._version import __version__
 from .calibration import MODES, Calibration
 from .moments import PatchMoments
 
-__all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "save_calibration", "load_calibration"]
+__all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "save_calibration", "load_calibration", "read_provenance"]
 
 FORMAT = "dot-calibration"
 FORMAT_VERSION = 1
@@ -220,3 +220,16 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     if cal.operator is not None and not torch.isfinite(cal.operator.T).all():
         raise _fail(name, "its moments give a non-finite operator")
     return cal
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, str]:
+    """Who wrote a calibration file and when: ``{"library": ..., "created": ...}`` from its metadata.
+
+    Reads the header only (see :func:`load_calibration` for the full check); a field the file
+    does not record is ``""``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such calibration file")
+    _, meta = _read_header(path, path.name)
+    return {key: meta.get(key, "") for key in ("library", "created")}

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dot_core {calibrate,enhance,info}``.
+"""Command line: ``python -m dot_core {calibrate,enhance,info}`` (or ``dot-core`` once installed).
 
 Bad input gives a one-line message on stderr and a non-zero exit, never a traceback. In a batch,
 a bad file is reported and skipped; the others are still processed, and the exit code is 1 at
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import platform
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .calibration import MODES, Calibrator
-from .calibration_file import load_calibration, save_calibration
+from .calibration_file import load_calibration, read_provenance, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError, load_encoder
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
@@ -25,6 +27,14 @@ from .pipeline import DOTPipeline, TransportConfig
 __all__ = ["main", "build_parser", "parse_alphas"]
 
 PROG = "dot_core"
+DEFAULT_ENCODER = "sd-vae-ft-mse"  # the paper's latent; needs its weights (Hub or local cache)
+DESCRIPTION = (
+    "Few-shot perceptual enhancement of restored images by latent optimal transport "
+    "(Adrai et al., NeurIPS 2023): calibrate on about ten restored and ten clean images, "
+    "then enhance new restorations."
+)
+EPILOG = "Exit codes: 0 success, 1 some inputs were skipped, 2 nothing could be done. " \
+    "See 'COMMAND --help' for each command's options."
 
 
 class CLIError(Exception):
@@ -50,42 +60,77 @@ def _note(msg: str) -> None:
     tqdm.write(f"{PROG}: {msg}", file=sys.stderr)  # keeps an open progress bar intact
 
 
+def _progress(items: list, desc: str, group: ProcessGroup) -> tqdm:
+    """A progress bar on the main process's terminal only: piped into a log, a bar's carriage
+    returns and blanked lines would surround every message; there, the messages stand alone."""
+    return tqdm(items, desc=desc, unit="image", disable=None if group.is_main else True)
+
+
+def _prog() -> str:
+    """How the user called us: ``dot-core`` (console script) or ``python -m dot_core``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and name not in ("__main__.py", "-c", "-m") else f"python -m {PROG}"
+
+
 def _add_runtime_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="VAE precision")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps (default: %(default)s)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="VAE precision; statistics stay float64 (default: %(default)s)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse images of more than N pixels (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog=_prog(), description=DESCRIPTION, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="calibrate, enhance or info")
 
-    cal = sub.add_parser("calibrate", help="collect statistics and fit the transport operator")
+    cal = sub.add_parser("calibrate", help="collect statistics and fit the transport operator",
+                         description="Collect latent patch statistics of restored and clean images and fit the "
+                                     "transport operator; prints the latent W2 and the sample counts.")
     cal.add_argument("--restored", nargs="+", default=[], metavar="DIR_OR_FILE", help="restored images (source)")
     cal.add_argument("--clean", nargs="+", required=True, metavar="DIR_OR_FILE", help="clean images (target)")
-    cal.add_argument("--encoder", default="sd-vae-ft-mse", help="pixel, detail, sd-vae-ft-mse, sd-vae-ft-ema, taesd, a repo id or a folder")
-    cal.add_argument("--patch-size", type=int, default=None, help="latent patch size p (default: the encoder's)")
-    cal.add_argument("--mode", choices=MODES, default="unpaired", help="paired: restored[i] restores clean[i]")
-    cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto")
-    cal.add_argument("--out", required=True, metavar="FILE.safetensors")
+    cal.add_argument("--encoder", default=DEFAULT_ENCODER, metavar="NAME",
+                     help="latent space: sd-vae-ft-mse, sd-vae-ft-ema, taesd (need their weights), detail, "
+                          "pixel (weight-free), a repo id or a folder (default: %(default)s)")
+    cal.add_argument("--patch-size", type=int, default=None, metavar="P",
+                     help="latent patch size p (default: the encoder's)")
+    cal.add_argument("--mode", choices=MODES, default="unpaired",
+                     help="unpaired sets; paired: restored[i] restores clean[i]; zero-shot: clean images only "
+                          "(default: %(default)s)")
+    cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto",
+                     help="operator: deterministic (eq. 2), stochastic (eq. 5, for a singular restored "
+                          "covariance) or auto, which picks (default: %(default)s)")
+    cal.add_argument("--out", required=True, metavar="FILE.safetensors", help="where to write the calibration")
     _add_runtime_args(cal)
 
-    enh = sub.add_parser("enhance", help="transport restored images with a calibration")
+    enh = sub.add_parser("enhance", help="transport restored images with a calibration",
+                         description="Transport restored images with a calibration and write one PNG per input "
+                                     "and alpha; a bad file is reported and skipped.")
     enh.add_argument("inputs", nargs="+", metavar="IN", help="restored images or folders")
-    enh.add_argument("--calibration", required=True, metavar="FILE")
-    enh.add_argument("--alpha", action="append", metavar="A", help="eq. (4): 1 = restoration, 0 = transported; repeat or A,B,C")
-    enh.add_argument("--encoder", default=None, help="override the calibration's encoder (e.g. a local copy of its weights)")
-    enh.add_argument("--space", choices=["pixel", "latent"], default="pixel", help="where to interpolate")
+    enh.add_argument("--calibration", required=True, metavar="FILE", help="a calibration from 'calibrate'")
+    enh.add_argument("--alpha", action="append", metavar="A",
+                     help="eq. (4): 1 = restoration, 0 = transported, beyond extrapolates; repeat or A,B,C "
+                          "(default: 0)")
+    enh.add_argument("--encoder", default=None, metavar="NAME",
+                     help="override the calibration's encoder, e.g. a local copy of its weights "
+                          "(default: the calibration's)")
+    enh.add_argument("--space", choices=["pixel", "latent"], default="pixel",
+                     help="where to interpolate (default: %(default)s)")
     enh.add_argument("--fold-kernel", choices=FOLD_KERNELS, default=None,
                      help="how overlapping patches are averaged (default: the latent's own: gaussian for detail, "
                           "uniform otherwise)")
-    enh.add_argument("--seed", type=int, default=0)
-    enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth")
-    enh.add_argument("--out", required=True, metavar="DIR")
+    enh.add_argument("--seed", type=int, default=0,
+                     help="seed of the stochastic operator's noise (eq. 5) (default: %(default)s)")
+    enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth (default: %(default)s)")
+    enh.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs, one per input and alpha")
     _add_runtime_args(enh)
 
-    info = sub.add_parser("info", help="describe a calibration file")
-    info.add_argument("calibration", metavar="FILE")
+    info = sub.add_parser("info", help="versions and settings, and what a calibration file holds",
+                          description="Print the versions (dot_core, torch, python) and settings in use; given a "
+                                      "calibration file, also what it holds and what wrote it.")
+    info.add_argument("calibration", nargs="?", metavar="FILE", help="a calibration file to describe (optional)")
     return parser
 
 
@@ -124,7 +169,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     failures = 0
     jobs = list(zip(restored, clean)) if args.mode == "paired" else [(p, None) for p in restored] + [(None, p) for p in clean]
     group = _group(args)  # under accelerate launch, each process takes a shard
-    for r_path, c_path in tqdm(group.shard(jobs), desc="calibrating", unit="image", disable=not group.is_main):
+    for r_path, c_path in _progress(group.shard(jobs), "calibrating", group):
         try:
             r_img = None if r_path is None else load_image(r_path, max_pixels=args.max_pixels)
             c_img = None if c_path is None else load_image(c_path, max_pixels=args.max_pixels)
@@ -182,7 +227,7 @@ def run_enhance(args: argparse.Namespace) -> int:
     failures = 0
     group = _group(args)  # under accelerate launch, each process writes its own shard
     work = group.shard(list(zip(inputs, _output_names(inputs))))
-    for path, stem in tqdm(work, desc="enhancing", unit="image", disable=not group.is_main):
+    for path, stem in _progress(work, "enhancing", group):
         try:
             result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
             for a in alphas:
@@ -198,11 +243,52 @@ def run_enhance(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _versions() -> str:
+    import numpy
+    import PIL
+    import torch
+
+    from ._version import __version__
+
+    line = f"dot_core {__version__}, torch {torch.__version__}, python {platform.python_version()}"
+    return f"{line} (numpy {numpy.__version__}, pillow {PIL.__version__})"
+
+
+def _settings() -> list[str]:
+    import torch
+
+    from .memory import CPU_BUDGET_BYTES
+
+    cuda = f"{torch.cuda.device_count()} GPU(s)" if torch.cuda.is_available() else "none"
+    mps = getattr(torch.backends, "mps", None)
+    hub_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return [
+        f"devices: CUDA {cuda}; MPS {'yes' if mps is not None and mps.is_available() else 'no'}; "
+        f"CPU threads {torch.get_num_threads()}",
+        f"default encoder: {DEFAULT_ENCODER} (weight-free: detail, pixel)",
+        f"Hugging Face Hub: {'offline (HF_HUB_OFFLINE)' if hub_offline else 'online when reachable'}",
+        f"max pixels per image: {DEFAULT_MAX_PIXELS:,}; VAE memory budget on CPU: {CPU_BUDGET_BYTES / 2**30:g} GiB",
+    ]
+
+
 def run_info(args: argparse.Namespace) -> int:
+    print(_versions())
+    for line in _settings():
+        print(line)
+    if args.calibration is None:
+        return 0
     try:
-        print(load_calibration(args.calibration).summary())
+        cal = load_calibration(args.calibration)
+        made = read_provenance(args.calibration)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    print(f"\n{args.calibration}:")
+    print(cal.summary())
+    config = cal.info.get("encoder_config") or {}
+    latent = ", ".join(f"{k} = {v}" for k, v in config.items()) or "not recorded"
+    print(f"latent settings: {latent}")
+    print(f"operator: method {cal.method}, eps {cal.eps:g}")
+    print(f"written by {made['library'] or 'an unknown version'}" + (f", {made['created']}" if made["created"] else ""))
     return 0
 
 

@@ -1,14 +1,19 @@
 """The command line end to end on bundled photographs, and each class of bad input."""
 
+import argparse
+import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import bicubic_x4, photo
 
-from dot_core.cli import main
+import dot_core
+from dot_core.cli import build_parser, main
 from dot_core.imageio import load_image, save_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,4 +131,52 @@ def test_zero_shot_and_paired_modes_from_the_cli(folders, tmp_path):
 
 def test_info_describes_a_calibration(folders, capsys):
     assert main(["info", str(folders["cal"])]) == 0
-    assert "patch 3×3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "patch 3×3" in out
+    assert "latent settings: encoder = pixel, channels = 3, factor = 1" in out
+    assert "operator: method auto, eps 1e-09" in out
+    assert f"written by dot_core {dot_core.__version__}; torch {torch.__version__}" in out
+
+
+def test_info_prints_versions_and_settings_without_a_file(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"dot_core {dot_core.__version__}, torch {torch.__version__}, "
+                          f"python {platform.python_version()}")
+    assert "default encoder: sd-vae-ft-mse" in out and "CPU threads" in out
+
+
+def _parser(name: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices[name] if name else parser
+
+
+@pytest.mark.parametrize("name", ["", "calibrate", "enhance", "info"])
+def test_help_has_text_for_every_option_and_no_markup(name):
+    parser = _parser(name)
+    for action in parser._actions:
+        assert action.help and action.help.strip(), f"{name} {action.option_strings or action.dest} has no help"
+    text = parser.format_help()
+    assert not re.search(r"``|:func:|:class:|:mod:|\*\*", text), text
+    assert parser.description and "``" not in parser.description
+
+
+def test_help_states_the_default_encoder(capsys):
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    assert re.search(r"\(default:\s+sd-vae-ft-mse\)", capsys.readouterr().out)
+
+
+def test_skipped_file_leaves_no_blank_lines_in_a_captured_log(folders, tmp_path, capsys):
+    """Piped to a log, a progress bar's carriage returns blank the line around each message."""
+    batch = tmp_path / "in"
+    batch.mkdir()
+    save_image(batch / "a.png", bicubic_x4(photo("coffee", 40)))
+    (batch / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    save_image(batch / "c.png", bicubic_x4(photo("chelsea", 40)))
+    assert main(["enhance", "--calibration", str(folders["cal"]), str(batch), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    lines = re.split(r"[\r\n]", err.rstrip("\n"))
+    assert all(line.strip() for line in lines), repr(err)
+    assert len(lines) == 1 and lines[0].startswith("dot_core: skipped:") and "b_broken.png" in lines[0]
