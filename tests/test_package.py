@@ -1,6 +1,11 @@
 """The package as installed: its modules import downwards, and it installs and runs from any folder."""
 
 import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dot_core
@@ -33,3 +38,58 @@ def test_version_lives_in_its_own_module():
     from dot_core._version import __version__
 
     assert dot_core.__version__ == __version__ and __version__.count(".") == 2
+
+
+def _requirement(text: str, package: str) -> str:
+    """The version specifier of ``package`` in a requirements list (text), e.g. '>=11.0'."""
+    match = re.search(rf'^\s*"?{package}\s*([<>=!~][^"#\n]*)', text, flags=re.MULTILINE | re.IGNORECASE)
+    assert match, f"{package} is not listed"
+    return match.group(1).strip()
+
+
+def test_pillow_pin_is_the_version_the_16_bit_png_path_needs():
+    """The 16-bit RGB(A) PNG path reads decode tiles as named tuples (``tile.args``), which
+    Pillow 11.0 introduced; older Pillow silently gives 8-bit precision (checked with 10.4)."""
+    import PIL
+
+    for name in ("requirements.txt", "pyproject.toml"):
+        assert _requirement((ROOT / name).read_text(), "pillow") == ">=11.0", name
+    assert tuple(int(x) for x in PIL.__version__.split(".")[:2]) >= (11, 0)
+
+
+def test_pip_install_editable_gives_a_command_that_runs_from_any_folder(tmp_path):
+    """``pip install -e .`` (offline: no build isolation, no dependencies) into a fresh virtual
+    environment; then ``dot-core`` and ``python -m dot_core`` run from a folder outside the project."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(PACKAGE, source / "dot_core", ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    python = bin_dir / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # the new environment sees this interpreter's packages (torch, pip, setuptools) and nothing else
+    (Path(site) / "parent.pth").write_text("\n".join(p for p in sys.path if p.endswith("-packages")) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(source)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for command in ([str(bin_dir / "dot-core")], [str(python), "-m", "dot_core"]):
+        helped = subprocess.run([*command, "--help"], cwd=elsewhere, capture_output=True, text=True, env=env, timeout=120)
+        assert helped.returncode == 0, helped.stderr[-2000:]
+        assert "calibrate" in helped.stdout and "enhance" in helped.stdout
+        usage = "dot-core" if len(command) == 1 else "python -m dot_core"
+        assert helped.stdout.startswith(f"usage: {usage} "), helped.stdout[:200]
+        info = subprocess.run([*command, "info"], cwd=elsewhere, capture_output=True, text=True, env=env, timeout=120)
+        assert info.returncode == 0, info.stderr[-2000:]
+        assert info.stdout.startswith(f"dot_core {dot_core.__version__}, torch ")
+    where = subprocess.run([str(python), "-c", "import dot_core; print(dot_core.__file__)"], cwd=elsewhere,
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert Path(where.stdout.strip()).parent == source / "dot_core"  # the editable source, not a copy
