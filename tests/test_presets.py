@@ -4,9 +4,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from dot_core import DOTPipeline, load_encoder
 from dot_core import presets as P
+from dot_core.calibration_file import read_provenance
 from dot_core.cli import main as cli_main
 from dot_core.imageio import load_image
 from dot_core.metrics import psnr, texture_distance
@@ -163,3 +166,35 @@ def test_load_preset_builds_a_vae_calibration_once_and_caches_it(tmp_path, monke
         assert again.w2 == pytest.approx(cal.w2)
     finally:
         P._calibration_images.cache_clear()
+
+
+def test_rebuilding_a_preset_gives_the_committed_files_byte_for_byte(tmp_path):
+    """``python -m dot_core.presets NAME --out-dir DIR`` rebuilds every committed file of a preset.
+
+    Byte for byte with the torch that wrote the files (each records its torch version; another
+    torch may round the last bits differently, and then the tensors must still agree closely),
+    and whatever the number of threads torch runs on.
+    """
+    name = "sr-bicubic-x4"  # the quick one: Pillow's bicubic, no non-local means
+    assert P.main([name, "--out-dir", str(tmp_path)]) == 0
+    committed, rebuilt = P.PRESETS_DIR / name, tmp_path / name
+    files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*") if p.is_file()) == files
+    same_torch = f"torch {torch.__version__}" in read_provenance(committed / "detail.safetensors")["library"]
+    for rel in files:
+        if rel.suffix == ".safetensors":
+            old, new = load_file(committed / rel), load_file(rebuilt / rel)
+            assert old.keys() == new.keys()
+            for key in old:
+                scale = float(old[key].double().abs().max())
+                torch.testing.assert_close(new[key], old[key], rtol=0, atol=1e-9 * scale)
+        if same_torch or rel.suffix != ".safetensors":
+            assert (rebuilt / rel).read_bytes() == (committed / rel).read_bytes(), f"{rel} differs"
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if threads > 1 else 2)  # sums split otherwise between threads
+    try:
+        other = P.build_preset(name, "pixel", out=tmp_path / "other-threads.safetensors")
+    finally:
+        torch.set_num_threads(threads)
+    assert other.read_bytes() == (rebuilt / "pixel.safetensors").read_bytes()

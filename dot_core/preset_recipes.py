@@ -1,0 +1,223 @@
+"""Recipes of the ready calibrations: which weight-free degradation and restorer, on which photographs.
+
+A preset names a degradation and a restorer that need no weights (Pillow, scikit-image), and
+the bundled scikit-image photographs its calibration uses. This module holds those facts and
+makes the restorations; :mod:`dot_core.presets` builds, ships and loads the calibrations.
+
+Calibration protocol (unpaired): each of the eight calibration photographs is restored whole,
+then cut into two halves along its longer side; one half of the restoration joins the restored
+set and the *other* half of the clean photograph joins the clean set (alternating sides), so no
+clean image is the ground truth of any restored image, and both sets cover the same kinds of
+content. The held-out photographs (:data:`HELD_OUT`) are never used for calibration; the
+examples and ``bench/quality_report.py`` use only them.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "HELD_OUT",
+    "CALIBRATION_PHOTOS",
+    "EXAMPLE_CROPS",
+    "COMMAND",
+    "Recipe",
+    "RECIPES",
+    "get_recipe",
+    "bundled_photo",
+    "to_pil",
+    "estimate_noise_sigma",
+    "make_restoration",
+    "calibration_split",
+    "crop",
+]
+
+# Held out of every calibration; the examples and the quality report use only these.
+HELD_OUT = ("astronaut", "coffee", "chelsea", "camera")
+# Calibration photographs (restored half / clean half of each, see calibration_split).
+CALIBRATION_PHOTOS = (
+    "rocket", "motorcycle_left", "motorcycle_right", "immunohistochemistry",
+    "hubble_deep_field", "moon", "coins", "grass",
+)
+# Example crops of held-out photographs: (top, left, height, width), sides ≤ 384.
+EXAMPLE_CROPS = {
+    "astronaut": (16, 96, 320, 320),
+    "coffee": (40, 136, 320, 320),
+    "chelsea": (0, 64, 296, 320),
+}
+COMMAND = "python -m dot_core.presets"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a preset does to a clean photograph and how it restores it."""
+
+    name: str
+    title: str
+    description: str
+    degradation: dict  # what was done to the clean image
+    restorer: dict  # what restored it
+    patch_sizes: dict  # latent patch size per shipped encoder
+
+
+def _nlm_recipe(sigma_255: int, look: str) -> Recipe:
+    """Seeded Gaussian noise of σ = sigma_255/255, removed by scikit-image's non-local means."""
+    return Recipe(
+        f"denoise-nlm-{sigma_255}",
+        f"Non-local means denoising, σ = {sigma_255}",
+        f"Gaussian noise of σ = {sigma_255}/255 removed by scikit-image's non-local means: {look}.",
+        {"kind": "gaussian-noise", "sigma": sigma_255 / 255, "sigma_255": sigma_255, "seed": sigma_255,
+         "clip": [0, 1], "seeding": "numpy default_rng([seed, crc32 of the 8-bit clean image])"},
+        {"kind": "non-local-means", "library": "scikit-image", "function": "skimage.restoration.denoise_nl_means",
+         "h": "0.6·σ̂", "sigma": "σ̂", "patch_size": 5, "patch_distance": 6, "fast_mode": True,
+         "sigma_estimate": "σ̂ = mean over channels of median(|Haar HH|)/0.6745 (estimate_sigma's estimator)"},
+        {"detail": 5, "pixel": 3},
+    )
+
+
+RECIPES = (
+    Recipe(
+        "sr-bicubic-x4",
+        "Bicubic ×4 super-resolution",
+        "Downscaled ×4 and upscaled ×4 with Pillow's bicubic filter: smooth, blurred detail.",
+        {"kind": "downscale", "factor": 4, "filter": "bicubic", "library": "Pillow",
+         "size": "ceil(W/4) × ceil(H/4)"},
+        {"kind": "upscale", "factor": 4, "filter": "bicubic", "library": "Pillow"},
+        {"detail": 5, "pixel": 3},
+    ),
+    _nlm_recipe(25, "waxy, flattened texture"),
+    _nlm_recipe(50, "strongly smoothed"),
+    Recipe(
+        "jpeg-q10",
+        "JPEG decoding, quality 10",
+        "Saved as JPEG at quality 10 (4:2:0) and decoded by Pillow: blocking, ringing, lost texture.",
+        {"kind": "jpeg", "quality": 10, "subsampling": "4:2:0", "library": "Pillow"},
+        {"kind": "jpeg-decode", "library": "Pillow"},
+        {"detail": 5, "pixel": 3},
+    ),
+)
+_BY_NAME = {r.name: r for r in RECIPES}
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe of preset ``name``; ``ValueError`` naming the valid ones otherwise."""
+    if name not in _BY_NAME:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(_BY_NAME)}")
+    return _BY_NAME[name]
+
+
+
+def bundled_photo(name: str) -> np.ndarray:
+    """A scikit-image bundled photograph as float32 (H, W, 3) in [0, 1] (gray ones replicated)."""
+    from skimage import data
+
+    if name in ("motorcycle_left", "motorcycle_right"):
+        left, right, _ = data.stereo_motorcycle()
+        img = left if name == "motorcycle_left" else right
+    elif name in HELD_OUT + CALIBRATION_PHOTOS:
+        img = getattr(data, name)()
+    else:
+        raise ValueError(f"unknown bundled photograph {name!r}; use one of {sorted(HELD_OUT + CALIBRATION_PHOTOS)}")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3], dtype=np.float32) / 255.0
+
+
+def to_pil(x: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8), mode="RGB")
+
+
+def _from_pil(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _quantize(x: np.ndarray) -> np.ndarray:
+    """Round to the 8-bit grid, as a restoration saved to PNG would be."""
+    return (np.rint(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def estimate_noise_sigma(x: np.ndarray) -> float:
+    """Gaussian noise σ of ``x`` (H, W, 3): median(|HH|)/0.6745 on the finest Haar diagonal band.
+
+    The estimator of ``skimage.restoration.estimate_sigma`` (Donoho & Johnstone 1994) with its
+    default Haar wavelet, averaged over channels, written out so it needs no PyWavelets.
+    """
+    H, W = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
+    a = np.asarray(x[:H, :W], dtype=np.float64)
+    hh = (a[0::2, 0::2] - a[0::2, 1::2] - a[1::2, 0::2] + a[1::2, 1::2]) / 2.0  # (H/2, W/2, 3)
+    return float(np.mean(np.median(np.abs(hh), axis=(0, 1)) / 0.6744897501960817))
+
+
+def _bicubic_resample(x: np.ndarray, d: dict) -> np.ndarray:
+    H, W = x.shape[:2]
+    f = int(d["factor"])
+    small = to_pil(x).resize((-(-W // f), -(-H // f)), Image.BICUBIC)
+    return _from_pil(small.resize((W, H), Image.BICUBIC))
+
+
+def _noise_nlm(x: np.ndarray, d: dict, r: dict) -> np.ndarray:
+    from skimage.restoration import denoise_nl_means
+
+    x8 = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    rng = np.random.default_rng([int(d["seed"]), zlib.crc32(x8.tobytes())])
+    noisy = np.clip(x8 / 255.0 + d["sigma"] * rng.standard_normal(x.shape), 0.0, 1.0)
+    s = estimate_noise_sigma(noisy)
+    out = denoise_nl_means(
+        noisy, h=0.6 * s, sigma=s, fast_mode=r["fast_mode"], patch_size=r["patch_size"],
+        patch_distance=r["patch_distance"], channel_axis=-1,
+    )
+    return _quantize(out)
+
+
+def _jpeg(x: np.ndarray, d: dict) -> np.ndarray:
+    buf = io.BytesIO()
+    to_pil(x).save(buf, format="JPEG", quality=int(d["quality"]), subsampling=2, optimize=False)
+    buf.seek(0)
+    return _from_pil(Image.open(buf))
+
+
+def make_restoration(name: str, clean_image: np.ndarray) -> np.ndarray:
+    """Degrade ``clean_image`` (H, W, 3) in [0, 1] and restore it as preset ``name`` says.
+
+    Returns a float32 (H, W, 3) image in [0, 1] on the 8-bit grid; deterministic.
+    """
+    r = get_recipe(name)
+    x = np.asarray(clean_image)
+    if x.ndim != 3 or x.shape[2] != 3 or min(x.shape[:2]) < 8:
+        raise ValueError(f"clean_image must be an (H, W, 3) array with sides ≥ 8, got shape {x.shape}")
+    x = x.astype(np.float32)
+    kind = r.degradation["kind"]
+    if kind == "downscale":
+        return _bicubic_resample(x, r.degradation)
+    if kind == "gaussian-noise":
+        return _noise_nlm(x, r.degradation, r.restorer)
+    return _jpeg(x, r.degradation)
+
+
+def calibration_split() -> list[dict]:
+    """For each calibration photograph: the (top, left, bottom, right) boxes of its restored half
+    and of its clean half (the other half; sides alternate from one photograph to the next)."""
+    from skimage import data
+
+    out = []
+    for i, name in enumerate(CALIBRATION_PHOTOS):
+        if name.startswith("motorcycle"):
+            H, W = data.stereo_motorcycle()[0].shape[:2]
+        else:
+            H, W = getattr(data, name)().shape[:2]
+        if W >= H:
+            halves = [(0, 0, H, W // 2), (0, W // 2, H, W)]
+        else:
+            halves = [(0, 0, H // 2, W), (H // 2, 0, H, W)]
+        restored, clean = halves if i % 2 == 0 else halves[::-1]
+        out.append({"photo": name, "size": [H, W], "restored_box": list(restored), "clean_box": list(clean)})
+    return out
+
+
+def crop(x: np.ndarray, box: list[int]) -> np.ndarray:
+    t, l, b, r = box
+    return np.ascontiguousarray(x[t:b, l:r])
