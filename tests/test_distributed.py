@@ -69,11 +69,12 @@ def test_accelerate_launch_two_cpu_processes_equal_one_process(photo_dirs, tmp_p
     one, two = load_calibration(tmp_path / "one.safetensors"), load_calibration(tmp_path / "two.safetensors")
     for a, b in ((one.source, two.source), (one.target, two.target)):
         assert a.n == b.n
-        torch.testing.assert_close(b.s1, a.s1, rtol=1e-10, atol=0)
-        torch.testing.assert_close(b.s2, a.s2, rtol=1e-10, atol=0)
+        # only the order of the float64 additions differs: measured ≤ 3.2e-15 relative, per element
+        torch.testing.assert_close(b.s1, a.s1, rtol=1e-14, atol=0)
+        torch.testing.assert_close(b.s2, a.s2, rtol=1e-14, atol=0)
     assert two.info["n_restored_images"] == one.info["n_restored_images"] == 5
     assert two.info["warnings"] == one.info["warnings"]
-    assert two.w2 == pytest.approx(one.w2, rel=1e-8)
+    assert two.w2 == pytest.approx(one.w2, rel=1e-9)  # measured 7.6e-11: W2 subtracts traces
 
     cal = str(tmp_path / "one.safetensors")
     enhance = ["enhance", "--calibration", cal, "--alpha", "0,0.5", "--device", "cpu", str(d / "inputs")]
