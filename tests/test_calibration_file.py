@@ -43,6 +43,21 @@ def test_calibration_metadata_is_json_with_provenance(tmp_path, calibration):
     assert "dot_core" in meta["library"] and json.loads(meta["info"])["n_clean_images"] == 1
 
 
+def test_read_provenance_names_the_versions_that_wrote_a_file(tmp_path, calibration):
+    import dot_core
+    from dot_core.calibration_file import read_provenance
+
+    path = save_calibration(calibration, tmp_path / "cal.safetensors")
+    made = read_provenance(path)
+    assert made["library"] == f"dot_core {dot_core.__version__}; torch {torch.__version__}"
+    assert made["created"][:4].isdigit() and "T" in made["created"]  # ISO 8601, UTC
+    (tmp_path / "other.safetensors").write_bytes(b"not a calibration")
+    with pytest.raises(ValueError, match="other.safetensors: not a usable DOT calibration"):
+        read_provenance(tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match="no such calibration file"):
+        read_provenance(tmp_path / "missing.safetensors")
+
+
 def test_zero_shot_calibration_round_trip(tmp_path):
     cal = Calibrator(load_encoder("pixel"), 2, mode="zero-shot")
     cal.add_clean(photo("coffee", 32))
