@@ -256,7 +256,8 @@ def test_app_startup_falls_back_with_a_notice_when_the_download_breaks(monkeypat
 
 
 def test_settings_are_read_once_from_the_environment_with_safer_defaults_on_a_space():
-    s = Settings.from_env({"DOT_APP_MAX_PIXELS": "1000", "DOT_APP_IMAGE_MEMORY_MB": "1.5", "DOT_APP_ENCODER": " pixel "})
+    s = Settings.from_env({"DOT_APP_MAX_PIXELS": "1000", "DOT_APP_IMAGE_MEMORY_MB": "1.5",
+                           "DOT_APP_ENCODER": " pixel "})
     assert (s.max_pixels, s.max_calibration_pixels, s.image_memory, s.encoder) == (1000, 16_000, 1_572_864, "pixel")
     assert s.custom_encoders and not s.trust_forwarded
     space = Settings.from_env({"SPACE_ID": "someone/dot"})
