@@ -34,6 +34,9 @@ from skimage import data, transform  # noqa: E402
 import app  # noqa: E402
 from dot_core import Calibrator, DOTPipeline, load_encoder  # noqa: E402
 from dot_core.imageio import to_uint8  # noqa: E402
+from webui.engine import new_image  # noqa: E402
+from webui.enhance import EnhanceHandlers  # noqa: E402
+from webui.layout import launch_options  # noqa: E402
 
 SIDE = 1024
 ALPHAS = (1.0, 0.0, -1.0, 2.0, 0.5, 0.25, 1.5, -0.5)
@@ -71,7 +74,9 @@ def bench_server(restored, clean, test_image, repeats: int) -> dict[str, list[fl
         cal.add_restored(np.asarray(Image.open(r), dtype=np.float32) / 255)
         cal.add_clean(np.asarray(Image.open(c), dtype=np.float32) / 255)
     pipe = DOTPipeline(enc, cal.fit())
-    state = app._new_image(pipe, np.asarray(Image.open(test_image), dtype=np.float32) / 255, "bench")
+    images = app.SERVICES.images
+    state = new_image(images, pipe, np.asarray(Image.open(test_image), dtype=np.float32) / 255, "bench")
+    handlers = EnhanceHandlers(app.SETTINGS, images)
     enhanced = state.enhanced()  # float32 x* and x̂0, as the engine gives them
     engine, kept, handler = [], [], []
     for i in range(repeats):
@@ -83,7 +88,7 @@ def bench_server(restored, clean, test_image, repeats: int) -> dict[str, list[fl
         state.enhanced()
         kept.append(time.perf_counter() - t)
         t = time.perf_counter()
-        app.blend(a, state)
+        handlers.blend(a, state)
         handler.append(time.perf_counter() - t)
     return {"engine blend → uint8": engine, "kept 16-bit x* and x̂0 → float32 (serving/image_store.py)": kept,
             "/blend handler (the two above + PNG write)": handler}
@@ -212,7 +217,7 @@ def main() -> None:
         port = s.getsockname()[1]
         s.close()
         app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                        **app.launch_options())
+                        **launch_options(app.SETTINGS))
         url = f"http://127.0.0.1:{port}/"
         try:
             results.update(bench_round_trip(url, restored, clean, test_image, args.repeats))

@@ -31,7 +31,6 @@ import argparse
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -197,7 +196,7 @@ def start_server(port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "DOT_APP_ENCODER": os.environ.get("DOT_APP_ENCODER", "pixel"), "DOT_APP_TRUST_FORWARDED": "1"}
-    code = "import app; app.demo.launch(**app.launch_options())"
+    code = "import app; from webui.layout import launch_options; app.demo.launch(**launch_options(app.SETTINGS))"
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
 

@@ -15,7 +15,7 @@ but never run (its visitor left while it waited and Gradio dropped it) is recogn
 ``waiting`` callback the app gives (is the ticket still in Gradio's queue?) once ``grace_s`` has
 passed, and in any case after ``max_wait_s``.
 
-Pure Python: no Gradio here (``app.py`` wires it).
+Pure Python: no Gradio here (``webui/queueing.py`` wires it).
 """
 
 from __future__ import annotations

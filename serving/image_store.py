@@ -15,7 +15,7 @@ public app has many sessions. Here:
   when no state refers to it any more (a new upload, the session ended or expired), its RAM and
   its spill files are released.
 
-Pure Python and NumPy: no Gradio here (``app.py`` wires it).
+Pure Python and NumPy: no Gradio here (``webui/services.py`` creates it, ``webui/state.py`` uses it).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Shared test set-up: offline, no analytics, small real photographs and tiny random VAEs."""
 
+import contextlib
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -93,20 +94,43 @@ def tiny_taesd_dir(tmp_path_factory):
 # ---- app fixtures (tests/test_app_api.py, tests/test_browser.py) ----------------------------
 
 
-@pytest.fixture(scope="session")
-def app_url():
-    """The Gradio app (app.py) launched in this process on a free local port; yields its URL."""
+@contextlib.contextmanager
+def serve(demo, settings, **options):
+    """Launch a Gradio ``demo`` in this process on a free loopback port; yields its URL.
+
+    ``options`` override ``webui.layout.launch_options(settings)`` (e.g. ``max_file_size``).
+    """
     import socket
 
-    import app as dot_app
+    from webui.layout import launch_options
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    dot_app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                        **dot_app.launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    dot_app.demo.close()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                **{**launch_options(settings), **options})
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def pixel_demo(services, **kwargs):
+    """The page on the pixel latent (no start-up probe) sharing ``services``; ``kwargs`` go to build_demo."""
+    from webui.layout import build_demo
+    from webui.startup import Startup
+
+    return build_demo(Startup(encoder="pixel", online=False, notice="test", choices=[("pixel", "pixel")]),
+                      services, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The Gradio app (app.py, as the Space runs it) launched in this process; yields its URL."""
+    import app as dot_app
+
+    with serve(dot_app.demo, dot_app.SETTINGS) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

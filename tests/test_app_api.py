@@ -7,7 +7,9 @@ image working.
 
 from __future__ import annotations
 
+import re
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,16 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app as dot_app
-from dot_core import Calibration, PatchMoments, save_calibration
+import webui.startup
+from conftest import pixel_demo
+from dot_core import Calibration, EncoderUnavailableError, PatchMoments, load_image, psnr, save_calibration, ssim
+from serving.image_store import ArrayStore
+from webui.calibrate import CalibrationHandlers
+from webui.enhance import EnhanceHandlers
+from webui.examples import ExampleHandlers
+from webui.ground_truth import GroundTruthHandlers
+from webui.services import Services
+from webui.settings import PAPER_ENCODER, Settings
 
 
 def pixels(path) -> np.ndarray:
@@ -112,11 +123,41 @@ def test_app_two_clients_are_isolated(app_url, app_images):
     np.testing.assert_array_equal(pixels(b.predict(1.0, api_name="/blend")), pixels(app_images["other_image"]))
 
 
+def _metrics(text: str) -> dict[str, float]:
+    """The numbers of the ground-truth Markdown: PSNR and SSIM at α, PSNR at α = 1 and α = 0."""
+    at = re.search(r"PSNR (-?[0-9.]+) dB · SSIM (-?[0-9.]+)", text)
+    refs = dict(re.findall(r"α = (-?[0-9.]+): (-?[0-9.]+) dB, distance", text))
+    return {"psnr": float(at[1]), "ssim": float(at[2]), "psnr@1": float(refs["1"]), "psnr@0": float(refs["0"])}
+
+
 def test_app_ground_truth_metrics_and_curve(enhanced, app_images):
-    client, _ = enhanced
+    """The numbers shown are dot_core.metrics on the images the session shows (its 8-bit PNGs: within
+    a hundredth of a dB of the server's float x̂α; x* is the upload itself, so α = 1 is exact)."""
+    client, (_, transported, _) = enhanced
     text, plot = client.predict(handle_file(app_images["ground_truth"]), 0.5, api_name="/ground_truth")
-    assert "PSNR" in text and "SSIM" in text and "α = 0.5" in text
-    assert plot is not None
+    assert "α = 0.5" in text and plot is not None
+    shown = _metrics(text)
+    gt = load_image(app_images["ground_truth"])
+    x_half = load_image(client.predict(0.5, api_name="/blend"))
+    assert abs(shown["psnr"] - psnr(x_half, gt)) < 0.02, (shown, psnr(x_half, gt))
+    assert abs(shown["ssim"] - ssim(x_half, gt)) < 1e-3, (shown, ssim(x_half, gt))
+    assert abs(shown["psnr@1"] - psnr(load_image(app_images["image"]), gt)) <= 0.005
+    assert abs(shown["psnr@0"] - psnr(load_image(transported), gt)) < 0.02
+
+
+def test_handlers_without_a_browser_show_dot_core_psnr(app_images):
+    """The handlers are plain calls: calibrate, enhance, compare; the PSNR shown is dot_core's on the
+    very arrays the session keeps (x̂α blended from the kept x*, x̂0; the kept ground truth)."""
+    settings, images = Settings(), ArrayStore(2**26)
+    _, cal, _ = CalibrationHandlers(settings, images).calibrate(app_images["restored"], app_images["clean"],
+                                                                "pixel", 3)
+    *_, img = EnhanceHandlers(settings, images).enhance(app_images["image"], 0.5, cal)
+    text, fig, img = GroundTruthHandlers(settings, images).compare_ground_truth(app_images["ground_truth"], 0.25,
+                                                                                 img)
+    assert fig is not None and img.curve["alpha"][0] == -1.0
+    want = psnr(img.blend(0.25), img.clean())
+    assert abs(_metrics(text)["psnr"] - want) <= 0.005, (text, want)
+    assert abs(_metrics(text)["psnr@1"] - psnr(load_image(app_images["image"]), img.clean())) <= 0.005
 
 
 # --------------------------------------------------------------------------- bad inputs
@@ -132,7 +173,7 @@ def _mismatched_calibration(path) -> str:
 
 
 def _huge_png(path) -> str:
-    side = int(dot_app.MAX_PIXELS**0.5) + 64  # a few KB on disk, over the limit once decoded
+    side = int(dot_app.SETTINGS.max_pixels**0.5) + 64  # a few KB on disk, over the limit once decoded
     Image.new("RGB", (side, side)).save(path)
     return str(path)
 
@@ -165,7 +206,8 @@ BAD_INPUTS = {
                                   lambda t, im: [[handle_file(_write(t / "bad.jpg", b"\xff\xd8\xff"))],
                                                  files(im["clean"]), "pixel", 3],
                                   r"bad\.jpg"),
-    "alpha out of range": ("/blend", lambda t, im: [5.0], r"5"),
+    "alpha above range": ("/blend", lambda t, im: [5.0], r"Value 5\.0 is greater than maximum value 2\.0"),
+    "alpha below range": ("/blend", lambda t, im: [-3.0], r"Value -3\.0 is less than minimum value -1\.0"),
     "ground truth of another size": ("/ground_truth", lambda t, im: [handle_file(im["restored"][0])],
                                      r"96×96.*128×128"),
 }
@@ -188,31 +230,39 @@ def test_app_bad_input_gets_readable_error_and_session_survives(case, enhanced, 
 # --------------------------------------------------------------------------- helpers
 
 
-def test_app_startup_offline_says_why(monkeypatch):
-    monkeypatch.delenv("DOT_APP_ENCODER", raising=False)
-    startup = dot_app.probe_startup()
-    assert startup.encoder in ("detail", "pixel") and not startup.online
-    assert "Offline" in startup.notice and startup.encoder in startup.notice
-    assert dict((v, k) for k, v in startup.choices)[dot_app.PAPER_ENCODER].endswith("unavailable offline")
+def test_app_startup_offline_says_why():
+    startup = webui.startup.probe_startup(Settings())
+    assert startup.encoder == "detail" and not startup.online
+    assert startup.notice.startswith("**Offline mode:**") and "detail" in startup.notice
+    assert dict((v, k) for k, v in startup.choices)[PAPER_ENCODER].endswith("unavailable offline")
 
 
 def test_app_startup_falls_back_with_a_notice_when_the_download_breaks(monkeypatch):
     """The Hub answers but the weights cannot be fetched (cut off half-way): the page starts on the
     weight-free latent and says why."""
-    monkeypatch.delenv("DOT_APP_ENCODER", raising=False)
-    monkeypatch.setattr(dot_app, "_hub_reachable", lambda timeout=2.0: True)
-    real = dot_app.load_encoder
+    monkeypatch.setattr(webui.startup, "hub_reachable", lambda timeout=2.0: True)
+    real = webui.startup.load_encoder
 
     def load(name, **kwargs):
-        if name == dot_app.PAPER_ENCODER:
-            raise dot_app.EncoderUnavailableError(f"cannot load '{name}': download interrupted [ConnectionResetError]")
+        if name == PAPER_ENCODER:
+            raise EncoderUnavailableError(f"cannot load '{name}': download interrupted [ConnectionResetError]")
         return real(name, **kwargs)
 
-    monkeypatch.setattr(dot_app, "load_encoder", load)
-    startup = dot_app.probe_startup()
-    assert startup.online and startup.encoder in ("detail", "pixel")
+    monkeypatch.setattr(webui.startup, "load_encoder", load)
+    startup = webui.startup.probe_startup(Settings())
+    assert startup.online and startup.encoder == "detail"
     assert "download interrupted" in startup.notice and startup.encoder in startup.notice
     assert startup.notice.startswith("**Fallback:**")
+
+
+def test_settings_are_read_once_from_the_environment_with_safer_defaults_on_a_space():
+    s = Settings.from_env({"DOT_APP_MAX_PIXELS": "1000", "DOT_APP_IMAGE_MEMORY_MB": "1.5",
+                           "DOT_APP_ENCODER": " pixel "})
+    assert (s.max_pixels, s.max_calibration_pixels, s.image_memory, s.encoder) == (1000, 16_000, 1_572_864, "pixel")
+    assert s.custom_encoders and not s.trust_forwarded
+    space = Settings.from_env({"SPACE_ID": "someone/dot"})
+    assert space.trust_forwarded and not space.custom_encoders
+    assert Settings.from_env({}) == Settings()
 
 
 def test_heavy_events_are_admitted_first_and_a_refusal_shows_on_a_visible_input():
@@ -223,15 +273,15 @@ def test_heavy_events_are_admitted_first_and_a_refusal_shows_on_a_visible_input(
     for d in heavy:
         assert d.validator is not None and d.concurrency_limit == 1
         first = d.inputs[0]
-        assert not isinstance(first, dot_app.gr.State)
+        assert not isinstance(first, gr.State)
         assert first.elem_id in ("dot-restored", "dot-cal-upload", "dot-image", "dot-gt", "dot-examples"), first
 
 
 # --------------------------------------------------------------------------- examples (presets)
 
 
-def test_app_examples_run_a_preset_in_one_call(monkeypatch, app_images):
-    """With a presets module (faked here with the test photos), one example gives everything."""
+def test_app_examples_run_a_preset_in_one_call(app_images):
+    """With a presets catalogue (faked here with the test photos), one example gives everything."""
     from dataclasses import dataclass
 
     from dot_core import Calibrator, load_encoder, load_image
@@ -259,11 +309,15 @@ def test_app_examples_run_a_preset_in_one_call(monkeypatch, app_images):
                 cal.add_clean(load_image(c))
             return cal.fit()
 
-    monkeypatch.setattr(dot_app, "presets", FakePresets)
-    demo = dot_app.build_demo(dot_app.Startup("pixel", False, "offline", [("pixel", "pixel")]))
-    select = [d for d in demo.fns.values() if getattr(d.fn, "__wrapped__", d.fn) is dot_app._run_selected_example]
+    services = Services.create(Settings())
+    demo = pixel_demo(services, presets=FakePresets)
+    select = [d for d in demo.fns.values()
+              if getattr(getattr(d.fn, "__wrapped__", None), "__func__", None) is ExampleHandlers.select]
     assert len(select) == 1 and len(select[0].outputs) == 16
-    out = dot_app.run_example(0, "detail", "uniform", None, None)
+    handlers = (CalibrationHandlers(services.settings, services.images, FakePresets),
+                EnhanceHandlers(services.settings, services.images),
+                GroundTruthHandlers(services.settings, services.images))
+    out = ExampleHandlers(*handlers).run(0, "detail", "uniform", None, None)
     assert len(out) == 16
     summary, cal_state, _, encoder, patch, name, image, gt, alpha, original, *_ = out
     assert "W2" in summary and "preset bicubic-x4" in summary

@@ -2,14 +2,16 @@
 
 Upload calibration images and a test image, calibrate, move the α slider with the mouse, and
 check the pixels the page shows against eq. (4) computed from the two images it also shows:
-the server's PNG and the in-browser canvas blend. Saves screenshots at desktop (1280 px) and
-phone (390 px) widths to docs/screenshots/.
+the server's PNG and the in-browser canvas blend. Takes screenshots at desktop (1280 px) and
+phone (390 px) widths into a temporary folder; with ``DOT_UPDATE_SCREENSHOTS=1`` into the tracked
+docs/screenshots/ instead (to refresh the README's pictures on purpose, not on every run).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,18 @@ import pytest
 from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS_SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where screenshots go: docs/screenshots/ only when DOT_UPDATE_SCREENSHOTS=1, else a temp folder."""
+    folder = DOCS_SHOTS if os.environ.get("DOT_UPDATE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _shown(page, panel: str) -> tuple[np.ndarray, str]:
@@ -68,10 +78,9 @@ def _drag_to(page, fraction: float, start: float | None = None) -> None:
     page.mouse.up()
 
 
-def test_browser_calibrate_enhance_and_slide(app_url, app_images):
+def test_browser_calibrate_enhance_and_slide(app_url, app_images, shots):
     from playwright.sync_api import sync_playwright
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -145,22 +154,24 @@ def test_browser_calibrate_enhance_and_slide(app_url, app_images):
             page.wait_for_selector("#dot-plot img", timeout=60_000)
 
             page.wait_for_timeout(500)
-            page.screenshot(path=str(SHOTS / "app_desktop.png"), full_page=True)
+            page.screenshot(path=str(shots / "app_desktop.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})
             page.wait_for_timeout(800)
-            page.screenshot(path=str(SHOTS / "app_phone.png"), full_page=True)
+            page.screenshot(path=str(shots / "app_phone.png"), full_page=True)
             box = page.locator("#dot-interpolated").bounding_box()
             assert box["width"] > 300  # on a phone the interpolated panel takes the full width
         finally:
             browser.close()
 
 
-def test_browser_example_in_one_click(app_url):
+def test_browser_example_in_one_click(app_url, shots):
     """A bundled example: one click calibrates with its preset and shows image, x̂0 and metrics."""
-    import app as dot_app
     from playwright.sync_api import sync_playwright
 
-    if not dot_app._example_items():
+    from dot_core import presets
+    from webui.examples import example_items
+
+    if not example_items(presets):
         pytest.skip("no preset examples in presets/ (python -m dot_core.presets builds them)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -179,7 +190,6 @@ def test_browser_example_in_one_click(app_url):
             assert np.abs(shown - _blend(alpha, x_star, x0)).max() <= 2
             page.wait_for_selector("#dot-plot img", timeout=60_000)
             page.wait_for_timeout(500)
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "app_example_desktop.png"), full_page=True)
+            page.screenshot(path=str(shots / "app_example_desktop.png"), full_page=True)
         finally:
             browser.close()

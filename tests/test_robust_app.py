@@ -10,15 +10,17 @@ hold up other visitors' α updates.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
 import pickle
-import socket
 import time
+import dataclasses
 import uuid
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -28,10 +30,17 @@ from PIL import Image
 from skimage import data
 
 import app as dot_app
+import webui.engine
+from conftest import pixel_demo, png_declaring, serve
+from dot_core import load_image
+from dot_core.imageio import to_uint8
 from serving.admission import Admission
 from serving.image_store import ArrayStore
-from dot_core.imageio import load_image, to_uint8
-from conftest import png_declaring
+from webui.calibrate import CalibrationHandlers
+from webui.enhance import EnhanceHandlers
+from webui.queueing import still_queued
+from webui.services import Services
+from webui.settings import Settings
 
 PHOTO = np.ascontiguousarray(data.astronaut()[100:140, 180:228])  # (40, 48, 3) uint8
 
@@ -178,21 +187,24 @@ def test_hostile_image_upload_gets_readable_error_and_session_survives(case, hos
     assert_session_intact(hostile_visitor)
 
 
-def test_hostile_calibration_images_get_readable_errors(hostile_visitor, app_images, tmp_path, monkeypatch):
+def test_hostile_calibration_images_get_readable_errors(hostile_visitor, app_images, tmp_path):
     client = hostile_visitor[0]
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_declaring(60_000, 60_000))
     with pytest.raises(AppError, match=r"bomb\.png: declares 60000×60000"):
         client.predict([*files(app_images["restored"]), handle_file(str(bomb))], files(app_images["clean"]),
                        "pixel", 3, api_name="/calibrate")
-    monkeypatch.setattr(dot_app, "MAX_CALIBRATION_IMAGES", 2)
-    with pytest.raises(AppError, match="At most 2 restored and 2 clean images per calibration; got 3 and 3"):
-        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
-    monkeypatch.setattr(dot_app, "MAX_CALIBRATION_IMAGES", 100)
-    monkeypatch.setattr(dot_app, "MAX_CALIBRATION_PIXELS", 3 * 96 * 96)  # the restored set alone
-    with pytest.raises(AppError, match=r"add up to more than 0 megapixels \(at coffee_clean\.png\)"):
-        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
     assert_session_intact(hostile_visitor)
+
+
+def test_calibration_limits_refuse_with_the_numbers(app_images):
+    """Too many images, too many pixels: the handler refuses before any encoding, saying the limit."""
+    few = CalibrationHandlers(Settings(max_calibration_images=2), ArrayStore(2**24))
+    with pytest.raises(gr.Error, match="At most 2 restored and 2 clean images per calibration; got 3 and 3"):
+        few.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    small = CalibrationHandlers(Settings(max_calibration_pixels=3 * 96 * 96), ArrayStore(2**24))  # restored alone
+    with pytest.raises(gr.Error, match=r"add up to more than 0 megapixels \(at coffee_clean\.png\)"):
+        small.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
 
 
 @pytest.mark.parametrize("encoder, pattern", [
@@ -207,12 +219,11 @@ def test_absurd_encoder_names_get_readable_errors(hostile_visitor, app_images, e
     assert_session_intact(hostile_visitor)
 
 
-def test_public_space_runs_only_listed_latent_spaces(hostile_visitor, app_images, monkeypatch):
-    monkeypatch.setattr(dot_app, "CUSTOM_ENCODERS", False)
-    with pytest.raises(AppError, match="this public app runs only the listed latent spaces"):
-        hostile_visitor[0].predict(files(app_images["restored"]), files(app_images["clean"]),
-                                   "someone/huge-model", 3, api_name="/calibrate")
-    assert_session_intact(hostile_visitor)
+def test_public_space_runs_only_listed_latent_spaces(app_images):
+    public = CalibrationHandlers(Settings.from_env({"SPACE_ID": "someone/dot"}), ArrayStore(2**24))
+    assert not public.settings.custom_encoders
+    with pytest.raises(gr.Error, match="this public app runs only the listed latent spaces"):
+        public.calibrate(app_images["restored"], app_images["clean"], "someone/huge-model", 3)
 
 
 @pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
@@ -249,11 +260,13 @@ def test_session_end_frees_its_state_and_files(app_url, app_images):
         client.predict(handle_file(app_images["image"]), api_name="/enhance")
 
 
-def test_a_dragged_slider_keeps_a_bounded_number_of_files(app_url, app_images, monkeypatch):
-    monkeypatch.setattr(dot_app, "KEEP_BLENDS", 3)
-    client = calibrated(app_url, app_images, download_files=False)
-    client.predict(handle_file(app_images["image"]), api_name="/enhance")
-    paths = [Path(client.predict(a, api_name="/blend")["path"]) for a in (-1.0, -0.5, 0.25, 0.5, 1.5, 2.0)]
+def test_a_dragged_slider_keeps_a_bounded_number_of_files(app_images):
+    settings, images = Settings(keep_blends=3), ArrayStore(2**24)
+    _, cal, _ = CalibrationHandlers(settings, images).calibrate(app_images["restored"], app_images["clean"],
+                                                                "pixel", 3)
+    enhance = EnhanceHandlers(settings, images)
+    *_, img = enhance.enhance(app_images["image"], 0.5, cal)
+    paths = [Path(enhance.blend(a, img)) for a in (-1.0, -0.5, 0.25, 0.5, 1.5, 2.0)]
     assert sorted(paths[-1].parent.iterdir()) == sorted(paths[-3:])  # the newest three, nothing else
 
 
@@ -261,7 +274,7 @@ def test_only_the_sessions_own_outputs_are_served(app_url, app_images):
     owner = calibrated(app_url, app_images, download_files=False)
     out = Path(owner.predict(handle_file(app_images["image"]), api_name="/enhance")[2]["path"])
     assert _get(app_url, out).status_code == 200
-    root = Path(dot_app.gr.utils.get_upload_folder())
+    root = Path(gr.utils.get_upload_folder())
     refused = ["/etc/passwd", "/proc/self/environ", str(Path(dot_app.__file__).resolve()),
                f"{root}/../../etc/passwd", "../../../../etc/passwd", str(root), str(root / "dot_app"),
                str(out.parent), str(root / "dot_app" / uuid.uuid4().hex / out.name),  # a guessed path
@@ -280,7 +293,7 @@ def test_nothing_is_written_outside_the_temp_and_cache_folders(app_url, app_imag
     client = calibrated(app_url, app_images, download_files=False)
     outs = [*client.predict(handle_file(str(image)), api_name="/enhance"),
             client.predict(0.5, api_name="/blend"), client.predict(api_name="/download_calibration")]
-    root = Path(dot_app.gr.utils.get_upload_folder()).resolve()
+    root = Path(gr.utils.get_upload_folder()).resolve()
     for out in outs:
         if isinstance(out, dict) and out.get("path"):
             assert Path(out["path"]).resolve().is_relative_to(root), out["path"]
@@ -293,9 +306,21 @@ def test_nothing_is_written_outside_the_temp_and_cache_folders(app_url, app_imag
 # --------------------------------------------------------------------------- load and limits
 
 
+@pytest.fixture
+def own_app():
+    """``own_app(services)``: the page launched with a test's own services; (url, demo)."""
+    with contextlib.ExitStack() as stack:
+
+        def launch(services: Services, **options):
+            demo = pixel_demo(services)
+            return stack.enter_context(serve(demo, services.settings, **options)), demo
+
+        yield launch
+
+
 def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, app_images, monkeypatch):
     """Calibrations queue one at a time (one 'heavy' slot); α updates have slots of their own."""
-    fit = dot_app._fit
+    fit = webui.engine.fit
 
     def slow_fit(*args, **kwargs):  # a calibration that takes 1.5 s without loading the CPU
         time.sleep(1.5)
@@ -303,7 +328,7 @@ def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, 
 
     light = calibrated(app_url, app_images)
     light.predict(handle_file(app_images["image"]), api_name="/enhance")
-    monkeypatch.setattr(dot_app, "_fit", slow_fit)
+    monkeypatch.setattr(webui.engine, "fit", slow_fit)
     heavy = Client(app_url, verbose=False)
     jobs = [heavy.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                          api_name="/calibrate") for _ in range(2)]
@@ -320,37 +345,39 @@ def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, 
     assert max(latencies) < 1.5, latencies
 
 
-def test_kept_images_stay_within_the_memory_budget_and_nothing_is_lost(app_url, app_images, monkeypatch):
+def test_kept_images_stay_within_the_memory_budget_and_nothing_is_lost(own_app, app_images):
     """Sessions' x* and x̂0 share one RAM budget; the idle ones wait on disk and come back exactly."""
     h, w = load_image(app_images["image"]).shape[:2]
     one = 2 * h * w * 3 * 2  # x* and x̂0 as 16-bit
-    monkeypatch.setattr(dot_app, "IMAGES", ArrayStore(2 * one))
-    clients = [calibrated(app_url, app_images, download_files=False) for _ in range(4)]
+    services = dataclasses.replace(Services.create(Settings()), images=ArrayStore(2 * one))
+    url, demo = own_app(services)
+    clients = [calibrated(url, app_images, download_files=False) for _ in range(4)]
     first = [c.predict(handle_file(app_images["image"]), api_name="/enhance") for c in clients]
-    assert dot_app.IMAGES.resident_bytes <= 2 * one
+    assert services.images.resident_bytes <= 2 * one
     spilled = list(Path(first[0][0]["path"]).parent.glob(".kept-*.npy"))
     assert len(spilled) == 2  # the least recently used session went to its own folder
     for c, (original, transported, _) in zip(clients, first):  # every session still blends exactly
         assert np.array_equal(pixels(c.predict(1.0, api_name="/blend")["path"]), pixels(original["path"]))
         assert np.array_equal(pixels(c.predict(0.0, api_name="/blend")["path"]), pixels(transported["path"]))
-        assert dot_app.IMAGES.resident_bytes <= 2 * one
+        assert services.images.resident_bytes <= 2 * one
     for c in clients:
-        dot_app.demo.state_holder.delete_state(c.session_hash)
+        demo.state_holder.delete_state(c.session_hash)
     gc.collect()
-    assert dot_app.IMAGES.resident_bytes == 0 and not Path(spilled[0]).exists()
+    assert services.images.resident_bytes == 0 and not Path(spilled[0]).exists()
 
 
-def test_one_visitor_cannot_stack_heavy_jobs_ahead_of_everyone(app_url, app_images, monkeypatch):
+def test_one_visitor_cannot_stack_heavy_jobs_ahead_of_everyone(own_app, app_images, monkeypatch):
     """Admission before the queue: a burst from one API client is refused beyond its share, with a
     message; other visitors wait for at most the jobs admitted; nothing stays counted afterwards."""
-    monkeypatch.setattr(dot_app, "ADMISSION", Admission(per_session=1, per_client=3))
-    fit = dot_app._fit
+    services = dataclasses.replace(Services.create(Settings()), admission=Admission(per_session=1, per_client=3))
+    url, _ = own_app(services)
+    fit = webui.engine.fit
 
     def slow_fit(*args, **kwargs):  # a calibration that takes 1 s without loading the CPU
         time.sleep(1.0)
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(dot_app, "_fit", slow_fit)
+    monkeypatch.setattr(webui.engine, "fit", slow_fit)
     args = (files(app_images["restored"]), files(app_images["clean"]), "pixel", 3)
 
     def outcome(job) -> str:
@@ -360,21 +387,21 @@ def test_one_visitor_cannot_stack_heavy_jobs_ahead_of_everyone(app_url, app_imag
             return str(exc)
 
     # one session fires six calibrations at once: one is admitted, five are refused at the door
-    burst = Client(app_url, verbose=False, download_files=False)
+    burst = Client(url, verbose=False, download_files=False)
     jobs = [burst.submit(*args, api_name="/calibrate") for _ in range(6)]
     results = [outcome(j) for j in jobs]
     assert results.count("done") == 1, results
     assert all("This session already has 1 heavy job" in r for r in results if r != "done"), results
     # one address opening four sessions at once: three are admitted, the fourth is told why not
-    clients = [Client(app_url, verbose=False, download_files=False) for _ in range(4)]
+    clients = [Client(url, verbose=False, download_files=False) for _ in range(4)]
     jobs = [c.submit(*args, api_name="/calibrate") for c in clients]
     results = [outcome(j) for j in jobs]
     assert results.count("done") == 3, results
     assert any("Your address already has 3 heavy jobs" in r for r in results), results
     # everything finished or refused: nothing is left counted, the next visitor goes straight in
-    assert dot_app.ADMISSION.counts() == {"waiting": 0, "running": 0}
+    assert services.admission.counts() == {"waiting": 0, "running": 0}
     start = time.perf_counter()
-    assert "W2" in Client(app_url, verbose=False).predict(*args, api_name="/calibrate")
+    assert "W2" in Client(url, verbose=False).predict(*args, api_name="/calibrate")
     assert time.perf_counter() - start < 2.5  # its own 1 s, no queue ahead of it
 
 
@@ -388,20 +415,21 @@ def _join_raw(url: str, session: str, api_name: str, data: list) -> str:
     return r.json()["event_id"]
 
 
-def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(app_url, app_images, monkeypatch):
+def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(own_app, app_images, monkeypatch):
     """A page that closes its event stream while its calibration runs and another waits: Gradio
     drops the waiting one, the running one finishes unheard, the heavy slot and the visitor's
     admission are freed, and the next visitor goes through."""
-    monkeypatch.setattr(dot_app, "ADMISSION", Admission(per_session=2, per_client=8, grace_s=0.5,
-                                                        waiting=dot_app._still_queued))
-    fit, calls = dot_app._fit, []
+    admission = Admission(per_session=2, per_client=8, grace_s=0.5, waiting=still_queued)
+    services = dataclasses.replace(Services.create(Settings()), admission=admission)
+    app_url, _ = own_app(services)
+    fit, calls = webui.engine.fit, []
 
     def slow_fit(*args, **kwargs):
         calls.append(time.monotonic())
         time.sleep(1.5)
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(dot_app, "_fit", slow_fit)
+    monkeypatch.setattr(webui.engine, "fit", slow_fit)
     with open(app_images["restored"][0], "rb") as r, open(app_images["clean"][0], "rb") as c:
         paths = httpx.post(f"{app_url}gradio_api/upload", timeout=10,
                            files=[("files", ("r.png", r.read())), ("files", ("c.png", c.read()))]).json()
@@ -415,26 +443,27 @@ def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(ap
         for line in stream.iter_lines():
             if "process_starts" in line:
                 break  # the first calibration is running: the visitor closes the tab now
-    assert dot_app.ADMISSION.counts() == {"waiting": 1, "running": 1}
+    assert services.admission.counts() == {"waiting": 1, "running": 1}
     start = time.perf_counter()
     other = Client(app_url, verbose=False, download_files=False)
     assert "W2" in other.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                                  api_name="/calibrate")
     assert time.perf_counter() - start < 1.5 + 1.5 + 2.0  # the abandoned run and its own, not a third
     assert len(calls) == 2  # the leaver's waiting calibration never ran
-    assert dot_app.ADMISSION.counts() == {"waiting": 0, "running": 0}
+    assert services.admission.counts() == {"waiting": 0, "running": 0}
 
 
-def test_an_upload_waiting_behind_its_own_calibration_is_admitted(app_url, app_images, monkeypatch):
+def test_an_upload_waiting_behind_its_own_calibration_is_admitted(own_app, app_images, monkeypatch):
     """The page's usual order (calibrate, then upload while it runs) fits the default share."""
-    monkeypatch.setattr(dot_app, "ADMISSION", Admission())
-    fit = dot_app._fit
-    monkeypatch.setattr(dot_app, "_fit", lambda *a, **k: (time.sleep(0.5), fit(*a, **k))[1])
-    client = Client(app_url, verbose=False, download_files=False)
+    services = dataclasses.replace(Services.create(Settings()), admission=Admission())
+    url, _ = own_app(services)
+    fit = webui.engine.fit
+    monkeypatch.setattr(webui.engine, "fit", lambda *a, **k: (time.sleep(0.5), fit(*a, **k))[1])
+    client = Client(url, verbose=False, download_files=False)
     cal = client.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                         api_name="/calibrate")
     deadline = time.monotonic() + 30
-    while dot_app.ADMISSION.counts()["running"] == 0 and time.monotonic() < deadline:
+    while services.admission.counts()["running"] == 0 and time.monotonic() < deadline:
         time.sleep(0.02)  # the calibration has started (gradio_client uploads its files first)
     enh = client.submit(handle_file(app_images["image"]), api_name="/enhance")
     assert "W2" in cal.result(timeout=60) and len(enh.result(timeout=60)) == 3
@@ -443,19 +472,9 @@ def test_an_upload_waiting_behind_its_own_calibration_is_admitted(app_url, app_i
 @pytest.fixture(scope="module")
 def short_lived(app_images):
     """The app built again with a 2-second state time-to-live and a 100 KB upload limit."""
-    ttl, dot_app.SESSION_TTL = dot_app.SESSION_TTL, 2
-    try:
-        demo = dot_app.build_demo(dot_app.Startup(encoder="pixel", online=False, notice="test",
-                                                  choices=[("pixel", "pixel")]))
-    finally:
-        dot_app.SESSION_TTL = ttl
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **{**dot_app.launch_options(), "max_file_size": "100kb"})
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    services = Services.create(Settings(session_ttl=2, max_file_size="100kb"))
+    with serve(pixel_demo(services), services.settings) as url:
+        yield url
 
 
 def test_state_expires_after_its_time_to_live_and_its_files_go(short_lived, app_images):

@@ -1,0 +1,61 @@
+"""Handlers of section 2 of the page: enhance an upload once, then blend it at any α.
+
+Plain values and the session's state in, plain values out (``/enhance``, ``/blend`` in the API);
+testable without a browser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import gradio as gr
+
+from serving.image_store import ArrayStore
+
+from . import engine
+from .errors import fail
+from .settings import DEFAULT_ALPHA, Settings
+from .state import CalibrationState, ImageState
+
+
+@dataclasses.dataclass(frozen=True)
+class EnhanceHandlers:
+    """x̂0 computed once per upload and kept; every α after that is a pixel mix (eq. 4)."""
+
+    settings: Settings
+    images: ArrayStore
+
+    def enhance(self, image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
+                request: gr.Request = None):
+        """Transport a restored image once; returns the original, x̂0 and x̂α."""
+        if cal_state is None:
+            raise fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration "
+                       "file first.")
+        if not image:
+            raise fail("Upload a restored image to enhance.")
+        x = engine.read_image(image, "image", max_pixels=self.settings.max_pixels)
+        pipeline = cal_state.pipeline
+        h, w = pipeline.encoder.latent_size(*x.shape[:2])
+        p = pipeline.calibration.patch_size
+        if min(h, w) < p:  # allowed (the border is replicated), but the transport sees mostly padding
+            gr.Warning(f"{Path(image).name} is {x.shape[1]}×{x.shape[0]}: its latent ({w}×{h}) is smaller than "
+                       f"one {p}×{p} patch, so the result is mostly extrapolated from its border.")
+        state = engine.new_image(self.images, pipeline, x, Path(image).stem)
+        return state.original_png, state.transported_png, self.blend_png(state, alpha, level=1), state
+
+    def blend(self, alpha: float, img_state: ImageState | None = None):
+        """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
+        if img_state is None:
+            raise fail("No image yet (or it expired): upload a restored image (or call /enhance) first.")
+        return self.blend_png(img_state, alpha, level=0)
+
+    def refresh_images(self, alpha: float, img_state: ImageState | None):
+        """After a new calibration, the kept upload's panels (it was transported again)."""
+        if img_state is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return img_state.original_png, img_state.transported_png, self.blend_png(img_state, alpha, level=1)
+
+    def blend_png(self, state: ImageState, alpha: float, *, level: int, x=None) -> str:
+        """x̂α as this upload's PNG, the newest ``settings.keep_blends`` kept."""
+        return engine.blend_png(state, alpha, level=level, keep=self.settings.keep_blends, x=x)

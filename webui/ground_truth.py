@@ -1,0 +1,120 @@
+"""Handlers of section 3 of the page: PSNR/SSIM at α and the perception–distortion curve over α.
+
+With the clean version of the uploaded image, each α of ``CURVE_ALPHAS`` gets a PSNR (distortion)
+and a texture distance (perception) to it; the page draws that curve and marks the current α.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from dot_core import psnr, ssim, texture_distance
+from serving.image_store import ArrayStore
+
+from . import engine
+from .errors import fail
+from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
+from .state import ImageState
+
+GT_HINT = "Upload the clean version of the image above to see PSNR, SSIM and the perception–distortion curve."
+
+
+def curve(state: ImageState, gt: np.ndarray, progress) -> dict:
+    """PSNR and texture distance to the ground truth at every α of CURVE_ALPHAS."""
+    out = {"alpha": [], "psnr": [], "distance": []}
+    enhanced = state.enhanced()
+    for a in progress.tqdm(CURVE_ALPHAS, desc="perception–distortion curve", unit="α"):
+        x = state.pipeline.blend(enhanced, a)
+        out["alpha"].append(a)
+        out["psnr"].append(psnr(x, gt))
+        out["distance"].append(texture_distance(x, gt))
+    return out
+
+
+def plot(curve: dict, alpha: float):
+    """Perception–distortion plane: the curve over α, the current α marked on it."""
+    from matplotlib.figure import Figure
+
+    a, d, p = (np.asarray(curve[k]) for k in ("alpha", "distance", "psnr"))
+    fig = Figure(figsize=(6.0, 3.9), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("Perception–distortion over α ∈ [−1, 2]", fontsize=11)
+    ax.plot(d, p, "-o", color="#7c8796", markersize=4, label="α from −1 to 2")
+    for ai, di, pi in zip(a, d, p):
+        if ai in (-1.0, 0.0, 1.0, 2.0):
+            ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    # the marker sits on the drawn polyline at the current α (exact values are in the text)
+    ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
+            label=f"current α = {alpha:g}")
+    ax.set_xlabel("texture distance to the ground truth (lower = more realistic)")
+    ax.set_ylabel("PSNR (dB, higher = less distortion)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    return fig
+
+
+def metrics_text(state: ImageState, alpha: float, x: np.ndarray | None = None) -> str:
+    """Markdown: PSNR and SSIM of x̂α (``x`` when the caller has it) and the curve's α = 1, 0 points."""
+    x = state.blend(alpha) if x is None else x
+    gt = state.clean()
+    at = f"at α = {alpha:g}: **PSNR {psnr(x, gt):.2f} dB · SSIM {ssim(x, gt):.4f}**"
+    c = state.curve
+    if c is None:
+        return at
+    ref = {a: (p, d) for a, p, d in zip(c["alpha"], c["psnr"], c["distance"])}
+    parts = [f"α = {a:g}: {ref[a][0]:.2f} dB, distance {ref[a][1]:.4f}" for a in (1.0, 0.0) if a in ref]
+    return at + "  \nfor reference: " + "; ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroundTruthHandlers:
+    """Compare the session's upload with its clean version; follow α and new uploads."""
+
+    settings: Settings
+    images: ArrayStore
+
+    def compare_ground_truth(self, ground_truth, alpha: float = DEFAULT_ALPHA,
+                             img_state: ImageState | None = None, progress=gr.Progress(),
+                             request: gr.Request = None):
+        """Compare with the clean image: metrics at α and the perception–distortion curve."""
+        if not ground_truth:  # cleared
+            return GT_HINT, None, img_state and dataclasses.replace(img_state, ground_truth=None, curve=None)
+        if img_state is None:
+            raise fail("Upload the restored image first; then its ground truth.")
+        gt = engine.read_image(ground_truth, "ground truth", max_pixels=self.settings.max_pixels)
+        shape = img_state.shape
+        if gt.shape != shape:
+            raise fail(
+                f"{Path(ground_truth).name}: the ground truth is {gt.shape[1]}×{gt.shape[0]} but the restored "
+                f"image is {shape[1]}×{shape[0]}; upload the clean version of this very image."
+            )
+        kept = self.images.keep(img_state.folder, clean=gt)
+        state = dataclasses.replace(img_state, ground_truth=kept, curve=curve(img_state, gt, progress))
+        return metrics_text(state, alpha), plot(state.curve, alpha), state
+
+    def on_release(self, alpha: float, img_state: ImageState | None):
+        """Slider released: a compact PNG for download, the before/after view, metrics, marker."""
+        if img_state is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        x = img_state.blend(alpha)  # once, for the PNG and the metrics
+        png = engine.blend_png(img_state, alpha, level=1, keep=self.settings.keep_blends, x=x)
+        if img_state.ground_truth is None or img_state.curve is None:
+            return png, (img_state.original_png, png), gr.skip(), gr.skip()
+        return png, (img_state.original_png, png), metrics_text(img_state, alpha, x), plot(img_state.curve, alpha)
+
+    def after_image(self, gt_file, alpha: float, img_state: ImageState | None, progress=gr.Progress()):
+        """After a new upload or calibration: before/after view, and the curve if a GT is there."""
+        if img_state is None:
+            return None, "", None, img_state
+        png = engine.blend_png(img_state, alpha, level=1, keep=self.settings.keep_blends)
+        if not gt_file:
+            return (img_state.original_png, png), GT_HINT, None, img_state
+        try:
+            text, fig, img_state = self.compare_ground_truth(gt_file, alpha, img_state, progress)
+        except gr.Error as exc:  # e.g. a ground truth of another image: say so, keep the rest
+            return (img_state.original_png, png), f"⚠️ {exc.message}", None, img_state
+        return (img_state.original_png, png), text, fig, img_state

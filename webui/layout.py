@@ -1,0 +1,276 @@
+"""The page: its components, section by section, and the events that wire them to the handlers."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import ModuleType
+
+import gradio as gr
+
+from dot_core import MODES, EncoderUnavailableError
+from dot_core import presets as bundled_presets
+
+from .calibrate import CalibrationHandlers, calibration_controls
+from .engine import paths
+from .enhance import EnhanceHandlers
+from .examples import ExampleHandlers, preset_choices
+from .files import free_files
+from .ground_truth import GT_HINT, GroundTruthHandlers
+from .queueing import HeavyJobs
+from .services import Services
+from .settings import (
+    ALPHA_MAX,
+    ALPHA_MIN,
+    ALPHA_STEP,
+    DEFAULT_ALPHA,
+    FOLD_AUTO,
+    FOLD_CHOICES,
+    IMAGE_TYPES,
+    Settings,
+)
+from .startup import Startup, default_patch_size
+
+STATIC = Path(__file__).parent / "static"
+ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
+ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
+INTRO = """
+# Deep Optimal Transport: perceptual enhancement of restored images
+Make a restoration model's outputs look like natural images without retraining it: DOT matches the
+statistics of latent patches of your restored images to those of clean images by a closed-form optimal
+transport map ([Adrai et al., NeurIPS 2023](https://arxiv.org/abs/2306.02342)). Then slide **α** between
+the original restoration (α = 1, least distortion) and the fully transported image (α = 0, most
+realistic), or beyond.
+"""
+
+
+def read_static(name: str) -> str:
+    """A file of ``webui/static`` (the page's script and style)."""
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def launch_options(settings: Settings) -> dict:
+    """Keyword arguments for ``demo.launch`` (Gradio 6 takes css there, not in Blocks)."""
+    return dict(css=read_static("style.css"), max_file_size=settings.max_file_size, state_session_capacity=1000)
+
+
+def _thumbnails(files):
+    found = paths(files)
+    return gr.Gallery(value=found or None, visible=bool(found))
+
+
+def _encoder_changed(encoder: str):
+    """A visitor picked a latent space: its own patch size (unchanged if the name loads nothing)."""
+    try:
+        return default_patch_size((encoder or "").strip())
+    except (EncoderUnavailableError, ValueError, ImportError):
+        return gr.skip()
+
+
+def _clear_image():
+    return None, None, None, None, None, None, GT_HINT, None
+
+
+@dataclasses.dataclass(frozen=True)
+class Handlers:
+    """Every handler of the page, sharing one settings object and one image store."""
+
+    calibration: CalibrationHandlers
+    enhance: EnhanceHandlers
+    ground_truth: GroundTruthHandlers
+    examples: ExampleHandlers
+
+    @classmethod
+    def create(cls, services: Services, presets: ModuleType) -> "Handlers":
+        settings, images = services.settings, services.images
+        calibration = CalibrationHandlers(settings, images, presets)
+        enhance, ground_truth = EnhanceHandlers(settings, images), GroundTruthHandlers(settings, images)
+        return cls(calibration, enhance, ground_truth, ExampleHandlers(calibration, enhance, ground_truth))
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrateUI:
+    """Section 1: calibration images or a preset, advanced settings, the calibration file."""
+
+    restored: gr.File
+    restored_thumbs: gr.Gallery
+    clean: gr.File
+    clean_thumbs: gr.Gallery
+    preset: gr.Dropdown
+    button: gr.Button
+    summary: gr.Markdown
+    encoder: gr.Dropdown
+    patch_size: gr.Slider
+    mode: gr.Radio
+    fold_kernel: gr.Radio
+    download: gr.File
+    upload: gr.File
+
+
+@dataclasses.dataclass(frozen=True)
+class EnhanceUI:
+    """Section 2: the image to enhance and its ground truth, α, the three panels, before/after."""
+
+    image: gr.File
+    gt_file: gr.File
+    alpha: gr.Slider
+    original: gr.Image
+    transported: gr.Image
+    interpolated: gr.Image
+    before_after: gr.ImageSlider
+
+    @property
+    def panels(self) -> list[gr.Image]:
+        return [self.original, self.transported, self.interpolated]
+
+
+@dataclasses.dataclass(frozen=True)
+class GroundTruthUI:
+    """Section 3: metrics at α and the perception–distortion plot."""
+
+    text: gr.Markdown
+    plot: gr.Plot
+
+
+def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
+    gr.Markdown("## 1 · Calibrate")
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=280):
+            restored = gr.File(label="Restored images (your model's outputs, about 10)",
+                               file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-restored")
+            restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
+                                         object_fit="cover", elem_classes="dot-thumbs", visible=False)
+        with gr.Column(min_width=280):
+            clean = gr.File(label="Clean images (natural photos of the same kind, about 10)",
+                            file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
+            clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
+                                      object_fit="cover", elem_classes="dot-thumbs", visible=False)
+    with gr.Row(equal_height=True):
+        preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
+                             label="…or a ready calibration for a weight-free restorer (preset)")
+        button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
+    summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
+                                  label="Latent space (encoder)",
+                                  info="or a Hugging Face repo id / local folder holding a diffusers VAE")
+            patch_size = gr.Slider(1, 16, step=1, value=default_patch_size(startup.encoder),
+                                   label="Patch size p (latent pixels)", info="d = C·p² per patch")
+        with gr.Row():
+            mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
+                            info="paired: restored[i] restores clean[i] (matched by file name order); "
+                            "zero-shot: source statistics from each image itself")
+            fold_kernel = gr.Radio(list(FOLD_CHOICES), value=FOLD_AUTO, label="Fold kernel",
+                                   info="weights of overlapping patches when folding back; auto: the "
+                                   "latent's own (gaussian for detail, the paper's uniform otherwise)")
+    with gr.Row():
+        download = gr.File(label="Download this calibration (.safetensors)", interactive=False)
+        upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
+                         height=140, elem_id="dot-cal-upload")
+    return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
+                       patch_size, mode, fold_kernel, download, upload)
+
+
+def _enhance_ui() -> EnhanceUI:
+    gr.Markdown("## 2 · Enhance")
+    with gr.Row():
+        image = gr.File(label="Restored image to enhance", file_types=IMAGE_TYPES, elem_id="dot-image")
+        gt_file = gr.File(label="Its ground truth (optional: metrics and the P–D curve)",
+                          file_types=IMAGE_TYPES, elem_id="dot-gt")
+    alpha = gr.Slider(ALPHA_MIN, ALPHA_MAX, value=DEFAULT_ALPHA, step=ALPHA_STEP, label=ALPHA_LABEL,
+                      info=ALPHA_INFO, elem_id="dot-alpha")
+    with gr.Row(equal_height=True, elem_id="dot-panels"):
+        panel = dict(format="png", interactive=False, height=300, elem_classes="dot-panel",
+                     buttons=["download", "fullscreen"])
+        original = gr.Image(label="Original x* (α = 1)", elem_id="dot-original", **panel)
+        transported = gr.Image(label="Transported x̂0 (α = 0)", elem_id="dot-transported", **panel)
+        interpolated = gr.Image(label="Interpolated x̂α (current α)", elem_id="dot-interpolated", **panel)
+    before_after = gr.ImageSlider(label="Before (restoration) / after (current α)", format="png",
+                                  max_height=440, elem_id="dot-before-after")
+    return EnhanceUI(image, gt_file, alpha, original, transported, interpolated, before_after)
+
+
+def _ground_truth_ui() -> GroundTruthUI:
+    gr.Markdown("## 3 · Ground truth")
+    text = gr.Markdown(GT_HINT, elem_id="dot-metrics")
+    plot = gr.Plot(label="Perception–distortion over α ∈ [−1, 2]", show_label=False, format="png",
+                   elem_id="dot-plot")
+    return GroundTruthUI(text, plot)
+
+
+def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bundled_presets) -> gr.Blocks:
+    """The whole page on ``startup``'s latent space, its handlers sharing ``services``.
+
+    ``presets``: the catalogue of ready calibrations and examples (``list_presets``, ``get_preset``,
+    ``load_preset``).
+    """
+    h = Handlers.create(services, presets)
+    heavy = HeavyJobs(services.admission, trust_forwarded=services.settings.trust_forwarded).wire
+    examples = h.examples.items()
+    ttl = services.settings.session_ttl
+    with gr.Blocks(title="DOT · latent optimal transport", delete_cache=(1800, ttl)) as demo:
+        # freed session_ttl after their last update, or an hour after the tab closes; files too
+        cal_state = gr.State(None, time_to_live=ttl, delete_callback=free_files)
+        img_state = gr.State(None, time_to_live=ttl, delete_callback=free_files)
+        gr.Markdown(INTRO)
+        gr.Markdown(startup.notice, elem_id="dot-notice")
+        if examples:
+            gallery = gr.Gallery(
+                value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
+                columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
+                elem_id="dot-examples",
+            )
+        c, e, g = _calibrate_ui(startup, presets), _enhance_ui(), _ground_truth_ui()
+
+        # ---- events: calibration
+        c.restored.change(_thumbnails, c.restored, c.restored_thumbs, api_visibility="private",
+                          show_progress="hidden")
+        c.clean.change(_thumbnails, c.clean, c.clean_thumbs, api_visibility="private", show_progress="hidden")
+        # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
+        c.encoder.input(_encoder_changed, c.encoder, c.patch_size, api_visibility="private", show_progress="hidden")
+        refresh = dict(fn=h.enhance.refresh_images, inputs=[e.alpha, img_state], outputs=e.panels,
+                       api_visibility="private", show_progress="hidden")
+        controls = dict(fn=calibration_controls, inputs=cal_state, outputs=[c.encoder, c.patch_size],
+                        api_visibility="private", show_progress="hidden")
+        after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
+                     outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private")
+        heavy(
+            c.button.click, h.calibration.calibrate,
+            [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, cal_state, img_state],
+            [c.summary, cal_state, img_state], api_name="calibrate",
+        ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
+            **controls).success(**refresh).success(**after)
+        heavy(
+            c.upload.upload, h.calibration.load_calibration_file, [c.upload, c.fold_kernel, img_state],
+            [c.summary, cal_state, img_state], api_name="load_calibration",
+        ).success(h.calibration.download_calibration, cal_state, c.download, api_visibility="private").success(
+            **controls).success(**refresh).success(**after)
+
+        # ---- events: enhance, α, ground truth
+        # a new upload drops the previous image's ground truth (it would be compared silently)
+        heavy(e.image.upload, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
+              api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(**after)
+        e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
+                      api_visibility="private")
+        e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",
+                      show_progress="hidden", trigger_mode="always_last", concurrency_limit=4,
+                      concurrency_id="blend", js=read_static("blend.js"))
+        e.alpha.release(h.ground_truth.on_release, [e.alpha, img_state],
+                        [e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
+                        show_progress="hidden", trigger_mode="always_last", concurrency_limit=2,
+                        concurrency_id="release")
+        heavy(e.gt_file.upload, h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
+              [g.text, g.plot, img_state], api_name="ground_truth")
+        e.gt_file.clear(h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
+                        [g.text, g.plot, img_state], api_visibility="private")
+        if examples:
+            heavy(
+                gallery.select, h.examples.select,
+                [gallery, c.encoder, c.fold_kernel, cal_state, img_state],
+                [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, e.image, e.gt_file, e.alpha,
+                 *e.panels, e.before_after, g.text, g.plot, img_state],
+                api_visibility="private",
+            )
+    demo.queue(max_size=64, default_concurrency_limit=2)
+    return demo
