@@ -17,8 +17,9 @@ from tqdm.auto import tqdm
 from .calibration import MODES, Calibrator
 from .calibration_file import load_calibration, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
-from .encoders import EncoderUnavailableError, load_encoder
+from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
+from .latents import load_encoder
 from .patches import FOLD_KERNELS
 from .pipeline import DOTPipeline, TransportConfig
 
