@@ -187,6 +187,8 @@ def test_taef2_round_trip_keeps_a_photo():
     assert z.shape == (1, 32, 24, 24) and 0.3 < z.std() < 3  # raw latents, about unit scale
     y = enc.decode(z, img.shape[:2])[0].permute(1, 2, 0).numpy() / 2 + 0.5
     assert psnr(y, img) > 27  # 31.2 dB on the whole 512² photo
+    yt = enc.decode(enc.encode(image_to_tensor(img), tile_size=128), img.shape[:2], tile_size=128)
+    assert psnr(yt[0].permute(1, 2, 0).numpy() / 2 + 0.5, y) > 30  # tiles blend to about the same image
 
 
 @pytest.mark.slow
@@ -204,3 +206,48 @@ def test_taef2_calibrate_and_enhance_with_colour_fix():
     out = pipe.enhance(img)
     assert out.transported.shape == img.shape and np.isfinite(out.transported).all()
     assert out.provenance["color_fix"] == "wavelet" and out.provenance["encoder"]["pool_branch"] is True
+
+
+def jump_ratio(x: torch.Tensor) -> float:
+    """Largest mean jump between neighbouring columns or rows over its median: a seam detector."""
+    r = []
+    for dim in (-1, -2):
+        j = x.diff(dim=dim).abs().mean(dim=tuple(d for d in range(4) if d != x.ndim + dim))
+        r.append((j.max() / j.median()).item())
+    return max(r)
+
+
+def test_tiled_runs_blend_to_about_the_untiled_result_without_seams(tmp_path):
+    """128² tiles over a 200² image (2×2 overlapping tiles) against one piece; the shared test
+    of the tiny random model: close, and no jump at the tile borders."""
+    enc = load_encoder(str(tiny_folder(tmp_path, pool=True, ext=".safetensors")), device="cpu")
+    x = image_to_tensor(photo("coffee", 200))
+    z, zt = enc.encode(x, tile_size=None), enc.encode(x, tile_size=128)
+    assert zt.shape == z.shape == (1, 4, 25, 25)
+    assert (zt - z).abs().mean() < 0.2 * z.abs().mean()
+    y, yt = enc.decode(z, (200, 200), tile_size=None), enc.decode(z, (200, 200), tile_size=128)
+    assert yt.shape == y.shape and (yt - y).abs().mean() < 0.2 * y.abs().mean()  # random pool weights: loose
+    assert jump_ratio(yt) < 1.25 * jump_ratio(y)  # blended: no jump where the tiles meet
+    assert enc.tile_size_for(200, 200) is None
+    enc.budget_bytes = 1  # memory short: the smallest tiles are planned, and used
+    assert enc.tile_size_for(200, 200) == 128
+    torch.testing.assert_close(enc.encode(x), zt)
+    with pytest.raises(ValueError, match="tile_size"):
+        enc.encode(x, tile_size=100)
+
+
+def test_out_of_memory_untiled_retries_in_tiles(tmp_path):
+    enc = load_encoder(str(tiny_folder(tmp_path, pool=False, ext=".pth")), device="cpu")
+    forward, seen = enc.encoder_net.forward, []
+
+    def limited(x):
+        seen.append(x.shape[-1])
+        if x.shape[-1] > 128:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(x)
+
+    enc.encoder_net.forward = limited
+    z = enc.encode(image_to_tensor(photo("rocket", 256)))
+    assert z.shape == (1, 4, 32, 32) and seen[0] == 256 and max(seen[1:]) <= 128
+    with pytest.raises(MemoryError, match="in 192×192 tiles"):
+        enc.encode(image_to_tensor(photo("rocket", 256)), tile_size=192)  # explicit: no retry
