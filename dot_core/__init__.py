@@ -17,16 +17,9 @@ from ._version import __version__
 
 from .calibration import MODES, Calibration, Calibrator, latent_patch_moments
 from .calibration_file import load_calibration, save_calibration
-from .encoders import (
-    KNOWN_VAES,
-    WEIGHT_FREE,
-    DiffusersVAEEncoder,
-    Encoder,
-    EncoderUnavailableError,
-    PixelEncoder,
-    load_encoder,
-    resolve_device,
-)
+from .colorfix import COLOR_FIXES, apply_color_fix
+from .diffusers_vae import DiffusersVAEEncoder
+from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device
 from .gaussian_ot import (
     GaussianOperator,
     degenerate_transport_operator,
@@ -39,7 +32,9 @@ from .gaussian_ot import (
 )
 from .imageio import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
 from .latent_cache import LatentCache
+from .latents import KNOWN_VAES, WEIGHT_FREE, load_encoder
 from .metrics import psnr, spectrum_distance, ssim, texture_distance
 from .moments import PatchMoments
 from .patches import fold_kernel, iter_valid_patches, transport_latent
 from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate
+from .taesd import TAESDEncoder

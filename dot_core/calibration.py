@@ -141,8 +141,8 @@ class Calibrator:
         if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
-        # eps None: the encoder's own regularisation (``detail`` has one, see dot_core.detail), else 1e-9
-        self.method, self.eps = method, getattr(encoder, "default_eps", 1e-9) if eps is None else eps
+        # eps None: the encoder's own regularisation (Encoder.default_eps; ``detail`` sets its own)
+        self.method, self.eps = method, encoder.default_eps if eps is None else eps
         self.cache = cache  # latents of images seen before are not encoded again
         d = encoder.ot_channels * patch_size**2
         self.source = PatchMoments(d)

@@ -19,10 +19,12 @@ from tqdm.auto import tqdm
 from .calibration import MODES, Calibrator
 from .calibration_file import load_calibration, read_provenance, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
-from .encoders import EncoderUnavailableError, load_encoder
+from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
+from .latents import load_encoder
 from .patches import FOLD_KERNELS
 from .pipeline import DOTPipeline, TransportConfig
+from .provenance import write_png_provenance
 
 __all__ = ["main", "build_parser", "parse_alphas"]
 
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--clean", nargs="+", required=True, metavar="DIR_OR_FILE", help="clean images (target)")
     cal.add_argument("--encoder", default=DEFAULT_ENCODER, metavar="NAME",
                      help="latent space: sd-vae-ft-mse, sd-vae-ft-ema, taesd (need their weights), detail, "
-                          "pixel (weight-free), a repo id or a folder (default: %(default)s)")
+                          "pixel (weight-free), a repo id, a diffusers VAE folder or a TAESD-family folder "
+                          "(*_encoder.* + *_decoder.*, e.g. models/vae_approx/taef2) (default: %(default)s)")
     cal.add_argument("--patch-size", type=int, default=None, metavar="P",
                      help="latent patch size p (default: the encoder's)")
     cal.add_argument("--mode", choices=MODES, default="unpaired",
@@ -121,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--fold-kernel", choices=FOLD_KERNELS, default=None,
                      help="how overlapping patches are averaged (default: the latent's own: gaussian for detail, "
                           "uniform otherwise)")
+    enh.add_argument("--color-fix", choices=["none", "wavelet", "adain"], default=None,
+                     help="keep the restoration's colours: wavelet (its low frequencies), adain (its per-channel "
+                          "mean and spread) or none (default: wavelet for learned latents, none for detail and pixel)")
     enh.add_argument("--seed", type=int, default=0,
                      help="seed of the stochastic operator's noise (eq. 5) (default: %(default)s)")
     enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth (default: %(default)s)")
@@ -218,7 +224,7 @@ def run_enhance(args: argparse.Namespace) -> int:
     try:
         pipe = DOTPipeline(
             encoder, calibration,
-            config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed),
+            config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed, color_fix=args.color_fix or "auto"),
             allow_other_encoder_name=args.encoder is not None,
         )
     except ValueError as exc:
@@ -232,7 +238,8 @@ def run_enhance(args: argparse.Namespace) -> int:
             result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
             for a in alphas:
                 name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"
-                save_image(out_dir / name, pipe.blend(result, a, space=args.space), bits=args.bits)
+                png = save_image(out_dir / name, pipe.blend(result, a, space=args.space), bits=args.bits)
+                write_png_provenance(png, {**result.provenance, "alpha": a, "space": args.space})
         except (ValueError, MemoryError) as exc:
             failures += 1
             _note(f"skipped {path.name}: {exc}" if isinstance(exc, MemoryError) else f"skipped: {exc}")

@@ -135,6 +135,9 @@ class DetailEncoder(Encoder):
         ``"gaussian"``: overlapping transported patches are weighted towards their centres.
     """
 
+    default_eps = DEFAULT_EPS
+    default_fold_kernel = "gaussian"  # see "Why these defaults" above
+
     def __init__(self, *, device: str | torch.device | None = None, sigma: float = 1.25, patch_size: int = 5) -> None:
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0.25 <= sigma <= 32:
             raise ValueError(f"sigma must be a number of pixels in [0.25, 32], got {sigma!r}")
@@ -144,8 +147,6 @@ class DetailEncoder(Encoder):
         self.device, self.dtype = resolve_device(device), torch.float32
         self.sigma = float(sigma)
         self.default_patch_size = patch_size
-        self.default_eps = DEFAULT_EPS
-        self.default_fold_kernel = "gaussian"  # see "Why these defaults" above
         self._M = OPPONENT.float().to(self.device)  # (3, 3)
 
     @property

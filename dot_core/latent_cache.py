@@ -10,9 +10,11 @@ upload, or enhancing an image again never calls the encoder twice::
     cal5 = Calibrator(enc, 5, cache=cache)     # same images, patch 5: no encoder call
     pipe = DOTPipeline(enc, cal5.fit(), cache=cache)
 
-Keys are (content hash, latent space): a BLAKE2b digest of the image's shape, dtype and bytes,
-and the encoder's identity (name, architecture facts, precision, posterior sampling), so a
-bfloat16 latent never stands in for a float32 one. Latents are held on the CPU (a GPU keeps its
+Keys are (content hash, latent space, tiling): a BLAKE2b digest of the image's shape, dtype and
+bytes, the encoder's identity (name, architecture facts, precision, posterior sampling), and
+the tile side the latent is computed in (a VAE's tiled latent differs slightly from its untiled
+one, and the side depends on the memory free at the time), so a bfloat16 latent never stands in
+for a float32 one, nor a tiled latent for an untiled one. Latents are held on the CPU (a GPU keeps its
 memory for the VAE) and evicted least recently used first when ``max_bytes`` or ``max_items``
 is exceeded. Cached tensors are shared: callers must not modify them in place.
 """
@@ -29,6 +31,8 @@ import torch
 
 from .encoders import Encoder
 from .imageio import image_to_tensor
+
+Key = tuple[str, str, "int | None"]  # (content hash, latent space, tile side or None: untiled)
 
 __all__ = ["LatentCache", "content_hash", "encode_image", "latent_space_key"]
 
@@ -72,7 +76,7 @@ class LatentCache:
         if not isinstance(max_items, int) or max_items < 0:
             raise ValueError(f"max_items must be a non-negative int, got {max_items!r}")
         self.max_bytes, self.max_items = max_bytes, max_items
-        self._items: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
+        self._items: OrderedDict[Key, torch.Tensor] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -86,14 +90,14 @@ class LatentCache:
         """Bytes held by the cached latents."""
         return self._bytes
 
-    def get(self, key: tuple[str, str]) -> torch.Tensor | None:
+    def get(self, key: Key) -> torch.Tensor | None:
         with self._lock:
             z = self._items.get(key)
             if z is not None:
                 self._items.move_to_end(key)
             return z
 
-    def put(self, key: tuple[str, str], z: torch.Tensor) -> None:
+    def put(self, key: Key, z: torch.Tensor) -> None:
         size = z.numel() * z.element_size()
         if size > self.max_bytes or self.max_items == 0:
             return
@@ -116,16 +120,24 @@ class LatentCache:
     def encode(self, encoder: Encoder, image: np.ndarray) -> torch.Tensor:
         """``encoder.encode`` of an image (H, W, 3) in [0, 1], from the cache when seen before.
 
-        Returns the full latent (1, C, h, w) on the encoder's device.
+        Returns the full latent (1, C, h, w) on the encoder's device. The tile side is planned
+        once for this call, keys the latent, and is the one the encoder runs in; if that runs
+        out of memory, the encoder's own retry in smaller tiles computes the latent, which is
+        then returned but not cached (it was not made in the tiles of its key).
         """
-        key = (content_hash(image), latent_space_key(encoder))
+        tiles = encoder.tile_size_for(*encoder.padded_size(*image.shape[:2]))
+        key = (content_hash(image), latent_space_key(encoder), tiles)
         z = self.get(key)
-        if z is None:
-            self.misses += 1
-            z = encoder.encode(image_to_tensor(image))
-            self.put(key, z)
-        else:
+        if z is not None:
             self.hits += 1
+            return z.to(encoder.device)
+        self.misses += 1
+        x = image_to_tensor(image)
+        try:
+            z = encoder.encode(x, tile_size=tiles)
+        except MemoryError:
+            return encoder.encode(x)  # "auto": retried in smaller tiles
+        self.put(key, z)
         return z.to(encoder.device)
 
 

@@ -1,9 +1,10 @@
 """Memory budgets and out-of-memory handling, so large images run in bounded memory.
 
 Two things grow with the image: the VAE's activations (tiled when they would not fit the
-budget, see :mod:`dot_core.encoders`) and the patch matrices of the transport (chunked, see
+budget, see :mod:`dot_core.diffusers_vae`) and the patch matrices of the transport (chunked, see
 :mod:`dot_core.patches`). This module says how much memory one such step may use on a device,
-recognises an out-of-memory failure whatever form it takes, and frees caches before a retry.
+recognises an out-of-memory failure whatever form it takes, frees caches before a retry, and
+runs a step again in smaller pieces (:func:`retry_smaller`) until it fits.
 
 Budgets
 -------
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -28,7 +31,11 @@ __all__ = [
     "free_memory",
     "is_out_of_memory",
     "memory_budget",
+    "retry_smaller",
 ]
+
+Size = TypeVar("Size")
+Result = TypeVar("Result")
 
 CPU_BUDGET_BYTES = 2 << 30  # activations one VAE call may hold on CPU/MPS (1536² SD-VAE < 4 GB RSS)
 CUDA_FREE_FRACTION = 0.6  # share of the free GPU memory one VAE call may hold
@@ -53,6 +60,29 @@ def free_memory(device: torch.device | str) -> None:
         torch.cuda.empty_cache()
     elif kind == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
+
+
+def retry_smaller(
+    run: Callable[[Size], Result],
+    size: Size,
+    *,
+    shrink: Callable[[Size], Size],
+    device: torch.device | str,
+) -> Result:
+    """``run(size)``; on out-of-memory, free caches and ``run(shrink(size))``, and so on.
+
+    ``size`` is whatever bounds one attempt's memory (a tile side, a chunk's entries). ``shrink``
+    returns the next smaller size, or raises :class:`MemoryError` with its own advice when there
+    is none. Errors other than out-of-memory are raised at once, never retried.
+    """
+    while True:
+        try:
+            return run(size)
+        except Exception as exc:  # only out-of-memory is retried
+            if not is_out_of_memory(exc):
+                raise
+        free_memory(device)  # outside the except block, so the failed attempt's tensors are released
+        size = shrink(size)
 
 
 def available_ram() -> int:

@@ -9,20 +9,24 @@ Interpolation follows eq. (4) of Adrai et al. 2023:
     \\hat x_\\alpha = \\alpha\\, x^* + (1 - \\alpha)\\, \\hat x_0
 
 α = 1 gives back the restoration x*, α = 0 the fully transported x̂0; other values extrapolate.
+An optional colour fix (:mod:`dot_core.colorfix`) is applied to the decoded x̂0 before eq. (4);
+what was done is recorded in :attr:`DOTPipeline.provenance` and in every :class:`Enhanced`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from ._version import __version__
 from .calibration import Calibration, latent_patch_moments
+from .colorfix import COLOR_FIXES, apply_color_fix, resolve_color_fix
 from .encoders import Encoder
 from .imageio import tensor_to_image
 from .latent_cache import LatentCache, encode_image
-from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, free_memory, is_out_of_memory
+from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, retry_smaller
 from .moments import PatchMoments
 from .patches import FOLD_KERNELS, transport_latent
 
@@ -38,10 +42,15 @@ class TransportConfig:
     fold_kernel: str | None = None
     seed: int = 0  # noise seed of the stochastic operator (singular source, eq. 5)
     max_chunk_elements: int | None = None  # bounds one patch chunk's memory; None: from the device
+    # colour fix of x̂0 before eq. (4) (dot_core.colorfix): "none", "wavelet", "adain", or "auto":
+    # the encoder's own default (``Encoder.default_color_fix``: wavelet for learned latents, else none)
+    color_fix: str = "auto"
 
     def __post_init__(self) -> None:
         if self.fold_kernel is not None and self.fold_kernel not in FOLD_KERNELS:
             raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS} or None, got {self.fold_kernel!r}")
+        if self.color_fix != "auto" and self.color_fix not in COLOR_FIXES:
+            raise ValueError(f"color_fix must be 'auto' or one of {COLOR_FIXES}, got {self.color_fix!r}")
 
 
 MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)
@@ -97,6 +106,7 @@ class Enhanced:
     transported: np.ndarray  # x̂0 = D(T(E(x*))), (H, W, 3) float32 in [0, 1]
     latent: torch.Tensor  # z* = E(x*), (1, C, h, w)
     latent_transported: torch.Tensor  # T(z*), (1, C, h, w)
+    provenance: dict = field(default_factory=dict)  # how x̂0 was made (DOTPipeline.provenance)
 
 
 class DOTPipeline:
@@ -113,8 +123,24 @@ class DOTPipeline:
     ) -> None:
         check_compatible(encoder, calibration, allow_other_name=allow_other_encoder_name)
         self.encoder, self.calibration, self.config = encoder, calibration, config
-        self.fold_kernel = config.fold_kernel or getattr(encoder, "default_fold_kernel", "uniform")
+        self.fold_kernel = config.fold_kernel or encoder.default_fold_kernel
+        self.color_fix = resolve_color_fix(config.color_fix, encoder)  # "auto" resolved here, once
         self.cache = cache  # an image enhanced again (or under another calibration) is not re-encoded
+
+    @property
+    def provenance(self) -> dict:
+        """What every output of this pipeline depends on (JSON-serialisable), for PNG metadata."""
+        cal = self.calibration
+        return {
+            "software": f"dot_core {__version__}",
+            "method": "Adrai et al. 2023, eq. 2 (latent patch OT) and eq. 4 (interpolation)",
+            "encoder": self.encoder.describe(),
+            "calibration": {"encoder": cal.encoder, "patch_size": cal.patch_size, "mode": cal.mode,
+                            "method": cal.method, "eps": cal.eps},
+            "fold_kernel": self.fold_kernel,
+            "color_fix": self.color_fix,
+            "seed": self.config.seed,
+        }
 
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> torch.Tensor:
@@ -153,43 +179,41 @@ class DOTPipeline:
     def _transport_chunked(self, zt: torch.Tensor, op) -> torch.Tensor:
         """``transport_latent`` in chunks sized for the device; on out-of-memory, smaller chunks."""
         cal, cfg = self.calibration, self.config
-        chunk = cfg.max_chunk_elements or chunk_elements_for(zt.device)
-        while True:
-            try:
-                return transport_latent(
-                    zt, op, cal.patch_size, kernel=self.fold_kernel, seed=cfg.seed, max_chunk_elements=chunk
-                )
-            except Exception as exc:  # only out-of-memory is retried
-                if not is_out_of_memory(exc):
-                    raise
-            free_memory(zt.device)  # outside the except block: the failed chunk is released
+
+        def run(chunk: int) -> torch.Tensor:
+            return transport_latent(zt, op, cal.patch_size, kernel=self.fold_kernel, seed=cfg.seed, max_chunk_elements=chunk)
+
+        def smaller(chunk: int) -> int:
             if chunk <= MIN_CHUNK_ELEMENTS:
                 raise MemoryError(
                     f"out of memory transporting a latent of shape {tuple(zt.shape)} on {zt.device} even "
                     f"in chunks of {chunk} entries; use a smaller image or a smaller patch size"
                 )
-            chunk = max(MIN_CHUNK_ELEMENTS, chunk // 4)
+            return max(MIN_CHUNK_ELEMENTS, chunk // 4)
+
+        return retry_smaller(run, cfg.max_chunk_elements or chunk_elements_for(zt.device), shrink=smaller, device=zt.device)
 
     @torch.inference_mode()
     def enhance(self, image: np.ndarray) -> Enhanced:
-        """Compute x̂0 for one restored image (H, W, 3) in [0, 1]."""
+        """Compute x̂0 (after the pipeline's colour fix) for one restored image (H, W, 3) in [0, 1]."""
+        x_star = np.asarray(image, dtype=np.float32)
         z = self.encode(image)
         z0 = self.transport(z)
-        x0 = self.decode(z0, image.shape[:2])
-        return Enhanced(original=np.asarray(image, dtype=np.float32), transported=x0, latent=z, latent_transported=z0)
+        x0 = apply_color_fix(self.color_fix, self.decode(z0, image.shape[:2]), x_star)
+        return Enhanced(original=x_star, transported=x0, latent=z, latent_transported=z0, provenance=self.provenance)
 
     @torch.inference_mode()
     def blend(self, enhanced: Enhanced, alpha: float, *, space: str = "pixel") -> np.ndarray:
         """x̂α of eq. (4), clipped to [0, 1].
 
         ``space="pixel"`` (default) mixes the images and costs no encoder call; ``"latent"``
-        mixes the latents and decodes: ``D(α z* + (1 − α) T(z*))``.
+        mixes the latents and decodes: ``D(α z* + (1 − α) T(z*))``, colour-fixed like x̂0.
         """
         if space == "pixel":
             return np.clip(interpolate(enhanced.original, enhanced.transported, alpha), 0.0, 1.0)
         if space == "latent":
             z = interpolate(enhanced.latent, enhanced.latent_transported, alpha)
-            return self.decode(z, enhanced.original.shape[:2])
+            return apply_color_fix(self.color_fix, self.decode(z, enhanced.original.shape[:2]), enhanced.original)
         raise ValueError(f"space must be 'pixel' or 'latent', got {space!r}")
 
     @torch.inference_mode()

@@ -109,8 +109,8 @@ def _patch_size(recipe: Recipe, encoder) -> int:
 
 
 def _eps(encoder) -> float:
-    """The operator regularisation a preset uses: the latent's own default (1e-9 if none)."""
-    return float(getattr(encoder, "default_eps", 1e-9))
+    """The operator regularisation a preset uses: the latent's own default (Encoder.default_eps)."""
+    return float(encoder.default_eps)
 
 
 def recipe_dict(name: str) -> dict:

@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import photo
 
-from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, load_encoder
-from dot_core.encoders import DiffusersVAEEncoder, resolve_device, resolve_dtype
+from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, latents, load_encoder
+from dot_core.diffusers_vae import DiffusersVAEEncoder
+from dot_core.encoders import resolve_device, resolve_dtype
 from dot_core.imageio import image_to_tensor
 
 
@@ -39,9 +40,15 @@ def test_diffusers_vae_loaded_by_path_keeps_odd_sizes(kind, size, tiny_kl_dir, t
 
 
 def test_vae_posterior_mean_is_deterministic(tiny_kl_dir):
+    """The latent is the posterior's mean, not a sample of it."""
     enc = load_encoder(str(tiny_kl_dir))
     x = image_to_tensor(photo("chelsea", 32))
-    torch.testing.assert_close(enc.encode(x), enc.encode(x))
+    with torch.no_grad():
+        dist = enc.vae.encode(x).latent_dist
+    assert (dist.std > 1e-3).all()  # a sample would differ from the mean
+    torch.testing.assert_close(enc.encode(x), dist.mean)
+    sampled = DiffusersVAEEncoder(enc.vae, name="t", sample_posterior=True).encode(x)
+    assert (sampled - dist.mean).abs().max() > 1e-3
 
 
 def test_vae_pipeline_end_to_end_with_tiny_kl(tiny_kl_dir):
@@ -97,6 +104,7 @@ def test_interrupted_download_is_an_encoder_unavailable_error(monkeypatch, error
         raise error
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(latents, "hub_reachable", lambda: True)  # the Hub answered; the download broke
     monkeypatch.setattr(AutoencoderKL, "from_pretrained", broken)
     for _ in range(2):
         with pytest.raises(EncoderUnavailableError) as info:
@@ -104,6 +112,28 @@ def test_interrupted_download_is_an_encoder_unavailable_error(monkeypatch, error
         msg = str(info.value)
         assert "sd-vae-ft-mse" in msg and "stabilityai/sd-vae-ft-mse" in msg and type(error).__name__ in msg
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("offline", ["1", "0"])
+def test_unreachable_hub_fails_fast_from_the_local_cache_only(monkeypatch, offline):
+    """HF_HUB_OFFLINE set, or a probe that got no answer: only the local cache is tried, no retries."""
+    from diffusers import AutoencoderTiny
+
+    asked = []
+
+    def cache_only(repo, **kwargs):
+        asked.append(kwargs.get("local_files_only"))
+        raise OSError(f"{repo} is not in the local cache")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(latents, "_probe_hub", lambda host: False)
+    monkeypatch.setattr(AutoencoderTiny, "from_pretrained", cache_only)
+    with pytest.raises(EncoderUnavailableError) as info:
+        load_encoder("taesd", device="cpu")
+    assert asked == [True]
+    msg = str(info.value)
+    assert ("HF_HUB_OFFLINE is set" if offline == "1" else "did not answer") in msg
+    assert "hf download madebyollin/taesd" in msg and "TAESD-family folder" in msg
 
 
 def test_folder_without_vae_config_is_refused(tmp_path):

@@ -7,7 +7,7 @@ import torch
 from conftest import bicubic_x4, photo
 
 from dot_core import Calibrator, DOTPipeline, PixelEncoder
-from dot_core.encoders import MIN_TILE, TILE_MULTIPLE, DiffusersVAEEncoder
+from dot_core.diffusers_vae import MIN_TILE, TILE_MULTIPLE, DiffusersVAEEncoder
 from dot_core.imageio import image_to_tensor
 from dot_core.latent_cache import LatentCache, content_hash, latent_space_key
 from dot_core.memory import chunk_elements_for, is_out_of_memory, memory_budget
@@ -87,6 +87,62 @@ def test_tiny_autoencoder_with_a_nonstandard_factor_is_never_tiled(tiny_taesd_di
 def test_tile_size_must_be_a_multiple_at_least_the_minimum(tiny_kl_dir, bad):
     with pytest.raises(ValueError, match="tile_size"):
         tiny_vae_encoder(tiny_kl_dir, tile_size=bad)
+
+
+def test_a_call_leaves_the_shared_vae_as_it_found_it(tiny_kl_dir):
+    """The tile side is the call's own: nothing of it stays on the VAE object other callers share."""
+    enc = tiny_vae_encoder(tiny_kl_dir, tiling=True, tile_size=128)
+    before = (enc.vae.use_tiling, enc.vae.tile_sample_min_size, enc.vae.tile_latent_min_size)
+    x = image_to_tensor(photo("chelsea", 160))
+    z = enc.encode(x)
+    enc.decode(z, (160, 160))
+    assert (enc.vae.use_tiling, enc.vae.tile_sample_min_size, enc.vae.tile_latent_min_size) == before
+    torch.testing.assert_close(z, enc.encode(x, tile_size=128))  # "auto" planned 128 here
+    assert (z - enc.encode(x, tile_size=None)).abs().max() > 0  # and a tiled latent is another latent
+
+
+def test_threads_sharing_one_vae_each_get_their_own_tiles(tiny_kl_dir):
+    import threading
+
+    enc = tiny_vae_encoder(tiny_kl_dir)
+    x = image_to_tensor(photo("coffee", 160))
+    want = {128: enc.encode(x, tile_size=128), None: enc.encode(x, tile_size=None)}
+    got, errors = [], []
+
+    def work(side):
+        try:
+            for _ in range(4):
+                got.append((side, enc.encode(x, tile_size=side)))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(side,)) for side in (128, None, 128, None)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(got) == 16
+    for side, z in got:
+        torch.testing.assert_close(z, want[side])
+
+
+def test_cache_keys_on_the_tiling_of_the_call(tiny_kl_dir):
+    """A latent encoded untiled is not served when memory is short now and tiles are planned."""
+    enc, cache = tiny_vae_encoder(tiny_kl_dir), LatentCache()
+    img = photo("rocket", 160)
+    untiled = cache.encode(enc, img)
+    enc.budget_bytes = 1  # memory is short now: the plan is the smallest tiles
+    tiled = cache.encode(enc, img)
+    assert (cache.hits, cache.misses) == (0, 2)
+    torch.testing.assert_close(tiled, enc.encode(image_to_tensor(img), tile_size=MIN_TILE))
+    assert (tiled - untiled).abs().max() > 0
+    cache.encode(enc, img)
+    assert cache.hits == 1
+
+
+def test_explicit_tiles_are_refused_where_a_latent_never_tiles():
+    with pytest.raises(ValueError, match="one piece"):
+        PixelEncoder(device="cpu").encode(image_to_tensor(photo("coffee", 16)), tile_size=128)
 
 
 def fail_above(module: torch.nn.Module, side: int, seen: list, exc=torch.OutOfMemoryError) -> None:
@@ -190,9 +246,9 @@ def counting(enc):
     calls = []
     encode = enc.encode
 
-    def counted(x):
+    def counted(x, **kwargs):
         calls.append(tuple(x.shape))
-        return encode(x)
+        return encode(x, **kwargs)
 
     enc.encode = counted
     return calls

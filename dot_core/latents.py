@@ -1,0 +1,191 @@
+"""The latent spaces by name, and :func:`load_encoder` (DESIGN.md "Latent spaces").
+
+Names: ``pixel`` and ``detail`` (weight-free), the short names of :data:`KNOWN_VAES` (Hub), a
+Hub repo id, a local folder saved with diffusers' ``save_pretrained``, or a TAESD-family folder
+in the original layout (``*_encoder.*`` + ``*_decoder.*``, see :mod:`dot_core.taesd`).
+
+When weights cannot be had, :func:`load_encoder` raises :class:`EncoderUnavailableError` naming
+the encoder and how to provide it; it never switches latent space on its own. When the Hub is
+known to be unreachable (``HF_HUB_OFFLINE`` set, or a two-second probe failed) only the local
+cache is tried, so the error comes at once instead of after half a minute of retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import threading
+import warnings
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from .detail import DetailEncoder
+from .diffusers_vae import DiffusersVAEEncoder
+from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device, resolve_dtype
+from .taesd import TAESDEncoder, find_taesd_weights
+
+__all__ = ["KNOWN_VAES", "WEIGHT_FREE", "load_encoder", "hub_reachable"]
+
+# Short names of pretrained VAEs: (Hub repo id, diffusers class name).
+KNOWN_VAES: dict[str, tuple[str, str]] = {
+    "sd-vae-ft-mse": ("stabilityai/sd-vae-ft-mse", "AutoencoderKL"),
+    "sd-vae-ft-ema": ("stabilityai/sd-vae-ft-ema", "AutoencoderKL"),
+    "taesd": ("madebyollin/taesd", "AutoencoderTiny"),
+}
+WEIGHT_FREE = ("pixel", "detail")
+HUB_PROBE_SECONDS = 2.0  # a reachable Hub answers a TCP connection well within this
+
+
+def _offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_hub(host: str) -> bool:
+    ok: list[bool] = []
+
+    def connect() -> None:  # name resolution has no timeout of its own: run it in a thread
+        try:
+            socket.create_connection((host, 443), timeout=HUB_PROBE_SECONDS).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_SECONDS + 0.5)
+    return bool(ok)
+
+
+def hub_reachable() -> bool:
+    """False when ``HF_HUB_OFFLINE`` is set or the Hub's host does not accept a connection
+    within :data:`HUB_PROBE_SECONDS` (probed once per process)."""
+    if _offline_env():
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    return _probe_hub(host)
+
+
+def _class_from_config(config: dict, where: str) -> str:
+    cls = config.get("_class_name")
+    if cls not in ("AutoencoderKL", "AutoencoderTiny"):
+        raise EncoderUnavailableError(
+            f"{where} holds a {cls or 'model without _class_name'}, not a diffusers AutoencoderKL "
+            "or AutoencoderTiny; point --encoder at a folder saved with save_pretrained() of one, "
+            "or at a TAESD-family folder (*_encoder.safetensors + *_decoder.safetensors)"
+        )
+    return cls
+
+
+def _hub_hint(name: str, repo: str, why: str) -> str:
+    return (
+        f"cannot load the '{name}' latent space ({repo}): its weights are neither in a local "
+        f"folder nor in the Hugging Face cache, and {why}. Download them "
+        f"where the Hub is reachable (`hf download {repo}`), pass a local folder saved with "
+        "save_pretrained() or a TAESD-family folder (*_encoder.* + *_decoder.*), or use a "
+        "weight-free latent space ('detail' or 'pixel')."
+    )
+
+
+def _load_vae_folder(path: Path, dtype: torch.dtype) -> torch.nn.Module:
+    from diffusers import AutoencoderKL, AutoencoderTiny  # imported late: heavy
+
+    cfg_file = path / "config.json"
+    try:
+        config = json.loads(cfg_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise EncoderUnavailableError(f"{cfg_file} is not valid JSON: {exc}") from exc
+    cls = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}[_class_from_config(config, str(path))]
+    try:
+        return cls.from_pretrained(path, torch_dtype=dtype)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise EncoderUnavailableError(f"cannot load the VAE in {path}: {exc}") from exc
+
+
+def _load_vae_hub(name: str, repo: str, cls_name: str | None, dtype: torch.dtype) -> torch.nn.Module:
+    """From the Hub, or only from the local cache when the Hub is known to be unreachable."""
+    from diffusers import AutoencoderKL, AutoencoderTiny  # imported late: heavy
+
+    classes = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}
+    online = hub_reachable()
+    why = "the Hub could not be reached" if online else (
+        "HF_HUB_OFFLINE is set" if _offline_env() else "the Hub did not answer a quick probe")
+    try:
+        with warnings.catch_warnings():
+            # diffusers passes an argument huggingface_hub has deprecated; the warning would
+            # stand before our own one-line error in the CLI and says nothing to a user.
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            if cls_name is None:
+                from huggingface_hub import hf_hub_download
+
+                with open(hf_hub_download(repo, "config.json", local_files_only=not online)) as fh:
+                    cls_name = _class_from_config(json.load(fh), repo)
+            return classes[cls_name].from_pretrained(repo, torch_dtype=dtype, local_files_only=not online)
+    except EncoderUnavailableError:
+        raise
+    except Exception as exc:  # network errors come in many types (OSError, HTTP, offline mode)
+        raise EncoderUnavailableError(_hub_hint(name, repo, why) + f" [{type(exc).__name__}]") from exc
+
+
+def _load(name: str, device: torch.device, dtype: torch.dtype, sample_posterior: bool) -> Encoder:
+    if name == "pixel":
+        return PixelEncoder(device=device)
+    if name == "detail":
+        return DetailEncoder(device=device)
+    path = Path(os.path.expanduser(name))
+    if path.is_dir() and (path / "config.json").is_file():
+        vae = _load_vae_folder(path, dtype)
+        return DiffusersVAEEncoder(vae, name=str(path), device=device, dtype=dtype, sample_posterior=sample_posterior)
+    weights = find_taesd_weights(path)  # a folder (or folder/prefix) of TAESD-layout files, else None
+    if weights is not None:
+        return TAESDEncoder.from_files(*weights, name=str(path), device=device, dtype=dtype)
+    if path.is_dir():
+        raise EncoderUnavailableError(
+            f"{path} holds neither a diffusers VAE (config.json) nor TAESD-family weights "
+            "(*_encoder.safetensors or .pth with *_decoder.*); point --encoder at a folder with one of them"
+        )
+    if name in KNOWN_VAES:
+        repo, cls_name = KNOWN_VAES[name]
+    elif name.count("/") == 1 and not path.exists():
+        repo, cls_name = name, None
+    else:
+        known = ", ".join([*WEIGHT_FREE, *KNOWN_VAES])
+        raise EncoderUnavailableError(
+            f"unknown latent space {name!r}: use one of {known}, a Hub repo id, or a local folder"
+        )
+    vae = _load_vae_hub(name, repo, cls_name, dtype)
+    return DiffusersVAEEncoder(vae, name=name, device=device, dtype=dtype, sample_posterior=sample_posterior)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, device: torch.device, dtype: torch.dtype, sample_posterior: bool) -> Encoder:
+    return _load(name, device, dtype, sample_posterior)
+
+
+def load_encoder(
+    name: str,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    sample_posterior: bool = False,
+) -> Encoder:
+    """The latent space called ``name``: "pixel", "detail", a short VAE name, a repo id or a folder.
+
+    A folder is either a diffusers VAE (``config.json``) or a TAESD-family folder holding
+    ``*_encoder.*`` and ``*_decoder.*`` (``.safetensors``, or ``.pth`` read with
+    ``weights_only=True``); ``FOLDER/PREFIX`` picks one pair in a folder holding several
+    (e.g. ComfyUI's ``models/vae_approx/taesdxl``). Encoders are cached: asking twice for the
+    same one returns the same object.
+
+    Raises
+    ------
+    EncoderUnavailableError
+        When the weights cannot be loaded (message names the encoder and how to provide them).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"encoder name must be a non-empty string, got {name!r}")
+    return _load_cached(name.strip(), resolve_device(device), resolve_dtype(dtype), bool(sample_posterior))

@@ -1,0 +1,132 @@
+"""Colour fix of x̂0 (none | wavelet | adain): its properties, the pipeline option, provenance in
+outputs, and the CLI's --color-fix."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import bicubic_x4, photo
+from scipy.ndimage import gaussian_filter
+
+from dot_core import Calibrator, DOTPipeline, PixelEncoder, TransportConfig, load_encoder
+from dot_core.cli import main
+from dot_core.colorfix import WAVELET_SIGMA, adain_color_fix, apply_color_fix, resolve_color_fix, wavelet_color_fix
+from dot_core.imageio import load_image, save_image
+from dot_core.provenance import read_png_provenance
+
+
+def low_pass(img: np.ndarray) -> np.ndarray:
+    """An independent Gaussian low-pass (scipy), border replicated like dot_core.detail.gaussian_blur."""
+    return np.stack([gaussian_filter(img[..., c].astype(np.float64), WAVELET_SIGMA, mode="nearest", truncate=3.0)
+                     for c in range(3)], axis=-1)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """x* (a restoration) and an x̂0 with a colour cast and other texture."""
+    x_star = bicubic_x4(photo("coffee", 64))
+    rng = np.random.default_rng(0)
+    x0 = np.clip(photo("coffee", 64) * [0.8, 1.1, 0.9] + [0.1, -0.05, 0.02] + rng.normal(0, 0.03, x_star.shape), 0, 1)
+    return x_star, x0.astype(np.float32)
+
+
+def test_wavelet_keeps_the_low_pass_of_x_star_and_the_high_pass_of_x0(pair):
+    x_star, x0 = pair
+    out = wavelet_color_fix(x0, x_star)
+    np.testing.assert_allclose(out, low_pass(x_star) + (x0 - low_pass(x0)), atol=2e-5)
+    assert np.abs(out - x0).max() > 0.05  # the cast was there to remove
+
+
+def test_wavelet_removes_any_constant_cast_exactly(pair):
+    x_star, x0 = pair
+    cast = np.array([0.2, -0.1, 0.05], dtype=np.float32)
+    np.testing.assert_allclose(wavelet_color_fix(x0 + cast, x_star), wavelet_color_fix(x0, x_star), atol=1e-5)
+    np.testing.assert_allclose(wavelet_color_fix(x_star, x_star), x_star, atol=1e-5)
+
+
+def test_adain_takes_the_per_channel_mean_and_spread_of_x_star(pair):
+    x_star, x0 = pair
+    out = adain_color_fix(x0, x_star).astype(np.float64)
+    ref = x_star.astype(np.float64)
+    np.testing.assert_allclose(out.mean(axis=(0, 1)), ref.mean(axis=(0, 1)), atol=1e-6)
+    np.testing.assert_allclose(out.std(axis=(0, 1)), ref.std(axis=(0, 1)), rtol=1e-5)
+    flat = np.full_like(x0, 0.3)  # a flat channel cannot be scaled: only shifted
+    np.testing.assert_allclose(adain_color_fix(flat, x_star).mean(axis=(0, 1), dtype=np.float64),
+                               ref.mean(axis=(0, 1)), atol=1e-6)
+
+
+def test_apply_color_fix_clips_and_refuses_bad_input(pair):
+    x_star, x0 = pair
+    np.testing.assert_array_equal(apply_color_fix("none", x0, x_star), x0)
+    for method in ("wavelet", "adain"):
+        out = apply_color_fix(method, x0, x_star)
+        assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+    with pytest.raises(ValueError, match="color_fix must be one of"):
+        apply_color_fix("lab", x0, x_star)
+    with pytest.raises(ValueError, match="one shape"):
+        apply_color_fix("wavelet", x0[:10], x_star)
+
+
+def test_auto_is_wavelet_for_learned_latents_and_none_for_weight_free(tiny_kl_dir):
+    assert resolve_color_fix("auto", load_encoder("detail")) == "none"
+    assert resolve_color_fix("auto", load_encoder("pixel")) == "none"
+    assert resolve_color_fix("auto", load_encoder(str(tiny_kl_dir))) == "wavelet"
+    assert resolve_color_fix("adain", load_encoder("pixel")) == "adain"
+    with pytest.raises(ValueError, match="color_fix"):
+        TransportConfig(color_fix="wavelets")
+
+
+def pixel_pipeline(color_fix: str) -> DOTPipeline:
+    enc = PixelEncoder(device="cpu")
+    cal = Calibrator(enc, 3)
+    cal.add_restored(bicubic_x4(photo("coffee", 64)))
+    cal.add_clean(photo("chelsea", 64))
+    return DOTPipeline(enc, cal.fit(), config=TransportConfig(color_fix=color_fix))
+
+
+def test_pipeline_applies_the_fix_to_x0_before_eq4_and_records_it():
+    img = bicubic_x4(photo("rocket", 48))
+    plain = pixel_pipeline("auto").enhance(img)
+    fixed_pipe = pixel_pipeline("wavelet")
+    fixed = fixed_pipe.enhance(img)
+    assert plain.provenance["color_fix"] == "none" and fixed.provenance["color_fix"] == "wavelet"
+    np.testing.assert_allclose(fixed.transported, apply_color_fix("wavelet", plain.transported, img), atol=1e-6)
+    torch.testing.assert_close(fixed.latent_transported, plain.latent_transported)
+    np.testing.assert_array_equal(fixed_pipe.blend(fixed, 1.0), img)  # α = 1 is still the restoration
+    np.testing.assert_allclose(fixed_pipe.blend(fixed, 0.5), np.clip(0.5 * img + 0.5 * fixed.transported, 0, 1), atol=1e-6)
+    latent = fixed_pipe.blend(fixed, 0.0, space="latent")
+    np.testing.assert_allclose(latent, fixed.transported, atol=1e-5)
+    assert fixed.provenance["encoder"]["encoder"] == "pixel" and fixed.provenance["calibration"]["patch_size"] == 3
+
+
+@pytest.fixture(scope="module")
+def cli_calibration(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cli_colour")
+    save_image(base / "restored" / "coffee.png", bicubic_x4(photo("coffee", 64)))
+    save_image(base / "clean" / "chelsea.png", photo("chelsea", 64))
+    save_image(base / "in" / "rocket.png", bicubic_x4(photo("rocket", 48)))
+    code = main(["calibrate", "--restored", str(base / "restored"), "--clean", str(base / "clean"),
+                 "--encoder", "pixel", "--patch-size", "3", "--out", str(base / "cal.safetensors")])
+    assert code == 0
+    return base
+
+
+@pytest.mark.parametrize("flag, recorded", [([], "none"), (["--color-fix", "adain"], "adain"),
+                                            (["--color-fix", "wavelet"], "wavelet"), (["--color-fix", "none"], "none")])
+def test_cli_color_fix_is_applied_and_recorded_in_the_png(cli_calibration, tmp_path, flag, recorded):
+    base = cli_calibration
+    code = main(["enhance", "--calibration", str(base / "cal.safetensors"), "--alpha", "0", *flag,
+                 str(base / "in" / "rocket.png"), "--out", str(tmp_path)])
+    assert code == 0
+    prov = read_png_provenance(tmp_path / "rocket.png")
+    assert prov["color_fix"] == recorded and prov["alpha"] == 0 and prov["space"] == "pixel"
+    x_star = load_image(base / "in" / "rocket.png")
+    plain = pixel_pipeline("none").enhance(x_star).transported
+    want = apply_color_fix(recorded, plain, x_star)
+    assert np.abs(load_image(tmp_path / "rocket.png") - want).max() <= 1 / 255 + 1e-6
+
+
+def test_cli_refuses_an_unknown_color_fix(cli_calibration, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["enhance", "--calibration", str(cli_calibration / "cal.safetensors"), "--color-fix", "auto",
+              str(cli_calibration / "in"), "--out", str(tmp_path)])
+    assert info.value.code == 2 and "--color-fix" in capsys.readouterr().err
