@@ -169,3 +169,19 @@ def test_lattice_fix_is_on_for_learned_decoders_and_recorded(tiny_kl_dir):
     from dot_core.colorfix import remove_lattice
 
     np.testing.assert_allclose(on.transported, np.clip(remove_lattice(off.transported, img, 2), 0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_provenance_chunk_keeps_the_png_readable_and_the_pixels(tmp_path, bits):
+    from dot_core.provenance import write_png_provenance
+
+    img = photo("coffee", 24)
+    path = save_image(tmp_path / "x.png", img, bits=bits)
+    before = load_image(path)
+    assert read_png_provenance(path) is None
+    write_png_provenance(path, {"color_fix": "wavelet", "alpha": 0.5, "note": "σ ≠ ascii"})
+    assert read_png_provenance(path) == {"color_fix": "wavelet", "alpha": 0.5, "note": "σ ≠ ascii"}
+    np.testing.assert_array_equal(load_image(path), before)
+    (tmp_path / "y.png").write_bytes(b"GIF89a not a png")
+    with pytest.raises(ValueError, match="not a PNG"):
+        write_png_provenance(tmp_path / "y.png", {})
