@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("inputs", nargs="+", metavar="IN", help="restored images or folders")
     enh.add_argument("--calibration", required=True, metavar="FILE")
     enh.add_argument("--alpha", action="append", metavar="A", help="eq. (4): 1 = restoration, 0 = transported; repeat or A,B,C")
-    enh.add_argument("--encoder", default=None, help="override the calibration's encoder (e.g. a local copy of its weights)")
+    enh.add_argument("--encoder", default=None,
+                     help="override the calibration's encoder (e.g. a local copy of its weights, or its TAESD-family folder)")
     enh.add_argument("--space", choices=["pixel", "latent"], default="pixel", help="where to interpolate")
     enh.add_argument("--fold-kernel", choices=FOLD_KERNELS, default=None,
                      help="how overlapping patches are averaged (default: the latent's own: gaussian for detail, "
