@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="eq. (4): 1 = restoration, 0 = transported, beyond extrapolates; repeat or A,B,C "
                           "(default: 0)")
     enh.add_argument("--encoder", default=None, metavar="NAME",
-                     help="override the calibration's encoder, e.g. a local copy of its weights "
+                     help="override the calibration's encoder, e.g. a local copy of its weights or its "
+                          "TAESD-family folder "
                           "(default: the calibration's)")
     enh.add_argument("--space", choices=["pixel", "latent"], default="pixel",
                      help="where to interpolate (default: %(default)s)")

@@ -22,6 +22,14 @@ the calibration photos, and the transported image x̂0 takes it on (measured wit
 (``wavelet`` for learned latents, ``none`` for ``pixel`` and ``detail``, which keep colour by
 construction).
 
+Decoder lattice
+---------------
+A ×f decoder built from nearest up-sampling (TAESD, taef2: f = 8) prints an f-pixel lattice
+when its input leaves the latents it was trained on, as transported latents do (taef2 at α = 0
+on the tuning photographs: 6–9× the ground truth's share of high-pass power on the lattice
+frequencies). :func:`remove_lattice` puts x*'s content back on exactly those frequencies
+(k/f cycles per pixel on both axes) and leaves every other frequency of x̂0 as it was.
+
 References
 ----------
 [1] Wang, Yue, Zhou, Chan & Loy, "Exploiting Diffusion Prior for Real-World Image
@@ -39,10 +47,16 @@ import torch
 
 from .detail import gaussian_blur
 
-__all__ = ["COLOR_FIXES", "WAVELET_SIGMA", "apply_color_fix", "resolve_color_fix", "wavelet_color_fix", "adain_color_fix"]
+__all__ = [
+    "COLOR_FIXES", "WAVELET_SIGMA", "apply_color_fix", "resolve_color_fix", "wavelet_color_fix",
+    "adain_color_fix", "lattice_mask", "remove_lattice", "resolve_lattice_fix",
+]
 
 COLOR_FIXES = ("none", "wavelet", "adain")
-WAVELET_SIGMA = 4.0  # pixels; chosen on the tuning photographs of bench/taef2_colorfix.py
+# Pixels. With taef2 at α = 0 on the tuning photographs (bench/taef2_colorfix.py): σ = 1: −1.55 dB,
+# texture 0.63× the restoration's; 1.25: −1.89 dB, 0.58×; 1.5: −2.14 dB, 0.53×; 4: −2.84 dB,
+# 0.51×. The largest σ within 2 dB of the restoration there.
+WAVELET_SIGMA = 1.25
 
 
 def _as_batch(img, name: str) -> torch.Tensor:
@@ -85,6 +99,35 @@ def apply_color_fix(method: str, x0: np.ndarray, x_star: np.ndarray) -> np.ndarr
     return np.clip(out, 0.0, 1.0)
 
 
+def lattice_mask(height: int, width: int, period: int) -> torch.Tensor:
+    """(H, W) bool mask of the FFT bins of a period-p lattice: (k·H/p, l·W/p) ± 1 bin, (k, l) ≠ (0, 0)."""
+    rows = sorted({(round(k * height / period) + d) % height for k in range(period) for d in (-1, 0, 1)})
+    cols = sorted({(round(k * width / period) + d) % width for k in range(period) for d in (-1, 0, 1)})
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[torch.tensor(rows)[:, None], torch.tensor(cols)[None, :]] = True
+    near_zero = torch.tensor([height - 1, 0, 1]) % height, torch.tensor([width - 1, 0, 1]) % width
+    mask[near_zero[0][:, None], near_zero[1][None, :]] = False  # the mean and its neighbours: no lattice
+    return mask
+
+
+def remove_lattice(x0: np.ndarray, x_star: np.ndarray, period: int) -> np.ndarray:
+    """x̂0 with x*'s content on the lattice frequencies of :func:`lattice_mask`; float32, not clipped.
+
+    .. math:: \\mathrm{out} = \\hat x_0 - \\mathcal F^{-1}\\big(M \\cdot \\mathcal F(\\hat x_0 - x^*)\\big)
+
+    per channel, M the lattice mask. Every other frequency of x̂0 is kept exactly.
+    """
+    a = np.asarray(x0, dtype=np.float32)
+    H, W = a.shape[:2]
+    mask = lattice_mask(H, W, period)
+    out = np.empty_like(a)
+    for c in range(a.shape[2]):  # one channel at a time bounds the complex buffer
+        d = torch.fft.fft2(torch.from_numpy(a[..., c] - np.asarray(x_star[..., c], dtype=np.float32)))
+        d[~mask] = 0
+        out[..., c] = a[..., c] - torch.fft.ifft2(d).real.numpy()
+    return out
+
+
 def resolve_color_fix(choice: str, encoder) -> str:
     """"auto" → the encoder's ``default_color_fix``; any of :data:`COLOR_FIXES` as it is."""
     if choice == "auto":
@@ -92,3 +135,11 @@ def resolve_color_fix(choice: str, encoder) -> str:
     if choice not in COLOR_FIXES:
         raise ValueError(f"color_fix must be 'auto' or one of {COLOR_FIXES}, got {choice!r}")
     return choice
+
+
+def resolve_lattice_fix(choice: bool | None, encoder) -> int | None:
+    """The lattice period to remove from x̂0, or None: ``None`` (auto) and ``True`` mean the
+    encoder's factor when it up-samples (f > 1, a learned decoder), ``False`` never."""
+    if choice is not None and not isinstance(choice, bool):
+        raise ValueError(f"lattice_fix must be True, False or None (auto), got {choice!r}")
+    return encoder.factor if choice is not False and encoder.factor > 1 else None

@@ -22,7 +22,7 @@ import torch
 
 from ._version import __version__
 from .calibration import Calibration, latent_patch_moments
-from .colorfix import COLOR_FIXES, apply_color_fix, resolve_color_fix
+from .colorfix import COLOR_FIXES, apply_color_fix, remove_lattice, resolve_color_fix, resolve_lattice_fix
 from .encoders import Encoder
 from .imageio import tensor_to_image
 from .latent_cache import LatentCache, encode_image
@@ -45,12 +45,17 @@ class TransportConfig:
     # colour fix of x̂0 before eq. (4) (dot_core.colorfix): "none", "wavelet", "adain", or "auto":
     # the encoder's own default (``Encoder.default_color_fix``: wavelet for learned latents, else none)
     color_fix: str = "auto"
+    # put x*'s content back on the decoder's f-pixel lattice frequencies (dot_core.colorfix.remove_lattice);
+    # None: on for latents with a factor f > 1 (learned decoders), off for pixel and detail
+    lattice_fix: bool | None = None
 
     def __post_init__(self) -> None:
         if self.fold_kernel is not None and self.fold_kernel not in FOLD_KERNELS:
             raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS} or None, got {self.fold_kernel!r}")
         if self.color_fix != "auto" and self.color_fix not in COLOR_FIXES:
             raise ValueError(f"color_fix must be 'auto' or one of {COLOR_FIXES}, got {self.color_fix!r}")
+        if self.lattice_fix is not None and not isinstance(self.lattice_fix, bool):
+            raise ValueError(f"lattice_fix must be True, False or None (auto), got {self.lattice_fix!r}")
 
 
 MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)
@@ -125,6 +130,7 @@ class DOTPipeline:
         self.encoder, self.calibration, self.config = encoder, calibration, config
         self.fold_kernel = config.fold_kernel or encoder.default_fold_kernel
         self.color_fix = resolve_color_fix(config.color_fix, encoder)  # "auto" resolved here, once
+        self.lattice_period = resolve_lattice_fix(config.lattice_fix, encoder)  # None: no lattice fix
         self.cache = cache  # an image enhanced again (or under another calibration) is not re-encoded
 
     @property
@@ -139,6 +145,7 @@ class DOTPipeline:
                             "method": cal.method, "eps": cal.eps},
             "fold_kernel": self.fold_kernel,
             "color_fix": self.color_fix,
+            "lattice_fix": self.lattice_period,
             "seed": self.config.seed,
         }
 
@@ -193,13 +200,20 @@ class DOTPipeline:
 
         return retry_smaller(run, cfg.max_chunk_elements or chunk_elements_for(zt.device), shrink=smaller, device=zt.device)
 
+    def fix(self, decoded: np.ndarray, x_star: np.ndarray) -> np.ndarray:
+        """The pipeline's colour fix, then its lattice fix, of a decoded image; in [0, 1]."""
+        out = apply_color_fix(self.color_fix, decoded, x_star)
+        if self.lattice_period is not None:
+            out = np.clip(remove_lattice(out, x_star, self.lattice_period), 0.0, 1.0)
+        return out
+
     @torch.inference_mode()
     def enhance(self, image: np.ndarray) -> Enhanced:
         """Compute x̂0 (after the pipeline's colour fix) for one restored image (H, W, 3) in [0, 1]."""
         x_star = np.asarray(image, dtype=np.float32)
         z = self.encode(image)
         z0 = self.transport(z)
-        x0 = apply_color_fix(self.color_fix, self.decode(z0, image.shape[:2]), x_star)
+        x0 = self.fix(self.decode(z0, image.shape[:2]), x_star)
         return Enhanced(original=x_star, transported=x0, latent=z, latent_transported=z0, provenance=self.provenance)
 
     @torch.inference_mode()
@@ -213,7 +227,7 @@ class DOTPipeline:
             return np.clip(interpolate(enhanced.original, enhanced.transported, alpha), 0.0, 1.0)
         if space == "latent":
             z = interpolate(enhanced.latent, enhanced.latent_transported, alpha)
-            return apply_color_fix(self.color_fix, self.decode(z, enhanced.original.shape[:2]), enhanced.original)
+            return self.fix(self.decode(z, enhanced.original.shape[:2]), enhanced.original)
         raise ValueError(f"space must be 'pixel' or 'latent', got {space!r}")
 
     @torch.inference_mode()

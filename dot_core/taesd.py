@@ -188,10 +188,11 @@ def find_taesd_weights(path: Path) -> tuple[Path, Path] | None:
     if not folder.is_dir() or (prefix is not None and len(path.parts) < 2):
         return None  # a bare name ("taesd") is a latent space's name, not a file prefix here
     found: dict[str, dict[str, Path]] = {}
-    for f in sorted(folder.iterdir(), key=lambda p: WEIGHT_SUFFIXES.index(p.suffix) if p.suffix in WEIGHT_SUFFIXES else 9, reverse=True):
+    rank = {suffix: -i for i, suffix in enumerate(WEIGHT_SUFFIXES)}  # the preferred suffix last: it wins
+    for f in sorted(folder.iterdir(), key=lambda p: rank.get(p.suffix, -99)):
         m = re.fullmatch(r"(.+)_(encoder|decoder)", f.stem)
         if m and f.suffix in WEIGHT_SUFFIXES and f.is_file() and (prefix is None or m.group(1) == prefix):
-            found.setdefault(m.group(1), {})[m.group(2)] = f  # the preferred suffix comes last and wins
+            found.setdefault(m.group(1), {})[m.group(2)] = f
     if not found:
         return None
     if len(found) > 1:

@@ -130,3 +130,58 @@ def test_cli_refuses_an_unknown_color_fix(cli_calibration, tmp_path, capsys):
         main(["enhance", "--calibration", str(cli_calibration / "cal.safetensors"), "--color-fix", "auto",
               str(cli_calibration / "in"), "--out", str(tmp_path)])
     assert info.value.code == 2 and "--color-fix" in capsys.readouterr().err
+
+
+def test_remove_lattice_replaces_exactly_the_lattice_frequencies(pair):
+    from dot_core.colorfix import lattice_mask, remove_lattice
+
+    x_star, x0 = pair  # 64 × 64
+    yy, xx = np.mgrid[:64, :64]
+    grid = 0.05 * ((yy % 8 == 0) | (xx % 8 == 0))[..., None]  # an 8-pixel grid, as a ×8 decoder prints
+    printed = x0 + grid
+    out = remove_lattice(printed, x_star, 8)
+    mask = lattice_mask(64, 64, 8).numpy()
+    spec = lambda a: np.fft.fft2(a.astype(np.float64), axes=(0, 1))  # noqa: E731
+    np.testing.assert_allclose(spec(out - x_star)[mask], 0, atol=1e-3)  # x*'s content on the lattice
+    np.testing.assert_allclose(spec(out - printed)[~mask], 0, atol=1e-3)  # everything else as it was
+    # the grid lives on the lattice frequencies and the mean: all of it but its mean is gone
+    np.testing.assert_allclose(out - remove_lattice(x0, x_star, 8), np.full_like(x0, grid.mean()), atol=1e-5)
+    assert mask.sum() == 8 * 3 * 8 * 3 - 9
+
+
+def test_lattice_fix_is_on_for_learned_decoders_and_recorded(tiny_kl_dir):
+    from dot_core.colorfix import resolve_lattice_fix
+
+    kl = load_encoder(str(tiny_kl_dir))
+    assert resolve_lattice_fix(None, kl) == 2 and resolve_lattice_fix(False, kl) is None
+    assert resolve_lattice_fix(None, load_encoder("detail")) is None
+    assert resolve_lattice_fix(True, load_encoder("pixel")) is None  # f = 1: no lattice to remove
+    with pytest.raises(ValueError, match="lattice_fix"):
+        TransportConfig(lattice_fix="yes")
+    cal = Calibrator(kl, 2)
+    cal.add_restored(bicubic_x4(photo("coffee", 48)))
+    cal.add_clean(photo("chelsea", 48))
+    img = bicubic_x4(photo("rocket", 40))
+    on = DOTPipeline(kl, cal.fit()).enhance(img)
+    off = DOTPipeline(kl, cal.fit(), config=TransportConfig(lattice_fix=False)).enhance(img)
+    assert (on.provenance["lattice_fix"], off.provenance["lattice_fix"]) == (2, None)
+    assert on.provenance["color_fix"] == off.provenance["color_fix"] == "wavelet"
+    from dot_core.colorfix import remove_lattice
+
+    np.testing.assert_allclose(on.transported, np.clip(remove_lattice(off.transported, img, 2), 0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_provenance_chunk_keeps_the_png_readable_and_the_pixels(tmp_path, bits):
+    from dot_core.provenance import write_png_provenance
+
+    img = photo("coffee", 24)
+    path = save_image(tmp_path / "x.png", img, bits=bits)
+    before = load_image(path)
+    assert read_png_provenance(path) is None
+    write_png_provenance(path, {"color_fix": "wavelet", "alpha": 0.5, "note": "σ ≠ ascii"})
+    assert read_png_provenance(path) == {"color_fix": "wavelet", "alpha": 0.5, "note": "σ ≠ ascii"}
+    np.testing.assert_array_equal(load_image(path), before)
+    (tmp_path / "y.png").write_bytes(b"GIF89a not a png")
+    with pytest.raises(ValueError, match="not a PNG"):
+        write_png_provenance(tmp_path / "y.png", {})
