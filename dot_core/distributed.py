@@ -1,6 +1,6 @@
 """Calibrate and enhance across processes, GPUs and machines (``accelerate launch``).
 
-Calibration statistics are sums (n, S1 = Σv, S2 = Σvvᵀ; DESIGN.md step 3), so each process can
+Calibration statistics are sums (n, S1 = Σv, S2 = Σvvᵀ; docs/method.md "Moments"), so each process can
 take a shard of the images and the shards' float64 sums are added with one all-reduce: the
 result equals a single process's up to float64 round-off (≈1e-16 relative). Enhancement needs
 no communication: each process writes the outputs of its own shard of the inputs.

@@ -1,4 +1,4 @@
-"""The latent spaces by name, and :func:`load_encoder` (DESIGN.md "Latent spaces").
+"""The latent spaces by name, and :func:`load_encoder` (README "Latent spaces"; docs/method.md "Latents and patches").
 
 Names: ``pixel`` and ``detail`` (weight-free), the short names of :data:`KNOWN_VAES` (Hub), a
 Hub repo id, a local folder saved with diffusers' ``save_pretrained``, or a TAESD-family folder

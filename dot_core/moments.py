@@ -1,4 +1,4 @@
-"""Streamed, mergeable first and second moments of patch vectors (DESIGN.md step 3).
+"""Streamed, mergeable first and second moments of patch vectors (docs/method.md "Moments").
 
 For samples v ∈ R^d we keep n, S1 = Σ v and S2 = Σ v vᵀ in float64; then
 

@@ -1,6 +1,6 @@
 """The enhancement pipeline: encode → transport patches → fold → decode → interpolate.
 
-DESIGN.md steps 1 and 6–9. The pipeline owns an encoder and a calibration; images cross its
+docs/method.md: "Latents and patches", "Transport and fold", "Interpolation, eq. 4". The pipeline owns an encoder and a calibration; images cross its
 boundary as float32 arrays (H, W, 3) in [0, 1].
 
 Interpolation follows eq. (4) of Adrai et al. 2023:
@@ -161,7 +161,7 @@ class DOTPipeline:
 
     @torch.inference_mode()
     def transport(self, z: torch.Tensor) -> torch.Tensor:
-        """Transport the latent's patches (DESIGN.md steps 2, 6, 7); side channels pass through."""
+        """Transport the latent's patches (docs/method.md "Transport and fold"); side channels pass through."""
         cal, cfg = self.calibration, self.config
         if not torch.isfinite(z).all():
             raise ValueError(
