@@ -2,8 +2,8 @@
 
 Every encoder maps an image batch ``x`` of shape (1, 3, H, W) in [-1, 1] to a latent
 (1, C, ⌈H/f⌉, ⌈W/f⌉) and back (README "Latent spaces"; docs/method.md "Latents and patches").
-Images whose sides are not multiples of the factor ``f`` are padded (replicating the border) before encoding; :meth:`Encoder.decode`
-crops back to the size it is given.
+Images whose sides are not multiples of the factor ``f`` are padded (replicating the border)
+before encoding; :meth:`Encoder.decode` crops back to the size it is given.
 
 This module imports no other latent space. The others build on it: ``detail``
 (:mod:`dot_core.detail`), diffusers VAEs (:mod:`dot_core.diffusers_vae`), TAESD-family folders
