@@ -69,6 +69,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoders import Encoder, resolve_device
+from .kernels import gaussian_radius, gaussian_taps
 
 __all__ = ["DetailEncoder", "DEFAULT_EPS", "OPPONENT", "gaussian_blur"]
 
@@ -85,14 +86,6 @@ OPPONENT = torch.tensor(
 )
 
 
-def _gaussian_taps(sigma: float) -> torch.Tensor:
-    """Normalised 1-D Gaussian of standard deviation ``sigma``, radius ⌈3σ⌉: (2r + 1,) float32."""
-    r = max(1, math.ceil(3.0 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float64)
-    g = torch.exp(-0.5 * (t / sigma) ** 2)
-    return (g / g.sum()).float()
-
-
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian low-pass of ``x`` (1, C, H, W) with the border replicated; same shape.
 
@@ -100,8 +93,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     depthwise ``conv2d``: on CPU the convolution takes a workspace of several copies of a large
     image (about 2 GB at 3×4096²), the sum one accumulator.
     """
-    taps = _gaussian_taps(sigma).tolist()
-    r = len(taps) // 2
+    r = gaussian_radius(sigma)  # 2r + 1 taps, radius ⌈3σ⌉
+    taps = gaussian_taps(2 * r + 1, sigma, dtype=torch.float32).tolist()
     H, W = x.shape[-2:]
     y = F.pad(x, (r, r, 0, 0), mode="replicate")
     out = y[..., 0:W] * taps[0]

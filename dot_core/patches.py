@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .gaussian_ot import GaussianOperator
+from .kernels import gaussian_taps
 
 __all__ = [
     "DEFAULT_CHUNK_ELEMENTS",
@@ -77,10 +78,8 @@ def fold_kernel(patch_size: int, kind: str = "uniform") -> torch.Tensor:
     p = int(patch_size)
     if kind == "uniform":
         return torch.ones(p, p, dtype=torch.float64)
-    sigma = max(p / 4.0, 0.5)
-    x = torch.arange(p, dtype=torch.float64) - (p - 1) / 2.0
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    return torch.outer(g, g) / g.max() ** 2
+    g = gaussian_taps(p, max(p / 4.0, 0.5), normalize="peak")
+    return torch.outer(g, g)
 
 
 def transport_latent(
