@@ -292,59 +292,74 @@ def spectrum_distance(x, y, *, n_bins: int = 64) -> float:
 
 
 def lattice_energy(x, *, period: int) -> float:
-    """Share of the high-pass luma energy that sits on the frequencies of a ``period``-pixel lattice.
+    """Share of the high-pass luma energy that sits on the frequencies of a ``period``-pixel lattice,
+    averaged over tiles so that a grid on a flat wall or sky counts as much as anywhere else.
 
     A pattern that repeats every p pixels along both axes (the interpolation phase of a ×p
     upscaler, JPEG's 8×8 blocks, a transport that amplifies either) puts its energy at the
     frequencies :math:`(k/p, l/p)` cycles/pixel, :math:`k, l \\in \\{0, \\dots, p - 1\\}` not both 0.
-    The BT.601 luma, cropped from the top-left to a multiple of p on each side (so every lattice
-    frequency is a DFT bin) and multiplied by a 2-D Hann window, gives the power spectrum P;
+    The BT.601 luma is cut into square tiles of side 16p from the top-left (every lattice
+    frequency is then a DFT bin); each tile, multiplied by a 2-D Hann window, gives a power
+    spectrum P and a share
 
-    .. math:: \\text{share} = \\frac{\\sum_{f \\in N(\\Lambda_p)} P(f)}{\\sum_{f \\in B} P(f)},
+    .. math:: s = \\frac{\\sum_{f \\in N(\\Lambda_p)} P(f)}{\\sum_{f \\in B} P(f)},
               \\qquad B = \\{f : \\max(|f_x|, |f_y|) \\ge \\tfrac{1}{2p}\\}
 
-    where :math:`N(\\Lambda_p)` holds the 3×3 bins around each lattice frequency (the window spreads
-    a line to ±1 bin) and B is the high-pass band: everything above half the lattice's
-    fundamental on either axis, so the strong low frequencies of a photograph do not set the
-    scale. A natural photograph puts a small share there (its spectrum is smooth); a visible
-    grid raises it by an order of magnitude. Compare with the ground truth's share
+    where :math:`N(\\Lambda_p)` holds the 3×3 bins around each lattice frequency (the window and a
+    grid that fades in and out spread a line to its neighbours) and B is the high-pass band above
+    half the lattice's fundamental, so the strong low frequencies of a photograph do not set the
+    scale; the band energy of 8-bit rounding noise through the same window is added to the
+    denominator, so a tile whose detail is below what anyone can see does not count as a grid.
+    The result is the plain mean of s over the tiles.
+    Averaging shares, not energies, is what makes a grid on a flat region visible: there it is
+    most of the tile's high-pass energy, while one global spectrum would drown it in the
+    energy of the textured regions. White noise gives the share of bins (≈ 9(p² − 1)/(256 p²)
+    of the band), a visible grid several times more. Compare with the ground truth
     (:func:`lattice_ratio`), not with a fixed number.
 
     Parameters
     ----------
-    x : array_like or torch.Tensor, shape (H, W, 3) or (H, W), values in [0, 1], H, W ≥ 4·period
+    x : array_like or torch.Tensor, shape (H, W, 3) or (H, W), values in [0, 1], H, W ≥ 16·period
     period : int
         Lattice period p in pixels, ≥ 2 (4 for ×4 super-resolution, 8 for JPEG blocks).
 
     Returns
     -------
     float
-        The share, in [0, 1].
+        The mean share, in [0, 1].
     """
     if isinstance(period, bool) or not isinstance(period, int) or period < 2:
         raise ValueError(f"period: must be an integer number of pixels ≥ 2, got {period!r}")
     img = _as_image(x, "x")
-    h, w = (img.shape[0] // period) * period, (img.shape[1] // period) * period
-    if min(h, w) < 4 * period:
-        raise ValueError(f"x: lattice_energy with period {period} needs at least {4 * period} pixels "
-                         f"per side, got {tuple(img.shape)}")
-    lum = img[:h, :w, 0] if img.shape[2] == 1 else img[:h, :w] @ torch.tensor(_LUMA, dtype=torch.float64)
-    window = torch.outer(torch.hann_window(h, periodic=True, dtype=torch.float64),
-                         torch.hann_window(w, periodic=True, dtype=torch.float64))
-    power = torch.fft.fft2((lum - lum.mean()) * window).abs() ** 2  # (h, w)
-    fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.fftfreq(w, dtype=torch.float64)
-    band = torch.maximum(fy.abs()[:, None], fx.abs()[None, :]) >= 1.0 / (2 * period)
-    on_lattice = torch.zeros(h, w, dtype=torch.bool)
+    t = 16 * period  # tile side
+    n_y, n_x = img.shape[0] // t, img.shape[1] // t
+    if n_y == 0 or n_x == 0:
+        raise ValueError(f"x: lattice_energy with period {period} needs at least {t} pixels per side, "
+                         f"got {tuple(img.shape)}")
+    lum = img[: n_y * t, : n_x * t, 0] if img.shape[2] == 1 else img[: n_y * t, : n_x * t] @ torch.tensor(_LUMA, dtype=torch.float64)
+    tiles = lum.reshape(n_y, t, n_x, t).permute(0, 2, 1, 3).reshape(-1, t, t)  # (n, t, t)
+    tiles = tiles - tiles.mean(dim=(1, 2), keepdim=True)
+    hann = torch.hann_window(t, periodic=True, dtype=torch.float64)
+    power = torch.fft.fft2(tiles * torch.outer(hann, hann)).abs() ** 2  # (n, t, t)
+    f = torch.fft.fftfreq(t, dtype=torch.float64).abs()
+    band = torch.maximum(f[:, None], f[None, :]) >= 1.0 / (2 * period)
+    on_lattice = torch.zeros(t, t, dtype=torch.bool)
     for ky in range(period):
         for kx in range(period):
-            if ky == 0 and kx == 0:
-                continue
-            rows = (torch.arange(-1, 2) + ky * h // period) % h  # the 3 bins around k/p
-            cols = (torch.arange(-1, 2) + kx * w // period) % w
-            on_lattice[rows[:, None], cols[None, :]] = True
+            if ky or kx:
+                rows = (torch.arange(-1, 2) + ky * 16) % t  # the bins around k/p (bin k·t/p)
+                cols = (torch.arange(-1, 2) + kx * 16) % t
+                on_lattice[rows[:, None], cols[None, :]] = True
     on_lattice &= band
-    total = power[band].sum().item()
-    return 0.0 if total == 0.0 else power[on_lattice].sum().item() / total
+    total = power[:, band].sum(1)
+    # the band energy of 8-bit rounding noise (variance 1/(12·255²)) through the same window:
+    # below it nothing is visible, so a tile's own energy never counts for less than this
+    floor = t * t * (torch.outer(hann, hann) ** 2).sum() * band.double().mean() / (12 * 255.0**2)
+    total = total + floor
+    live = total > 1e-20 * t * t
+    if not live.any():
+        return 0.0
+    return float((power[:, on_lattice].sum(1)[live] / total[live]).mean())
 
 
 def lattice_ratio(x, reference, *, period: int) -> float:
@@ -356,3 +371,4 @@ def lattice_ratio(x, reference, *, period: int) -> float:
     if ref == 0.0:
         raise ValueError("reference: has no high-pass energy (a flat image); use a textured reference")
     return lattice_energy(x, period=period) / ref
+

@@ -200,18 +200,21 @@ def _lattice_pattern(shape, period, amplitude, phase=(0, 0), seed=0):
 
 
 def test_lattice_energy_white_noise_share_is_the_share_of_bins():
-    # white noise spreads power evenly over bins: the share is the lattice bins' share of the band
+    # white noise spreads power evenly over bins: in every 16p × 16p tile the share is the lattice
+    # bins' share of the band
     noise = np.random.default_rng(1).random((256, 256))
     p = 4
-    band_bins = 256 * 256 * (1 - (1 / p) ** 2)  # max(|fx|, |fy|) ≥ 1/(2p) leaves out a (1/p)² square
+    t = 16 * p
+    band_bins = t * t * (1 - (1 / p) ** 2)  # max(|fx|, |fy|) ≥ 1/(2p) leaves out a (1/p)² square
     lattice_bins = (p * p - 1) * 9
     assert lattice_energy(noise, period=p) == pytest.approx(lattice_bins / band_bins, rel=0.15)
 
 
 @pytest.mark.parametrize("name", sorted(PHOTOS_FULL))
 def test_lattice_energy_small_on_natural_photographs(name):
+    # no more than about what white noise puts there (9(p² − 1)/(256 p²) ≈ 0.033 for p = 4 and 8)
     for p in (4, 8):
-        assert lattice_energy(PHOTOS_FULL[name], period=p) < 0.01
+        assert lattice_energy(PHOTOS_FULL[name], period=p) < 0.05
 
 
 @pytest.mark.parametrize("name", sorted(PHOTOS_FULL))
@@ -220,7 +223,7 @@ def test_lattice_ratio_sees_a_faint_grid_at_any_phase(name, period):
     gt = PHOTOS_FULL[name]
     for phase in [(0, 0), (1, 3)]:
         gridded = np.clip(gt + _lattice_pattern(gt.shape, period, 0.01, phase), 0, 1)  # 1 % of range
-        assert lattice_ratio(gridded, gt, period=period) > 3.0
+        assert lattice_ratio(gridded, gt, period=period) > 2.0  # measured 2.3–9.4
     # the same energy as white noise is no lattice
     noisy = _noise(gt, 0.01, seed=3)
     assert lattice_ratio(noisy, gt, period=period) < 1.5
@@ -235,6 +238,20 @@ def test_lattice_ratio_grows_with_the_grid_and_ignores_other_periods():
     assert lattice_ratio(np.clip(gt + _lattice_pattern(gt.shape, 5, 0.02), 0, 1), gt, period=4) < 1.5
 
 
+def test_lattice_ratio_sees_a_grid_confined_to_a_flat_region():
+    # a grid only on the sky-like top-left quarter of a textured photo: one global spectrum would
+    # drown it in the texture's energy; the mean over tiles does not
+    gt = PHOTOS_FULL["astronaut"].copy()
+    gt[:256, :256] = gaussian_filter_rgb(gt[:256, :256], 6.0)  # flatten a quarter
+    gridded = gt.copy()
+    gridded[:256, :256] += _lattice_pattern((256, 256), 4, 0.01)
+    assert lattice_ratio(np.clip(gridded, 0, 1), gt, period=4) > 2.0
+
+
+def gaussian_filter_rgb(img, sigma):
+    return filters.gaussian(img, sigma=sigma, channel_axis=-1, mode="reflect")
+
+
 def test_lattice_ratio_of_identical_images_is_one_and_bicubic_adds_none():
     from PIL import Image
 
@@ -247,7 +264,7 @@ def test_lattice_ratio_of_identical_images_is_one_and_bicubic_adds_none():
 
 
 @pytest.mark.parametrize("kwargs, match", [({"period": 1}, "period"), ({"period": 4.0}, "period"),
-                                           ({"period": 64}, "at least 256")])
+                                           ({"period": 64}, "at least 1024")])
 def test_lattice_energy_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lattice_energy(SHARP, **kwargs)
