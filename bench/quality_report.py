@@ -1,20 +1,24 @@
-"""Quality of every preset on held-out photographs: a table and a perception–distortion plot.
+"""Quality of every preset on the REPORTING photographs: tables, crops and a perception–distortion plot.
 
+The REPORTING photographs (``bench/quality_photos.py``: astronaut, coffee, chelsea, camera) are
+never in a calibration and never measured by the sweep that chose the defaults of ``detail``
+(``bench/tune_detail.py`` runs on the TUNING photographs brick, gravel, cell, clock only).
 For each preset (``dot_core.presets``) and each shipped latent (``detail``, ``pixel``), every
-held-out photograph (never used by any calibration) is degraded and restored by the preset's
+reporting photograph is degraded and restored by the preset's
 recipe, transported with the preset's calibration (x̂0), and interpolated over α (eq. 4 of
 Adrai et al. 2023: x̂α = α·x* + (1 − α)·x̂0, in pixel space, clipped to [0, 1]). Against the
 ground truth we measure PSNR, SSIM, the texture distance (sliced Wasserstein between Laplacian
 pyramid neighbourhoods) and the spectrum distance (log radial power spectra), all from
-``dot_core.metrics``, and average them over the photographs. Every held-out photograph is used,
-whole; none is picked or left out.
+``dot_core.metrics``, plus the periodic-artifact measure: the share of high-pass luma energy on
+the p-pixel lattice frequencies over the ground truth's (p = 4 for ×4 super-resolution, 8 for
+JPEG; ``lattice_ratio``). Every reporting photograph is used, whole; none is picked or left out.
 
-Writes ``bench/results/quality.md`` and ``bench/results/quality_pd.png``.
+Writes ``bench/results/quality.md``, ``bench/results/quality_pd.png`` and, for each preset,
+latent and photograph, ``bench/results/crops/<preset>_<latent>_<photo>.png``: α = 1, 0.5, 0, −1
+and the ground truth side by side at 1:1 and 3× (``bench/crops.py``). Look at them.
 
-Run: ``python bench/quality_report.py [--step 0.25] [--samples DIR]`` (about 20 minutes on a
-shared 2-core CPU; the texture distance, computed 416 times, dominates).
-``--samples`` also saves, for each preset and latent, the first held-out photograph's
-restoration, x̂0 and x̂(-1) as PNGs, to look at.
+Run: ``python bench/quality_report.py [--step 0.25]`` (about 10 minutes on a shared 2-core CPU;
+the texture distance dominates).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import matplotlib  # noqa: E402
 
@@ -36,30 +41,29 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dot_core import DOTPipeline, load_encoder  # noqa: E402
-from dot_core.imageio import save_image  # noqa: E402
-from dot_core.metrics import psnr, spectrum_distance, ssim, texture_distance  # noqa: E402
-from dot_core.presets import HELD_OUT, SHIPPED_ENCODERS, bundled_photo, list_presets, load_preset, make_restoration  # noqa: E402
+from crops import crop_strip  # noqa: E402
+from dot_core.metrics import spectrum_distance  # noqa: E402
+from dot_core.presets import SHIPPED_ENCODERS, list_presets, load_preset, make_restoration  # noqa: E402
+from quality_photos import LATTICE_PERIOD, REPORTING, TUNING, load_photo, measure as measure_photo, target_check  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-METRICS = ("psnr", "ssim", "texture", "spectrum")
+METRICS = ("psnr", "ssim", "texture", "spectrum", "lattice")
 
 
-def measure(y: np.ndarray, x: np.ndarray) -> dict[str, float]:
-    return {"psnr": psnr(y, x), "ssim": ssim(y, x), "texture": texture_distance(y, x), "spectrum": spectrum_distance(y, x)}
+def measure(y: np.ndarray, x: np.ndarray, period: int) -> dict[str, float]:
+    return {**measure_photo(y, x, period), "spectrum": spectrum_distance(y, x)}
 
 
-def evaluate(preset: str, encoder: str, alphas: np.ndarray, held: dict, samples: Path | None) -> dict:
+def evaluate(preset: str, encoder: str, alphas: np.ndarray, held: dict, crops: Path) -> dict:
     """Per-photograph metrics over α for one preset and latent: {photo: {α: {metric: value}}}."""
     pipe = DOTPipeline(load_encoder(encoder), load_preset(preset, encoder))
+    period = LATTICE_PERIOD[preset]
     out = {}
-    for i, (photo, (clean, restored)) in enumerate(held.items()):
+    for photo, (clean, restored) in held.items():
         enhanced = pipe.enhance(restored)
-        out[photo] = {float(a): measure(pipe.blend(enhanced, float(a)), clean) for a in alphas}
-        if samples is not None and i == 0:
-            folder = samples / preset / encoder
-            save_image(folder / f"{photo}_restored.png", restored)
-            save_image(folder / f"{photo}_alpha0.png", enhanced.transported)
-            save_image(folder / f"{photo}_alpha-1.png", pipe.blend(enhanced, -1.0))
+        out[photo] = {float(a): measure(pipe.blend(enhanced, float(a)), clean, period) for a in alphas}
+        crop_strip({a: pipe.blend(enhanced, a) for a in (1.0, 0.5, 0.0, -1.0)}, clean,
+                   crops / f"{preset}_{encoder}_{photo}.png", photo=photo)
     return out
 
 
@@ -67,40 +71,16 @@ def mean_curve(per_photo: dict, alphas: np.ndarray) -> dict[str, np.ndarray]:
     return {m: np.array([np.mean([per_photo[p][float(a)][m] for p in per_photo]) for a in alphas]) for m in METRICS}
 
 
-def targets(curve: dict, alphas: np.ndarray) -> dict:
-    """Issue 4's three targets, measured on one mean curve."""
-    i1, i0 = int(np.flatnonzero(alphas == 1.0)[0]), int(np.flatnonzero(alphas == 0.0)[0])
-    d_tex = curve["texture"][i0] / curve["texture"][i1] - 1
-    d_psnr = curve["psnr"][i0] - curve["psnr"][i1]
-    inside = [i for i, a in enumerate(alphas) if 0 < a < 1
-              and curve["psnr"][i] >= curve["psnr"][i1] - 0.2 and curve["texture"][i] < curve["texture"][i1]]
-    best = min(inside, key=lambda i: curve["texture"][i]) if inside else None
-    down = [i for i, a in enumerate(alphas) if -1 <= a <= 1][::-1]  # α from 1 to −1
-    tex, ps = curve["texture"][down], curve["psnr"][down]
-    tex_min = int(np.argmin(tex))
-    return {
-        "alpha0_texture_change": d_tex, "alpha0_psnr_change": d_psnr,
-        "t1": d_tex <= -0.40 and d_psnr >= -1.5,
-        "t2_alpha": None if best is None else float(alphas[best]),
-        "t2_psnr_change": None if best is None else curve["psnr"][best] - curve["psnr"][i1],
-        "t2_texture_change": None if best is None else curve["texture"][best] / curve["texture"][i1] - 1,
-        "texture_monotone": bool(np.all(np.diff(tex) < 0)),
-        "texture_min_alpha": float(alphas[down][tex_min]),
-        "texture_falls_to_min": bool(np.all(np.diff(tex[: tex_min + 1]) < 0)),
-        "psnr_peak_alpha": float(alphas[down][int(np.argmax(ps))]),
-        "psnr_falls_after_peak": bool(np.all(np.diff(ps[int(np.argmax(ps)):]) < 0)),
-    }
-
-
 def fmt_pct(v: float) -> str:
     return f"{100 * v:+.0f} %"
 
 
 def table(curve: dict, alphas: np.ndarray) -> list[str]:
-    rows = ["| α | PSNR (dB) | SSIM | texture distance | spectrum distance |", "|---:|---:|---:|---:|---:|"]
+    rows = ["| α | PSNR (dB) | SSIM | texture distance | spectrum distance | lattice ratio |", "|---:|---:|---:|---:|---:|---:|"]
     for i, a in enumerate(alphas):
         label = f"{a:g}" + (" (restoration)" if a == 1 else " (x̂0)" if a == 0 else "")
-        cells = [f"{curve['psnr'][i]:.2f}", f"{curve['ssim'][i]:.4f}", f"{curve['texture'][i]:.4f}", f"{curve['spectrum'][i]:.3f}"]
+        cells = [f"{curve['psnr'][i]:.2f}", f"{curve['ssim'][i]:.4f}", f"{curve['texture'][i]:.4f}", f"{curve['spectrum'][i]:.3f}",
+                 f"{curve['lattice'][i]:.2f}×"]
         if a in (0.0, 1.0):
             cells = [f"**{c}**" for c in cells]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -137,100 +117,94 @@ def plot(curves: dict, alphas: np.ndarray, path: Path) -> None:
     for ax in list(axes.flat)[len(presets):]:
         ax.axis("off")
     fig.suptitle(f"Perception–distortion over α ∈ [{alphas[0]:g}, {alphas[-1]:g}] (★ α = 0), "
-                 f"mean over held-out {', '.join(HELD_OUT)}", fontsize=10)
+                 f"mean over the reporting photographs {', '.join(REPORTING)}", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def photo_rows(preset: str, enc: str, res: dict) -> list[str]:
+    """One table row per photograph: lattice, texture ratio and PSNR change at α = 0 and −1, targets."""
+    rows = []
+    for photo, r in res.items():
+        k = target_check(r, sr=preset.startswith("sr-"))
+        cells = []
+        for a in (0.0, -1.0):
+            cells += [f"{r[a]['lattice']:.2f}×", f"{r[a]['texture'] / r[1.0]['texture']:.2f}×",
+                      f"{r[a]['psnr'] - r[1.0]['psnr']:+.2f} dB"]
+        missed = [name for name, ok in k.items() if not ok]
+        rows.append(f"| {preset} | {enc} | {photo} | {r[1.0]['lattice']:.2f}× | " + " | ".join(cells)
+                    + f" | {'all met' if not missed else 'missed: ' + ', '.join(missed)} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step", type=float, default=0.25, help="α step over [-1, 2]")
-    parser.add_argument("--samples", type=Path, default=None, help="folder for a few output images")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     alphas = np.round(np.arange(-1.0, 2.0 + 1e-9, args.step), 6)
-    if 0.0 not in alphas or 1.0 not in alphas:
-        raise SystemExit("--step must divide 1 so that α = 0 and α = 1 are on the grid")
+    if 0.0 not in alphas or 1.0 not in alphas or -1.0 not in alphas:
+        raise SystemExit("--step must divide 1 so that α = −1, 0 and 1 are on the grid")
     torch.manual_seed(0)
     t_start = time.time()
-    presets = list_presets()
-    curves, per_image, checks = {}, {}, {}
-    for preset in presets:
+    curves, per_image = {}, {}
+    for preset in list_presets():
         held = {}
-        for photo in HELD_OUT:
-            clean = bundled_photo(photo)
+        for photo in REPORTING:
+            clean = load_photo(photo)
             held[photo] = (clean, make_restoration(preset.name, clean))
         for enc in preset.encoders:
             t = time.time()
-            res = evaluate(preset.name, enc, alphas, held, args.samples)
+            res = evaluate(preset.name, enc, alphas, held, args.out / "crops")
             curves[(preset.name, enc)] = mean_curve(res, alphas)
             per_image[(preset.name, enc)] = res
-            checks[(preset.name, enc)] = targets(curves[(preset.name, enc)], alphas)
             print(f"{preset.name} / {enc}: {time.time() - t:.0f} s", flush=True)
 
     lines = [
-        "# Quality of the presets on held-out photographs",
+        "# Quality of the presets on the reporting photographs",
         "",
         f"Written by `python bench/quality_report.py` ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
         f"torch {torch.__version__}, {time.time() - t_start:.0f} s). Figures as measured.",
         "",
-        f"Held-out photographs (scikit-image, never in any calibration set), whole: {', '.join(HELD_OUT)}. "
-        "Each is degraded and restored by the preset's recipe (`dot_core.presets.make_restoration`), then "
-        "transported with the preset's shipped calibration (unpaired, halves of eight other bundled photographs; "
-        "see `presets/<name>/recipe.json`). x̂α = α·x* + (1 − α)·x̂0 in pixel space, clipped to [0, 1]. "
-        "Metrics from `dot_core.metrics` against the ground truth, averaged over the photographs: PSNR and SSIM "
-        "(higher is better), texture distance (sliced Wasserstein between 7×7 Laplacian-pyramid neighbourhoods, "
-        "4 levels) and spectrum distance (mean |Δ log10 power| of the radial power spectra) — lower is better.",
+        f"**Reporting photographs** (scikit-image, whole): {', '.join(REPORTING)}. **Tuning photographs** "
+        f"(the only ones `bench/tune_detail.py` measures to choose the defaults of `detail`): {', '.join(TUNING)}. "
+        "Neither set is in any calibration. Each photograph is degraded and restored by the preset's recipe "
+        "(`dot_core.presets.make_restoration`), then transported with the preset's shipped calibration (unpaired: "
+        "8 restored + 8 clean halves of eight other bundled photographs; see `presets/<name>/recipe.json`). "
+        "x̂α = α·x* + (1 − α)·x̂0 in pixel space, clipped to [0, 1]. Metrics from `dot_core.metrics` against the "
+        "ground truth: PSNR and SSIM (higher is better), texture distance (sliced Wasserstein between 7×7 "
+        "Laplacian-pyramid neighbourhoods, 4 levels), spectrum distance (mean |Δ log10 power| of the radial power "
+        "spectra) and the **lattice ratio**: the share of high-pass luma energy on the p-pixel lattice frequencies "
+        "(k/p cycles/pixel; p = 4 for ×4 super-resolution and the denoisers, 8 for JPEG blocks) over the ground "
+        "truth's share (1 = no more lattice than the ground truth; a visible grid is typically ≥ 3).",
+        "",
+        "Crops (α = 1, 0.5, 0, −1, ground truth; 1:1 and 3×) of every preset, latent and photograph: "
+        "`crops/<preset>_<latent>_<photo>.png`.",
         "",
         "![perception–distortion](quality_pd.png)",
         "",
-        "## Summary: restoration (α = 1) against x̂0 (α = 0)",
+        "## Per photograph (issue 11's targets)",
         "",
-        "| preset | latent | PSNR α=1 → α=0 | SSIM α=1 → α=0 | texture α=1 → α=0 | spectrum α=1 → α=0 | PSNR-neutral α in (0, 1) |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "Texture is the ratio to the restoration's distance, PSNR the change from the restoration. Targets for "
+        "`sr-bicubic-x4` with `detail`: lattice ≤ 2× at α = 0 and ≤ 3× at α = −1, texture ≤ 0.7×, PSNR ≥ −1 dB at "
+        "α = 0, texture falling monotonically from α = 1 to −1; for the other presets: texture no worse than the "
+        "restoration's at α = 0, lattice not increased, monotone.",
+        "",
+        "| preset | latent | photo | lattice α=1 | lattice α=0 | texture α=0 | ΔPSNR α=0 | lattice α=−1 | texture α=−1 "
+        "| ΔPSNR α=−1 | targets |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    i1, i0 = int(np.flatnonzero(alphas == 1.0)[0]), int(np.flatnonzero(alphas == 0.0)[0])
-    for (preset, enc), c in curves.items():
-        k = checks[(preset, enc)]
-        neutral = "none" if k["t2_alpha"] is None else (
-            f"α={k['t2_alpha']:g}: {k['t2_psnr_change']:+.2f} dB, texture {fmt_pct(k['t2_texture_change'])}")
-        lines.append(
-            f"| {preset} | {enc} | {c['psnr'][i1]:.2f} → {c['psnr'][i0]:.2f} ({c['psnr'][i0] - c['psnr'][i1]:+.2f} dB) "
-            f"| {c['ssim'][i1]:.3f} → {c['ssim'][i0]:.3f} "
-            f"| {c['texture'][i1]:.4f} → {c['texture'][i0]:.4f} ({fmt_pct(k['alpha0_texture_change'])}) "
-            f"| {c['spectrum'][i1]:.3f} → {c['spectrum'][i0]:.3f} ({fmt_pct(c['spectrum'][i0] / c['spectrum'][i1] - 1)}) "
-            f"| {neutral} |"
-        )
-    lines += ["", "## Targets of issue 4 (bicubic ×4, `detail`)", ""]
-    k = checks.get(("sr-bicubic-x4", "detail"))
-    if k is not None:
-        lines += [
-            f"- α = 0: texture distance {fmt_pct(k['alpha0_texture_change'])} (target ≤ −40 %), PSNR "
-            f"{k['alpha0_psnr_change']:+.2f} dB (target ≥ −1.5 dB): **{'met' if k['t1'] else 'missed'}**.",
-            "- some α in (0, 1) within 0.2 dB of the restoration's PSNR while the distance falls: "
-            + ("**missed**." if k["t2_alpha"] is None else
-               f"**met** at α = {k['t2_alpha']:g} ({k['t2_psnr_change']:+.2f} dB, texture {fmt_pct(k['t2_texture_change'])})."),
-            f"- α from 1 to −1: PSNR peaks at α = {k['psnr_peak_alpha']:g} and "
-            f"{'falls monotonically' if k['psnr_falls_after_peak'] else 'does not fall monotonically'} after it; "
-            f"the texture distance {'falls monotonically all the way' if k['texture_monotone'] else 'falls monotonically' if k['texture_falls_to_min'] else 'does not fall monotonically'}"
-            + ("" if k["texture_monotone"] else f" to its minimum at α = {k['texture_min_alpha']:g}, then rises again") + ".",
-            "",
-        ]
-    lines += ["## Per α (mean over the held-out photographs)", ""]
+    for (preset, enc), res in per_image.items():
+        lines += photo_rows(preset, enc, res)
+    lines += ["", "## Per α (mean over the reporting photographs)", ""]
     for (preset, enc), c in curves.items():
         lines += [f"### {preset} — {enc}", "", *table(c, alphas), ""]
-    lines += ["## Per photograph: restoration → x̂0", "",
-              "| preset | latent | photo | PSNR α=1 → α=0 | texture α=1 → α=0 |", "|---|---|---|---:|---:|"]
-    for (preset, enc), res in per_image.items():
-        for photo, r in res.items():
-            lines.append(f"| {preset} | {enc} | {photo} | {r[1.0]['psnr']:.2f} → {r[0.0]['psnr']:.2f} "
-                         f"| {r[1.0]['texture']:.4f} → {r[0.0]['texture']:.4f} ({fmt_pct(r[0.0]['texture'] / r[1.0]['texture'] - 1)}) |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.md").write_text("\n".join(lines) + "\n")
     plot(curves, alphas, args.out / "quality_pd.png")
-    print(f"wrote {args.out / 'quality.md'} and {args.out / 'quality_pd.png'}")
+    print(f"wrote {args.out / 'quality.md'}, {args.out / 'quality_pd.png'} and {args.out / 'crops'}")
     return 0
 
 

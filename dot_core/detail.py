@@ -16,42 +16,41 @@ float32 round-off (~1e-7). The factor is 1: no padding, any size comes back at i
 
 Why these defaults
 ------------------
-Measured on the held-out photographs astronaut, coffee, chelsea and camera (bicubic ×4
-restorations; unpaired calibration on halves of eight other bundled photographs, see
-``dot_core.presets``) with ``dot_core.metrics``: the change of the texture distance at α = 0
-versus the restoration, its PSNR change, and whether the distance keeps falling from α = 1 to
-α = −1 (the perception–distortion curve stays monotone). Per pyramid level the picture is this:
-×4 upscaling leaves almost nothing in the finest band (0.25–0.5 cycles/pixel), so a linear map can
-only amplify the interpolation residue there and that band stays short of the ground truth even at
-α = −1; the next band is restored about right at α = 0; the band below (0.06–0.125) was mostly kept
-by the restoration, so whatever of it sits in the detail layer is over-boosted and grows worse
-past α ≈ 0.5.
+Chosen by ``bench/tune_detail.py`` on the TUNING photographs only (brick, gravel, clock; bicubic
+×4 restorations; unpaired calibration on the 8 + 8 halves of the preset's eight calibration
+photographs, see ``dot_core.presets``), with ``dot_core.metrics``: the texture distance at α = 0
+over the restoration's, the PSNR change, whether the texture distance keeps falling from α = 1
+to α = −1, and the **lattice ratio** (high-pass luma energy on the ×4 lattice frequencies over
+the ground truth's). The figures are in ``bench/results/tune_detail.md``; the reporting
+photographs (astronaut, coffee, chelsea, camera) were never part of the sweep.
 
-* split σ (5×5 patches, ε = 0.03, Gaussian fold): 1: −44 %, −0.22 dB; **1.25: −49 %, −0.18 dB**;
-  1.5: −52 %, −0.13 dB; 2: −53 %, −0.03 dB; 2.5 (ε = 0.05): −47 %, +0.14 dB. From σ = 1.5 up the
-  detail layer holds enough of the third band that the distance turns up again before α = −1
-  (at σ = 2 its minimum is at α = −0.5); σ ≤ 1.25 keeps falling to −1. Two bands (σ = 1, 2 or
-  2, 4) were no better and double the patch dimension.
+Why a lattice appears at all: with a fixed operator every output pixel is the same linear
+combination of its neighbourhood, so transport + fold is a shift-invariant filter on the detail
+layer. A bicubic ×4 restoration has almost no variance in the finest patch directions (the
+smallest source eigenvalues are ~0.005 of the mean, the target's ~3× it, at σ = 1.25), so eq. 2
+gives them gains of ~25 and amplifies what is left there: the interpolation's 4-pixel phase
+pattern. The cure is appendix A.2 of [1]: source directions of variance ≤ ε (relative to the
+mean eigenvalue) count as degenerate, are dropped, and are synthesised from the target by the
+stochastic operator of eq. 5 (fine grain instead of a grid); every other direction is
+transported by eq. 2 for Σs + εI (see :func:`dot_core.gaussian_ot.fit_operator`).
+
+* ε (:data:`DEFAULT_EPS`) = **0.3**: at σ = 1, ε = 0.1 leaves a grid on the clock's wall (lattice
+  4.6× its ground truth's at α = 0); 0.3 brings it to 1.8× (1.6× at α = −1) with texture 0.62×
+  the restoration's and +0.12 dB (means over brick and gravel); ε = 1 synthesises so much that
+  the texture gain shrinks (0.68×).
+* split σ = **1.0**: at σ = 1.25 and 1.5 the texture distance at α = 0 is lower (0.45–0.52×) but
+  on brick it rises again between α = −0.5 and −1 (the perception–distortion curve is not
+  monotone); σ = 1 is the widest split whose curve stays monotone on brick and gravel.
 * fold (:attr:`default_fold_kernel`): ``"gaussian"``. The p² overlapping transported patches
-  disagree about the finest detail, and their plain average (the paper's fold) cancels part of
-  it; weighting each patch towards its centre keeps it (σ = 1.5: uniform −51 % and the distance
-  rises from α = −0.75 to −1; Gaussian −52 %, the third band's distance at α = −1 halved).
-* regularisation ``default_eps`` (ε·mean λ(Σs) added to Σs before inversion, eq. 2): without it
-  the operator's gain reaches ×38 on the patch directions where a restoration has almost no
-  variance (for bicubic ×4: the residue of the 4-pixel interpolation grid), and x̂0 shows a fine
-  dot grid when zoomed in. At σ = 1.25: ε = 0.03: −49 %, −0.18 dB, but the distance is flat
-  between α = −0.875 and −1; 0.04: −47 %; **0.05: −45 %, −0.08 dB, still falling by 3 % over that
-  last step**, and fewer dots. ε is what keeps the curve monotone at the price of a few percent
-  at α = 0. :class:`~dot_core.calibration.Calibrator` uses it unless told otherwise.
-* patch p: 5. At p = 7 (σ = 1.5, ε = 0.05) −47 %, no better, for a dimension d = 49 instead of 25
-  (about 4× the transport's cost and twice the images to estimate the covariance well).
-* luma only vs. all three detail channels: −67 % / −0.64 dB vs. −68 % / −0.77 dB (σ = 2, no ε):
-  luma only is cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs
-  teach it nothing wrong about chroma.
-* the denoising and JPEG presets preferred a wider split (σ = 2–3), but one latent must serve
-  every preset; their figures at these defaults are in ``bench/results/quality.md``.
+  disagree about the finest detail; their plain average (the paper's fold) cancels part of it,
+  weighting each patch towards its centre keeps it (a choice of the earlier sweep, kept).
+* patch p = 5 (d = 25): p = 7 was no better in the earlier sweep for twice the dimension.
+* luma only: cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs teach
+  it nothing wrong about chroma.
+* one latent serves every preset; the denoising and JPEG presets' figures at these defaults are
+  in ``bench/results/quality.md``.
 
-Cost: one separable 9-tap blur of three channels; encode + decode of a 1024² image take about
+Cost: one separable 7-tap blur (radius ⌈3σ⌉) of three channels; encode + decode of a 1024² image take about
 0.25 s of one CPU core.
 
 References
@@ -69,10 +68,11 @@ import torch
 import torch.nn.functional as F
 
 from .encoders import Encoder, resolve_device
+from .kernels import gaussian_radius, gaussian_taps
 
 __all__ = ["DetailEncoder", "DEFAULT_EPS", "OPPONENT", "gaussian_blur"]
 
-DEFAULT_EPS = 0.05  # operator regularisation for this latent (relative to mean λ(Σs)); see above
+DEFAULT_EPS = 0.3  # ε of this latent (relative to mean λ(Σs)): see "Why these defaults"
 
 # Orthonormal opponent colour basis (rows: luma, red–blue, green–magenta); inverse = transpose.
 OPPONENT = torch.tensor(
@@ -85,14 +85,6 @@ OPPONENT = torch.tensor(
 )
 
 
-def _gaussian_taps(sigma: float) -> torch.Tensor:
-    """Normalised 1-D Gaussian of standard deviation ``sigma``, radius ⌈3σ⌉: (2r + 1,) float32."""
-    r = max(1, math.ceil(3.0 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float64)
-    g = torch.exp(-0.5 * (t / sigma) ** 2)
-    return (g / g.sum()).float()
-
-
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian low-pass of ``x`` (1, C, H, W) with the border replicated; same shape.
 
@@ -100,8 +92,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     depthwise ``conv2d``: on CPU the convolution takes a workspace of several copies of a large
     image (about 2 GB at 3×4096²), the sum one accumulator.
     """
-    taps = _gaussian_taps(sigma).tolist()
-    r = len(taps) // 2
+    r = gaussian_radius(sigma)  # 2r + 1 taps, radius ⌈3σ⌉
+    taps = gaussian_taps(2 * r + 1, sigma, dtype=torch.float32).tolist()
     H, W = x.shape[-2:]
     y = F.pad(x, (r, r, 0, 0), mode="replicate")
     out = y[..., 0:W] * taps[0]
@@ -138,7 +130,7 @@ class DetailEncoder(Encoder):
     default_eps = DEFAULT_EPS
     default_fold_kernel = "gaussian"  # see "Why these defaults" above
 
-    def __init__(self, *, device: str | torch.device | None = None, sigma: float = 1.25, patch_size: int = 5) -> None:
+    def __init__(self, *, device: str | torch.device | None = None, sigma: float = 1.0, patch_size: int = 5) -> None:
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0.25 <= sigma <= 32:
             raise ValueError(f"sigma must be a number of pixels in [0.25, 32], got {sigma!r}")
         if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 1 <= patch_size <= 16:

@@ -28,6 +28,7 @@ __all__ = [
     "transport_operator",
     "degenerate_transport_operator",
     "fit_operator",
+    "degenerate_split",
     "gelbrich_w2",
     "empirical_moments",
     "empirical_transport_operator",
@@ -94,19 +95,24 @@ def _pinv_psd(A: torch.Tensor) -> torch.Tensor:
 
 
 def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
-    r"""The linear part of the optimal transport map from N(·, Σs) to N(·, Σt), eq. (2) of [1].
+    r"""The linear part of the optimal transport map from N(·, Σs + εI) to N(·, Σt), eq. (2) of [1].
 
     .. math::
-        T = \Sigma_s^{-1/2}\left(\Sigma_s^{1/2}\Sigma_t\Sigma_s^{1/2}\right)^{1/2}\Sigma_s^{-1/2}
+        \tilde\Sigma_s = \Sigma_s + \varepsilon I, \qquad
+        T = \tilde\Sigma_s^{-1/2}\left(\tilde\Sigma_s^{1/2}\Sigma_t\tilde\Sigma_s^{1/2}\right)^{1/2}
+            \tilde\Sigma_s^{-1/2}
 
-    ``T`` is symmetric PSD and satisfies ``T Σs T = Σt`` when Σs is invertible.
+    ε is "a small stability constant added to the matrix diagonal" ([1], appendix A.2) in every
+    factor, so ``T`` is exactly eq. (2) for Σs + εI: ``T (Σs + εI) T = Σt``, and along a source
+    direction of variance λ the gain is at most ``√(τ/(λ + ε))`` (τ the target's variance there,
+    when the two commute). ``T`` is symmetric PSD. With ``ε = 0`` and a singular Σs the inverse
+    roots are pseudo-inverse roots.
 
     Parameters
     ----------
     Cs, Ct : (..., d, d) tensors, source and target covariances.
     eps : float
-        Added to the eigenvalues of Σs before inverting its root; use a small value when Σs is
-        near-singular (see :func:`fit_operator`, which picks it).
+        ε ≥ 0, in the units of Σs (absolute; :func:`fit_operator` scales it by mean λ(Σs)).
 
     Returns
     -------
@@ -115,7 +121,11 @@ def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) 
     Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
     if Cs.shape != Ct.shape:
         raise ValueError(f"Cs and Ct must have the same shape, got {tuple(Cs.shape)} and {tuple(Ct.shape)}")
-    Cs12, Cs12inv = sqrtm_psd(Cs, eps=eps)
+    if not eps >= 0:
+        raise ValueError(f"eps must be ≥ 0, got {eps!r}")
+    if eps > 0:
+        Cs = Cs + eps * torch.eye(Cs.shape[-1], dtype=torch.float64, device=Cs.device)
+    Cs12, Cs12inv = sqrtm_psd(Cs)
     M12, _ = sqrtm_psd(Cs12 @ Ct @ Cs12)
     return _symmetrize(Cs12inv @ M12 @ Cs12inv)
 
@@ -197,9 +207,32 @@ class GaussianOperator:
         return out
 
 
-def _is_singular(C: torch.Tensor) -> bool:
-    lam = torch.linalg.eigvalsh(_symmetrize(C.to(torch.float64)))
-    return bool((lam.amin(dim=-1) <= SINGULAR_RTOL * lam.amax(dim=-1).clamp_min(0.0)).any())
+def degenerate_split(Cs: torch.Tensor, eps: float) -> tuple[torch.Tensor, int]:
+    r"""Σs + εI with its degenerate directions removed, and how many were removed.
+
+    .. math::
+        \Sigma_s = U \operatorname{diag}(\lambda) U^\top, \qquad
+        \Sigma_s' = \sum_{i:\ \lambda_i > \max(\varepsilon,\ 10^{-10}\lambda_{\max})}
+                     (\lambda_i + \varepsilon)\, u_i u_i^\top
+
+    A source direction whose variance is at most ε (or numerically zero) carries no usable
+    signal: eq. (2) would only amplify what residue sits there (for a bicubic ×4 restoration, its
+    interpolation phase pattern). Removing it makes Σs' singular, and the degenerate-source map
+    ([2] eq. 19, [1] eq. 5 and A.2) synthesises that direction from the target instead.
+
+    Parameters
+    ----------
+    Cs : (d, d) tensor; eps : absolute ε ≥ 0 (units of Σs).
+
+    Returns
+    -------
+    Cs' : (d, d) float64, n_degenerate : int.
+    """
+    lam, U = torch.linalg.eigh(_symmetrize(Cs.to(torch.float64)))
+    floor = max(float(eps), SINGULAR_RTOL * max(float(lam.max()), 0.0))
+    keep = lam > floor
+    lam_kept = torch.where(keep, lam + eps, torch.zeros_like(lam))
+    return _symmetrize((U * lam_kept.unsqueeze(-2)) @ U.transpose(-1, -2)), int((~keep).sum())
 
 
 def fit_operator(
@@ -211,15 +244,27 @@ def fit_operator(
     method: str = "auto",
     eps: float = 1e-9,
 ) -> GaussianOperator:
-    """Moments in, operator out.
+    r"""Moments in, operator out.
 
-    ``method``: ``"deterministic"`` is eq. (2) of [1] with ``eps·mean(λ(Σs))`` added to the
-    eigenvalues of Σs before inversion; ``"stochastic"`` is the degenerate-source map
-    (:func:`degenerate_transport_operator`); ``"auto"`` picks ``stochastic`` exactly when Σs is
-    numerically singular (λ_min ≤ 1e-10·λ_max).
+    ε is relative: the absolute constant is :math:`\varepsilon_a = \varepsilon \cdot
+    \operatorname{mean}\lambda(\Sigma_s)`, so it does not depend on the latent's scale.
+
+    * ``"deterministic"``: eq. (2) of [1] for Σs + ε_a I (:func:`transport_operator`), so
+      ``T (Σs + ε_a I) T = Σt``.
+    * ``"stochastic"``: the source directions of variance ≤ ε_a are degenerate
+      (:func:`degenerate_split`); the others keep Σs + ε_a I, and the degenerate-source map of
+      [2] eq. (19) / [1] eq. (5) (:func:`degenerate_transport_operator`) drops the degenerate
+      directions of the input and synthesises them as noise w ~ N(0, Σw), so
+      ``T Σs' Tᵀ + Σw = Σt``.
+    * ``"auto"``: ``"stochastic"`` exactly when some direction is degenerate, else
+      ``"deterministic"``.
+
+    Shapes: ``mu_s``, ``mu_t`` (d,), ``Cs``, ``Ct`` (d, d).
     """
     if method not in ("auto", "deterministic", "stochastic"):
         raise ValueError(f"method must be 'auto', 'deterministic' or 'stochastic', got {method!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"eps must be a number ≥ 0, got {eps!r}")
     Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
     mu_s, mu_t = mu_s.to(torch.float64), mu_t.to(torch.float64)
     if mu_s.shape[-1] != Cs.shape[-1] or mu_t.shape[-1] != Ct.shape[-1] or Cs.shape != Ct.shape:
@@ -227,15 +272,16 @@ def fit_operator(
             "moments disagree in dimension: "
             f"mu_s {tuple(mu_s.shape)}, Cs {tuple(Cs.shape)}, mu_t {tuple(mu_t.shape)}, Ct {tuple(Ct.shape)}"
         )
+    eps_abs = eps * torch.linalg.eigvalsh(Cs).clamp_min(0.0).mean().item()
+    Cs_kept, n_degenerate = degenerate_split(Cs, eps_abs)
     if method == "auto":
-        method = "stochastic" if _is_singular(Cs) else "deterministic"
+        method = "stochastic" if n_degenerate > 0 else "deterministic"
     if method == "stochastic":
         # Pseudo-inverse roots throughout: a flat target (Σt singular too) maps onto its mean.
-        T, Cw = degenerate_transport_operator(Cs, Ct)
+        T, Cw = degenerate_transport_operator(Cs_kept, Ct)
         op = GaussianOperator(T=T, mu_s=mu_s, mu_t=mu_t, noise_cov=Cw)
     else:
-        scale_s = torch.linalg.eigvalsh(Cs).mean().clamp_min(1e-300).item()
-        op = GaussianOperator(T=transport_operator(Cs, Ct, eps=eps * scale_s), mu_s=mu_s, mu_t=mu_t)
+        op = GaussianOperator(T=transport_operator(Cs, Ct, eps=eps_abs), mu_s=mu_s, mu_t=mu_t)
     if not torch.isfinite(op.T).all():
         warnings.warn(
             "the transport operator is not finite; the covariances are too ill-conditioned. "

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .kernels import gaussian_taps
+
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
 _POWER_FLOOR = 1e-10  # below 8-bit quantisation noise (~1e-6): keeps log10 finite on flat spectra
 
@@ -73,12 +75,6 @@ def psnr(x, y, *, data_range: float = 1.0) -> float:
     return float("inf") if mse == 0.0 else 10.0 * math.log10(data_range ** 2 / mse)
 
 
-def _gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
-    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    return g / g.sum()  # (size,)
-
-
 def _filter_separable(img: torch.Tensor, k: torch.Tensor, pad: str | None = None) -> torch.Tensor:
     """Depthwise separable filter of (1, C, H, W) by the 1-D kernel k; 'valid' unless pad given."""
     c, r = img.shape[1], (k.numel() - 1) // 2
@@ -117,7 +113,7 @@ def ssim(x, y, *, data_range: float = 1.0) -> float:
     c = x.shape[2]
     x, y = x.permute(2, 0, 1)[None], y.permute(2, 0, 1)[None]  # (1, C, H, W)
     stats = _filter_separable(torch.cat([x, y, x * x, y * y, x * y], dim=1),
-                              _gaussian_kernel(11, 1.5))
+                              gaussian_taps(11, 1.5))
     mu_x, mu_y, xx, yy, xy = stats.split(c, dim=1)
     var_x, var_y, cov = xx - mu_x ** 2, yy - mu_y ** 2, xy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
@@ -293,3 +289,86 @@ def spectrum_distance(x, y, *, n_bins: int = 64) -> float:
     _, log_x = radial_power_spectrum(x, n_bins=n_bins)
     _, log_y = radial_power_spectrum(y, n_bins=n_bins)
     return float(np.mean(np.abs(log_x - log_y)))
+
+
+def lattice_energy(x, *, period: int) -> float:
+    """Share of the high-pass luma energy that sits on the frequencies of a ``period``-pixel lattice,
+    averaged over tiles so that a grid on a flat wall or sky counts as much as anywhere else.
+
+    A pattern that repeats every p pixels along both axes (the interpolation phase of a ×p
+    upscaler, JPEG's 8×8 blocks, a transport that amplifies either) puts its energy at the
+    frequencies :math:`(k/p, l/p)` cycles/pixel, :math:`k, l \\in \\{0, \\dots, p - 1\\}` not both 0.
+    The BT.601 luma is cut into square tiles of side 16p from the top-left (every lattice
+    frequency is then a DFT bin); each tile, multiplied by a 2-D Hann window, gives a power
+    spectrum P and a share
+
+    .. math:: s = \\frac{\\sum_{f \\in N(\\Lambda_p)} P(f)}{\\sum_{f \\in B} P(f)},
+              \\qquad B = \\{f : \\max(|f_x|, |f_y|) \\ge \\tfrac{1}{2p}\\}
+
+    where :math:`N(\\Lambda_p)` holds the 3×3 bins around each lattice frequency (the window and a
+    grid that fades in and out spread a line to its neighbours) and B is the high-pass band above
+    half the lattice's fundamental, so the strong low frequencies of a photograph do not set the
+    scale; the band energy of 8-bit rounding noise through the same window is added to the
+    denominator, so a tile whose detail is below what anyone can see does not count as a grid.
+    The result is the plain mean of s over the tiles.
+    Averaging shares, not energies, is what makes a grid on a flat region visible: there it is
+    most of the tile's high-pass energy, while one global spectrum would drown it in the
+    energy of the textured regions. White noise gives the share of bins (≈ 9(p² − 1)/(256 p²)
+    of the band), a visible grid several times more. Compare with the ground truth
+    (:func:`lattice_ratio`), not with a fixed number.
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (H, W, 3) or (H, W), values in [0, 1], H, W ≥ 16·period
+    period : int
+        Lattice period p in pixels, ≥ 2 (4 for ×4 super-resolution, 8 for JPEG blocks).
+
+    Returns
+    -------
+    float
+        The mean share, in [0, 1].
+    """
+    if isinstance(period, bool) or not isinstance(period, int) or period < 2:
+        raise ValueError(f"period: must be an integer number of pixels ≥ 2, got {period!r}")
+    img = _as_image(x, "x")
+    t = 16 * period  # tile side
+    n_y, n_x = img.shape[0] // t, img.shape[1] // t
+    if n_y == 0 or n_x == 0:
+        raise ValueError(f"x: lattice_energy with period {period} needs at least {t} pixels per side, "
+                         f"got {tuple(img.shape)}")
+    lum = img[: n_y * t, : n_x * t, 0] if img.shape[2] == 1 else img[: n_y * t, : n_x * t] @ torch.tensor(_LUMA, dtype=torch.float64)
+    tiles = lum.reshape(n_y, t, n_x, t).permute(0, 2, 1, 3).reshape(-1, t, t)  # (n, t, t)
+    tiles = tiles - tiles.mean(dim=(1, 2), keepdim=True)
+    hann = torch.hann_window(t, periodic=True, dtype=torch.float64)
+    power = torch.fft.fft2(tiles * torch.outer(hann, hann)).abs() ** 2  # (n, t, t)
+    f = torch.fft.fftfreq(t, dtype=torch.float64).abs()
+    band = torch.maximum(f[:, None], f[None, :]) >= 1.0 / (2 * period)
+    on_lattice = torch.zeros(t, t, dtype=torch.bool)
+    for ky in range(period):
+        for kx in range(period):
+            if ky or kx:
+                rows = (torch.arange(-1, 2) + ky * 16) % t  # the bins around k/p (bin k·t/p)
+                cols = (torch.arange(-1, 2) + kx * 16) % t
+                on_lattice[rows[:, None], cols[None, :]] = True
+    on_lattice &= band
+    total = power[:, band].sum(1)
+    # the band energy of 8-bit rounding noise (variance 1/(12·255²)) through the same window:
+    # below it nothing is visible, so a tile's own energy never counts for less than this
+    floor = t * t * (torch.outer(hann, hann) ** 2).sum() * band.double().mean() / (12 * 255.0**2)
+    total = total + floor
+    live = total > 1e-20 * t * t
+    if not live.any():
+        return 0.0
+    return float((power[:, on_lattice].sum(1)[live] / total[live]).mean())
+
+
+def lattice_ratio(x, reference, *, period: int) -> float:
+    """:func:`lattice_energy` of ``x`` over that of ``reference`` (e.g. the ground truth).
+
+    1 means no more lattice than the reference; a visible grid is typically ≥ 3. Sizes may differ.
+    """
+    ref = lattice_energy(reference, period=period)
+    if ref == 0.0:
+        raise ValueError("reference: has no high-pass energy (a flat image); use a textured reference")
+    return lattice_energy(x, period=period) / ref
+

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .gaussian_ot import GaussianOperator
+from .kernels import gaussian_taps
 
 __all__ = [
     "DEFAULT_CHUNK_ELEMENTS",
@@ -29,6 +30,7 @@ __all__ = [
     "fold_kernel",
     "iter_valid_patches",
     "patch_dim",
+    "patch_normals",
     "transport_latent",
 ]
 
@@ -77,10 +79,8 @@ def fold_kernel(patch_size: int, kind: str = "uniform") -> torch.Tensor:
     p = int(patch_size)
     if kind == "uniform":
         return torch.ones(p, p, dtype=torch.float64)
-    sigma = max(p / 4.0, 0.5)
-    x = torch.arange(p, dtype=torch.float64) - (p - 1) / 2.0
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    return torch.outer(g, g) / g.max() ** 2
+    g = gaussian_taps(p, max(p / 4.0, 0.5), normalize="peak")
+    return torch.outer(g, g)
 
 
 def transport_latent(
@@ -100,7 +100,8 @@ def transport_latent(
     op : operator with ``op.dim == C·p²``.
     patch_size : p.
     kernel : ``"uniform"`` or ``"gaussian"`` folding weights.
-    seed : seeds the noise of a stochastic operator (eq. 5), so equal inputs give equal outputs.
+    seed : seeds the noise of a stochastic operator (eq. 5): the same input and seed give the same
+        output whatever ``max_chunk_elements`` (each patch's noise comes from its index).
     max_chunk_elements : bound on the entries of one chunk's patch matrix.
 
     Returns
@@ -129,7 +130,7 @@ def transport_latent(
     T = op.T.to(device=device, dtype=work)
     b = (op.mu_t - op.T @ op.mu_s).to(device=device, dtype=work)  # v' = T v + b
     L = op.noise_factor()
-    gen = torch.Generator(device="cpu").manual_seed(int(seed)) if L is not None else None
+    L = None if L is None else L.to(device=device, dtype=work)
     kern = fold_kernel(p, kernel)
     wvec = kern.reshape(-1).repeat(C).to(device=device, dtype=work)  # (d,), channel-major
 
@@ -142,14 +143,44 @@ def transport_latent(
         slab = F.pad(zb.index_select(2, src).to(work), (lo, hi, 0, 0), mode="replicate")  # (1, C, r1−r0+p−1, Wp)
         v = F.unfold(slab, kernel_size=p)[0].T  # (n, d)
         v = torch.addmm(b, v, T.T)
-        if L is not None:
-            noise = torch.randn(v.shape, dtype=torch.float64, generator=gen) @ L.T
-            v = v + noise.to(device=device, dtype=work)
+        if L is not None:  # eq. 5's w, drawn from each patch's own index: the same whatever the chunks
+            index = torch.arange(r0 * W, r1 * W, device=device)  # patch origins, row-major like unfold
+            v = v + patch_normals(index, d, seed).to(work) @ L.T
         v = v * wvec
         acc[:, :, r0 : r1 + p - 1] += F.fold(v.T.unsqueeze(0), (r1 - r0 + p - 1, Wp), kernel_size=p)
     out = acc[:, :, lo : lo + H, lo : lo + W]
     out /= _fold_weight(kern.to(device=device, dtype=work), H, W)  # in place: one latent-sized buffer
     return out.to(zb.dtype).reshape(z.shape)
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """An integer mixing function on 32-bit values held in int64 (products stay below 2⁵⁹)."""
+    x = x & _MASK32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
+    return (x >> 16) ^ x
+
+
+def patch_normals(index: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
+    r"""Standard normal noise (n, dim) for the patches numbered ``index`` (n,), on their device.
+
+    Entry (i, j) depends only on ``(seed, index[i], j)``: a counter-based generator (an integer
+    hash of the counter ``index·dim + j``, two uniforms per entry, Box–Muller), so a patch gets
+    the same noise whichever chunk it is transported in, and nothing is drawn on the host.
+
+    .. math:: z = \sqrt{-2 \ln u_1}\, \cos(2\pi u_2), \qquad
+              u_k = \frac{h_k(\text{counter}) + 1/2}{2^{32}}
+    """
+    counter = index.to(torch.int64)[:, None] * dim + torch.arange(dim, device=index.device)  # (n, dim)
+    key = _hash32(torch.tensor(int(seed) & _MASK32, dtype=torch.int64) ^ _hash32(torch.tensor(int(seed) >> 32)))
+    u = []
+    for stream in (0x9E3779B9, 0x7F4A7C15):
+        h = _hash32((counter & _MASK32) ^ _hash32((counter >> 32) ^ key.to(index.device) ^ stream))
+        u.append((h.to(torch.float64) + 0.5) / 2.0**32)  # in (0, 1)
+    return torch.sqrt(-2.0 * torch.log(u[0])) * torch.cos(2.0 * torch.pi * u[1])
 
 
 def _fold_weight(kern: torch.Tensor, height: int, width: int) -> torch.Tensor:

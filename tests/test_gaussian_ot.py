@@ -6,6 +6,7 @@ import torch
 
 from dot_core.gaussian_ot import (
     GaussianOperator,
+    degenerate_split,
     degenerate_transport_operator,
     empirical_transport_operator,
     fit_operator,
@@ -15,7 +16,11 @@ from dot_core.gaussian_ot import (
 )
 from dot_core.pipeline import interpolate
 
-ot_gaussian = pytest.importorskip("ot.gaussian")
+
+@pytest.fixture(scope="module")
+def ot_gaussian():
+    """POT's Gaussian module, for the cross-checks only (the theory tests need no POT)."""
+    return pytest.importorskip("ot.gaussian")
 
 
 def random_spd(d: int, cond: float, seed: int) -> torch.Tensor:
@@ -25,24 +30,79 @@ def random_spd(d: int, cond: float, seed: int) -> torch.Tensor:
     return (Q * lam) @ Q.T
 
 
+def seeded_means(d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1000 + seed)
+    return torch.randn(d, generator=g, dtype=torch.float64), torch.randn(d, generator=g, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("d", [1, 4, 27])
-@pytest.mark.parametrize("cond", [1e1, 1e4, 1e8])
-def test_transport_operator_matches_pot(d, cond):
+@pytest.mark.parametrize("cond", [1e1, 1e4, 1e6])  # beyond ~1e7 T itself is ill-posed: see below
+def test_transport_operator_matches_pot(ot_gaussian, d, cond):
     Cs, Ct = random_spd(d, cond, 1), random_spd(d, cond, 2)
-    ms, mt = torch.randn(d, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
+    ms, mt = seeded_means(d, 0)
     A, b = ot_gaussian.bures_wasserstein_mapping(ms.numpy(), mt.numpy(), Cs.numpy(), Ct.numpy())
     T = transport_operator(Cs, Ct)
     op = fit_operator(ms, Cs, mt, Ct, method="deterministic", eps=0.0)
-    tol = 1e-8 * cond
-    np.testing.assert_allclose(T.numpy(), A, rtol=0, atol=tol * np.abs(A).max())
-    np.testing.assert_allclose((mt - op.T @ ms).numpy(), np.ravel(b), atol=tol * (1 + np.abs(b).max()))
+    # one fixed tolerance for every conditioning: both sides are float64 eigendecompositions
+    np.testing.assert_allclose(T.numpy(), A, rtol=0, atol=1e-6 * np.abs(A).max())
+    np.testing.assert_allclose((mt - op.T @ ms).numpy(), np.ravel(b), rtol=0, atol=1e-6 * (1 + np.abs(b).max()))
 
 
-@pytest.mark.parametrize("cond", [1e1, 1e6])
+@pytest.mark.parametrize("d, cond", [(5, 1e2), (25, 1e6), (27, 1e12)])
+@pytest.mark.parametrize("eps", [1e-6, 1e-2, 0.5])
+def test_eps_is_added_to_the_source_diagonal_in_every_factor(ot_gaussian, d, cond, eps):
+    """T is eq. (2) for Σs + εI: POT's Bures map of (Σs + εI, Σt), and T (Σs + εI) T = Σt."""
+    Cs, Ct = random_spd(d, cond, 3), random_spd(d, 1e2, 4)
+    ms, mt = seeded_means(d, 1)
+    Cs_eps = Cs + eps * torch.eye(d, dtype=torch.float64)
+    A, _ = ot_gaussian.bures_wasserstein_mapping(ms.numpy(), mt.numpy(), Cs_eps.numpy(), Ct.numpy())
+    T = transport_operator(Cs, Ct, eps=eps)
+    np.testing.assert_allclose(T.numpy(), A, rtol=0, atol=1e-8 * np.abs(A).max())
+    torch.testing.assert_close(T @ Cs_eps @ T, Ct, rtol=0, atol=1e-8 * Ct.abs().max().item())
+    # fit_operator's ε is relative to mean λ(Σs)
+    rel = eps / torch.linalg.eigvalsh(Cs).mean().item()
+    op = fit_operator(ms, Cs, mt, Ct, method="deterministic", eps=rel)
+    torch.testing.assert_close(op.T, T, rtol=0, atol=1e-8 * T.abs().max().item())
+
+
+def test_eps_bounds_the_gain_of_an_empty_direction():
+    # along a direction of source variance λ the gain is √(τ/(λ + ε)): with ε it stays finite
+    Cs = torch.diag(torch.tensor([1.0, 1e-12], dtype=torch.float64))
+    Ct = torch.eye(2, dtype=torch.float64)
+    T = transport_operator(Cs, Ct, eps=0.01)
+    torch.testing.assert_close(torch.diagonal(T), torch.tensor([1 / 1.01**0.5, 1 / (0.01 + 1e-12) ** 0.5], dtype=torch.float64))
+
+
+def test_degenerate_split_drops_directions_at_or_below_eps():
+    Q, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    lam = torch.tensor([1e-6, 0.01, 0.05, 0.5, 1.0, 4.0], dtype=torch.float64)
+    Cs = (Q * lam) @ Q.T
+    kept, n = degenerate_split(Cs, 0.05)
+    assert n == 3
+    expected = torch.tensor([0, 0, 0, 0.55, 1.05, 4.05], dtype=torch.float64)
+    torch.testing.assert_close(torch.linalg.eigvalsh(kept), expected, atol=1e-12, rtol=0)
+
+
+def test_fit_operator_stochastic_synthesises_the_degenerate_directions():
+    """With directions of Σs below ε, eq. (5): T Σs' Tᵀ + Σw = Σt, and T ignores those directions."""
+    Q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64))
+    Cs = (Q * torch.tensor([1e-4, 1e-3, 0.5, 1.0, 2.0], dtype=torch.float64)) @ Q.T
+    Ct = random_spd(5, 10.0, 5)
+    ms, mt = seeded_means(5, 2)
+    op = fit_operator(ms, Cs, mt, Ct, eps=0.01)  # ε_a = 0.01·mean λ ≈ 0.007: two directions below
+    assert op.stochastic
+    kept, n = degenerate_split(Cs, 0.01 * torch.linalg.eigvalsh(Cs).mean().item())
+    assert n == 2
+    torch.testing.assert_close(op.T @ kept @ op.T.T + op.noise_cov, Ct, rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(op.T @ Q[:, :2], torch.zeros(5, 2, dtype=torch.float64), atol=1e-8, rtol=0)
+    assert not fit_operator(ms, Cs, mt, Ct, eps=1e-6).stochastic
+
+
+@pytest.mark.parametrize("cond", [1e1, 1e6, 1e8])
 def test_transport_operator_pushes_source_covariance_to_target(cond):
     Cs, Ct = random_spd(12, cond, 3), random_spd(12, 10.0, 4)
     T = transport_operator(Cs, Ct)
-    torch.testing.assert_close(T @ Cs @ T.T, Ct, rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(T @ Cs @ T.T, Ct, rtol=0, atol=1e-9)
     torch.testing.assert_close(T, T.T)
     assert torch.linalg.eigvalsh(T).min() > 0
 
@@ -61,7 +121,7 @@ def test_gelbrich_w2_of_unit_gaussians_ten_apart_is_ten():
     assert float(w2) == pytest.approx(10.0, abs=1e-12)
 
 
-def test_gelbrich_w2_matches_pot():
+def test_gelbrich_w2_matches_pot(ot_gaussian):
     Cs, Ct = random_spd(6, 100, 5), random_spd(6, 100, 6)
     ms, mt = torch.randn(6, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
     ref = ot_gaussian.bures_wasserstein_distance(ms.numpy(), mt.numpy(), Cs.numpy(), Ct.numpy())

@@ -6,7 +6,15 @@ import pytest
 import torch
 from skimage import data, filters, metrics as skmetrics, util
 
-from dot_core.metrics import psnr, radial_power_spectrum, spectrum_distance, ssim, texture_distance
+from dot_core.metrics import (
+    lattice_energy,
+    lattice_ratio,
+    psnr,
+    radial_power_spectrum,
+    spectrum_distance,
+    ssim,
+    texture_distance,
+)
 
 PHOTOS = {
     "astronaut": util.img_as_float(data.astronaut()[:128, 128:256]),
@@ -175,3 +183,93 @@ def test_spectrum_distance_sees_noise():
 def test_radial_power_spectrum_too_small():
     with pytest.raises(ValueError, match="at least 8×8"):
         radial_power_spectrum(SHARP[:6])
+
+
+# ---- periodic-artifact (lattice) measure ----------------------------------------------------
+
+PHOTOS_FULL = {"astronaut": util.img_as_float(data.astronaut()), "coffee": util.img_as_float(data.coffee())}
+
+
+def _lattice_pattern(shape, period, amplitude, phase=(0, 0), seed=0):
+    """A random p×p tile repeated over the image (a grid, as an upscaler's phase pattern makes)."""
+    tile = np.random.default_rng(seed).normal(0.0, 1.0, (period, period))
+    tile = amplitude * (tile - tile.mean()) / tile.std()
+    reps = (shape[0] // period + 2, shape[1] // period + 2)
+    grid = np.tile(tile, reps)[phase[0]:phase[0] + shape[0], phase[1]:phase[1] + shape[1]]
+    return grid[..., None]
+
+
+def test_lattice_energy_white_noise_share_is_the_share_of_bins():
+    # white noise spreads power evenly over bins: in every 16p × 16p tile the share is the lattice
+    # bins' share of the band
+    noise = np.random.default_rng(1).random((256, 256))
+    p = 4
+    t = 16 * p
+    band_bins = t * t * (1 - (1 / p) ** 2)  # max(|fx|, |fy|) ≥ 1/(2p) leaves out a (1/p)² square
+    lattice_bins = (p * p - 1) * 9
+    assert lattice_energy(noise, period=p) == pytest.approx(lattice_bins / band_bins, rel=0.15)
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS_FULL))
+def test_lattice_energy_small_on_natural_photographs(name):
+    # no more than about what white noise puts there (9(p² − 1)/(256 p²) ≈ 0.033 for p = 4 and 8)
+    for p in (4, 8):
+        assert lattice_energy(PHOTOS_FULL[name], period=p) < 0.05
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS_FULL))
+@pytest.mark.parametrize("period", [4, 8])
+def test_lattice_ratio_sees_a_faint_grid_at_any_phase(name, period):
+    gt = PHOTOS_FULL[name]
+    for phase in [(0, 0), (1, 3)]:
+        gridded = np.clip(gt + _lattice_pattern(gt.shape, period, 0.01, phase), 0, 1)  # 1 % of range
+        assert lattice_ratio(gridded, gt, period=period) > 2.0  # measured 2.3–9.4
+    # the same energy as white noise is no lattice
+    noisy = _noise(gt, 0.01, seed=3)
+    assert lattice_ratio(noisy, gt, period=period) < 1.5
+
+
+def test_lattice_ratio_grows_with_the_grid_and_ignores_other_periods():
+    gt = PHOTOS_FULL["astronaut"]
+    ratios = [lattice_ratio(np.clip(gt + _lattice_pattern(gt.shape, 4, a), 0, 1), gt, period=4)
+              for a in (0.002, 0.005, 0.02)]
+    assert ratios[0] < ratios[1] < ratios[2]
+    # a period-5 grid is not a period-4 lattice
+    assert lattice_ratio(np.clip(gt + _lattice_pattern(gt.shape, 5, 0.02), 0, 1), gt, period=4) < 1.5
+
+
+def test_lattice_ratio_sees_a_grid_confined_to_a_flat_region():
+    # a grid only on the sky-like top-left quarter of a textured photo: one global spectrum would
+    # drown it in the texture's energy; the mean over tiles does not
+    gt = PHOTOS_FULL["astronaut"].copy()
+    gt[:256, :256] = gaussian_filter_rgb(gt[:256, :256], 6.0)  # flatten a quarter
+    gridded = gt.copy()
+    gridded[:256, :256] += _lattice_pattern((256, 256), 4, 0.01)
+    assert lattice_ratio(np.clip(gridded, 0, 1), gt, period=4) > 2.0
+
+
+def gaussian_filter_rgb(img, sigma):
+    return filters.gaussian(img, sigma=sigma, channel_axis=-1, mode="reflect")
+
+
+def test_lattice_ratio_of_identical_images_is_one_and_bicubic_adds_none():
+    from PIL import Image
+
+    gt = PHOTOS_FULL["coffee"]
+    assert lattice_ratio(gt, gt.copy(), period=4) == pytest.approx(1.0)
+    u8 = Image.fromarray((gt * 255).round().astype(np.uint8))
+    w, h = u8.size
+    sr = u8.resize((w // 4, h // 4), Image.BICUBIC).resize((w, h), Image.BICUBIC)
+    assert lattice_ratio(np.asarray(sr) / 255.0, gt, period=4) < 1.0
+
+
+@pytest.mark.parametrize("kwargs, match", [({"period": 1}, "period"), ({"period": 4.0}, "period"),
+                                           ({"period": 64}, "at least 1024")])
+def test_lattice_energy_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        lattice_energy(SHARP, **kwargs)
+
+
+def test_lattice_ratio_flat_reference():
+    with pytest.raises(ValueError, match="flat"):
+        lattice_ratio(SHARP, np.full((64, 64, 3), 0.5), period=4)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from dot_core.gaussian_ot import GaussianOperator, fit_operator
-from dot_core.patches import count_valid_patches, fold_kernel, iter_valid_patches, transport_latent
+from dot_core.patches import count_valid_patches, fold_kernel, iter_valid_patches, patch_normals, transport_latent
 
 
 def identity_op(d: int, shift: float = 0.0) -> GaussianOperator:
@@ -40,22 +40,50 @@ def test_transport_latent_chunk_size_does_not_change_result(chunk):
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
-def test_transport_latent_matches_reference_per_patch_average():
-    """Against a direct implementation: pad, transport every patch, average contributions."""
+@pytest.mark.parametrize("p", [2, 3, 4])
+@pytest.mark.parametrize("kernel", ["uniform", "gaussian"])
+def test_transport_latent_matches_reference_per_patch_average(p, kernel):
+    """Against a direct implementation: pad p//2 before and p−1−p//2 after, transport every
+    patch, average the weighted contributions."""
     g = torch.Generator().manual_seed(1)
-    C, H, W, p = 2, 6, 7, 3
+    C, H, W = 2, 6, 7
     A = torch.randn(C * p * p, C * p * p, generator=g, dtype=torch.float64)
     op = GaussianOperator(T=A, mu_s=torch.randn(C * p * p, dtype=torch.float64), mu_t=torch.randn(C * p * p, dtype=torch.float64))
     z = torch.randn(1, C, H, W, generator=g, dtype=torch.float64)
-    zp = F.pad(z, (1, 1, 1, 1), mode="replicate")
+    lo, hi = p // 2, p - 1 - p // 2
+    zp = F.pad(z, (lo, hi, lo, hi), mode="replicate")
+    w = fold_kernel(p, kernel)
     acc, cnt = torch.zeros_like(zp), torch.zeros_like(zp)
     for i in range(H):
         for j in range(W):
             v = zp[0, :, i : i + p, j : j + p].reshape(-1)
-            acc[0, :, i : i + p, j : j + p] += op.apply(v[None])[0].reshape(C, p, p)
-            cnt[0, :, i : i + p, j : j + p] += 1
-    ref = (acc / cnt)[:, :, 1 : 1 + H, 1 : 1 + W]
-    torch.testing.assert_close(transport_latent(z, op, p), ref)
+            acc[0, :, i : i + p, j : j + p] += w * op.apply(v[None])[0].reshape(C, p, p)
+            cnt[0, :, i : i + p, j : j + p] += w
+    ref = (acc / cnt)[:, :, lo : lo + H, lo : lo + W]
+    torch.testing.assert_close(transport_latent(z, op, p, kernel=kernel), ref)
+
+
+@pytest.mark.parametrize("p, shift", [(2, 0.5), (3, 0.0), (4, 0.5)])
+@pytest.mark.parametrize("kernel", ["uniform", "gaussian"])
+def test_transport_latent_centre_operator_reference_values(p, shift, kernel):
+    """Every patch replaced by its centre value (offset p//2), folded over a ramp z = column.
+
+    Pixel x is covered by the patches whose origins are x + p//2 − i, i = 0…p−1 (padded
+    coordinates); their centres are x + p//2 − i, and any symmetric weights average that to
+    x + p//2 − (p − 1)/2: +0.5 for even p, 0 for odd p, away from the borders. A wrong padding
+    offset moves every value by a whole pixel.
+    """
+    d = p * p
+    centre = (p // 2) * p + p // 2
+    T = torch.zeros(d, d, dtype=torch.float64)
+    T[:, centre] = 1.0
+    op = GaussianOperator(T=T, mu_s=torch.zeros(d, dtype=torch.float64), mu_t=torch.zeros(d, dtype=torch.float64))
+    W = 12
+    z = torch.arange(W, dtype=torch.float64).repeat(1, 1, 9, 1)  # (1, 1, 9, 12)
+    out = transport_latent(z, op, p, kernel=kernel)[0, 0]
+    interior = out[:, p : W - p]
+    expected = torch.arange(p, W - p, dtype=torch.float64) + shift
+    torch.testing.assert_close(interior, expected.expand_as(interior))
 
 
 def test_transport_latent_stochastic_is_seeded_and_finite():
@@ -68,6 +96,28 @@ def test_transport_latent_stochastic_is_seeded_and_finite():
     assert torch.isfinite(a).all()
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 500, 1 << 22])
+def test_transport_latent_stochastic_is_the_same_whatever_the_chunks(chunk):
+    # eq. 5's noise comes from each patch's index, not from a stream drawn chunk by chunk
+    B = torch.randn(12, 4, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    op = fit_operator(torch.zeros(12), B @ B.T, torch.zeros(12), torch.eye(12, dtype=torch.float64))
+    assert op.stochastic
+    z = torch.randn(1, 3, 21, 17, generator=torch.Generator().manual_seed(6))
+    ref = transport_latent(z, op, 2, seed=9, max_chunk_elements=1 << 22)
+    torch.testing.assert_close(transport_latent(z, op, 2, seed=9, max_chunk_elements=chunk), ref)
+
+
+def test_patch_normals_are_standard_normal_and_independent_of_the_batch():
+    z = patch_normals(torch.arange(100_000), 6, seed=0)  # (n, d)
+    assert abs(z.mean().item()) < 0.01 and abs(z.std().item() - 1) < 0.01
+    assert abs((z ** 4).mean().item() - 3) < 0.1  # Gaussian kurtosis
+    corr = torch.corrcoef(z.T) - torch.eye(6, dtype=torch.float64)
+    assert corr.abs().max() < 0.02
+    torch.testing.assert_close(patch_normals(torch.arange(40, 50), 6, seed=0), z[40:50])
+    assert not torch.allclose(patch_normals(torch.arange(10), 6, seed=1), z[:10])
+    assert torch.isfinite(patch_normals(torch.tensor([2**40]), 6, seed=2**40)).all()
 
 
 def test_transport_latent_rejects_operator_of_wrong_dimension():
