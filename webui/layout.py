@@ -248,7 +248,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         # then α as it is now (the visitor may have moved it while the curve was computed)
         settle = dict(fn=h.ground_truth.on_release, inputs=[e.alpha, img_state],
                       outputs=[e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
-                      show_progress="hidden")
+                      show_progress="hidden", concurrency_limit=2, concurrency_id="release")  # queued with releases
         heavy(
             c.button.click, h.calibration.calibrate,
             [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, cal_state, img_state],
