@@ -126,7 +126,7 @@ def test_app_two_clients_are_isolated(app_url, app_images):
 def _metrics(text: str) -> dict[str, float]:
     """The numbers of the ground-truth Markdown: PSNR and SSIM at α, PSNR at α = 1 and α = 0."""
     at = re.search(r"PSNR (-?[0-9.]+) dB · SSIM (-?[0-9.]+)", text)
-    refs = dict(re.findall(r"α = (-?[0-9.]+): (-?[0-9.]+) dB, distance", text))
+    refs = dict(re.findall(r"α = (-?[0-9.]+): (-?[0-9.]+) dB, texture distance", text))
     return {"psnr": float(at[1]), "ssim": float(at[2]), "psnr@1": float(refs["1"]), "psnr@0": float(refs["0"])}
 
 
@@ -325,3 +325,40 @@ def test_app_examples_run_a_preset_in_one_call(app_images):
                                                  app_images["ground_truth"])
     np.testing.assert_array_equal(pixels(original), pixels(app_images["image"]))
     assert "PSNR" in out[13] and out[14] is not None
+
+
+# ---- issue 13: the API does what the caller asked ----------------------------------------------
+
+
+def test_app_files_and_a_preset_together_are_refused_never_calibrated_on_the_preset(client, app_images):
+    from dot_core import presets
+
+    names = [p.name for p in presets.list_presets()]
+    if not names:
+        pytest.skip("no presets bundled")
+    with pytest.raises(AppError, match=r"either .*or a preset"):
+        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3, "unpaired", "auto",
+                       names[0], api_name="/calibrate")
+    with pytest.raises(AppError, match="No calibration yet"):  # nothing was calibrated
+        client.predict(handle_file(app_images["image"]), api_name="/enhance")
+
+
+def test_app_calibration_skips_every_broken_file_and_names_each(client, app_images, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    short = tmp_path / "short.png"
+    short.write_bytes(open(app_images["clean"][0], "rb").read()[:150])
+    summary = client.predict([*files(app_images["restored"]), handle_file(str(notes))],
+                             [handle_file(str(short)), *files(app_images["clean"])], "pixel", 3,
+                             api_name="/calibrate")
+    assert "3 restored + 3 clean" in summary
+    for name in ("notes.png", "short.png"):
+        assert re.search(rf"skipped.*{re.escape(name)}", summary, re.S | re.I), summary
+    with pytest.raises(AppError, match=r"notes\.png.*short\.png|short\.png.*notes\.png"):  # nothing usable: all named
+        client.predict([handle_file(str(notes))], [handle_file(str(short))], "pixel", 3, api_name="/calibrate")
+
+
+def test_app_one_image_is_one_image(client, app_images):
+    summary = client.predict(files(app_images["restored"][:1]), files(app_images["clean"][:1]), "pixel", 3,
+                             api_name="/calibrate")
+    assert "1 images" not in summary and "1 restored + 1 clean image" in summary

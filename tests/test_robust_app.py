@@ -16,6 +16,7 @@ import io
 import os
 import pickle
 import time
+import re
 import dataclasses
 import uuid
 from pathlib import Path
@@ -191,9 +192,12 @@ def test_hostile_calibration_images_get_readable_errors(hostile_visitor, app_ima
     client = hostile_visitor[0]
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_declaring(60_000, 60_000))
-    with pytest.raises(AppError, match=r"bomb\.png: declares 60000×60000"):
-        client.predict([*files(app_images["restored"]), handle_file(str(bomb))], files(app_images["clean"]),
-                       "pixel", 3, api_name="/calibrate")
+    # skipped and named, the good files used (as the CLI does)
+    summary = client.predict([*files(app_images["restored"]), handle_file(str(bomb))], files(app_images["clean"]),
+                             "pixel", 3, api_name="/calibrate")
+    assert re.search(r"bomb\.png: declares 60000×60000", summary) and "3 restored + 3 clean" in summary
+    with pytest.raises(AppError, match=r"bomb\.png: declares 60000×60000"):  # nothing usable left
+        client.predict([handle_file(str(bomb))], files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
     assert_session_intact(hostile_visitor)
 
 
@@ -268,6 +272,24 @@ def test_a_dragged_slider_keeps_a_bounded_number_of_files(app_images):
     *_, img = enhance.enhance(app_images["image"], 0.5, cal)
     paths = [Path(enhance.blend(a, img)) for a in (-1.0, -0.5, 0.25, 0.5, 1.5, 2.0)]
     assert sorted(paths[-1].parent.iterdir()) == sorted(paths[-3:])  # the newest three, nothing else
+
+
+def test_a_served_file_is_never_rewritten_in_place(app_images):
+    """A PNG the page has shown keeps its bytes and inode: a request that read its length then its
+    body never gets a shorter or a different file (h11 "Too little data for declared Content-Length")."""
+    settings, images = Settings(keep_blends=8), ArrayStore(2**24)
+    _, cal, _ = CalibrationHandlers(settings, images).calibrate(app_images["restored"], app_images["clean"],
+                                                                "pixel", 3)
+    enhance = EnhanceHandlers(settings, images)
+    *_, img = enhance.enhance(app_images["image"], 0.5, cal)
+    first = Path(enhance.blend(0.25, img))  # while dragging: a fast PNG (level 0)
+    seen = (first.stat().st_ino, first.stat().st_size, first.read_bytes())
+    # the same α on release (a compact PNG), then dragged back to it: each checked at once
+    for again in (lambda: enhance.blend_png(img, 0.25, level=1), lambda: enhance.blend(0.25, img)):
+        path = Path(again())
+        if path == first:  # the same name must be the same file, untouched
+            assert (path.stat().st_ino, path.stat().st_size, path.read_bytes()) == seen
+        np.testing.assert_array_equal(pixels(path), pixels(first))
 
 
 def test_only_the_sessions_own_outputs_are_served(app_url, app_images):

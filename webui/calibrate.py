@@ -7,6 +7,7 @@ Plain values and the session's state in, plain values out (``/calibrate``, ``/lo
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -28,12 +29,13 @@ def summary(state: CalibrationState) -> str:
     cal = state.pipeline.calibration
     w2 = "n/a in zero-shot mode" if cal.w2 is None else f"{cal.w2:.4g}"
     lines = [f"**Calibrated** ({state.source}). Latent W2 (Gelbrich) restored → clean: **{w2}**", ""]
-    for line in cal.summary().splitlines():
+    for line in re.sub(r"\b1 images\b", "1 image", cal.summary()).splitlines():
         if line.startswith("warning: "):
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
     lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
+    lines += [f"- ⚠️ **Skipped** {reason}" for reason in state.skipped]
     return "\n".join(lines)
 
 
@@ -83,6 +85,11 @@ class CalibrationHandlers:
         if max(len(restored), len(clean)) > most:
             raise fail(f"At most {most} restored and {most} clean images per calibration; got "
                        f"{len(restored)} and {len(clean)}. About ten of each is enough.")
+        if preset and (restored or clean):  # never calibrate on the preset while files were given
+            raise fail(f"Calibrate on either your images ({len(restored)} restored, {len(clean)} clean given) "
+                       f"or a preset ({preset}), not both: clear the files to use the preset, or set the "
+                       "preset to \"your images above\" (API: preset=\"\").")
+        skipped: list[str] = []
         if preset:
             progress(0.2, desc=f"loading preset {preset}")
             try:
@@ -102,30 +109,36 @@ class CalibrationHandlers:
             if mode == "paired" and len(restored) != len(clean):
                 raise fail(f"Paired mode needs as many restored as clean images; got {len(restored)} and "
                            f"{len(clean)}. Pairs are matched by file name order.")
-            jobs = self._read_jobs(restored, clean, mode, progress)
+            jobs, skipped = self._read_jobs(restored, clean, mode, progress)
             try:
                 cal = engine.fit(jobs, encoder, patch_size, mode)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
-            source = (f"{len(restored)} restored + {len(clean)} clean images" if restored
-                      else f"{len(clean)} clean images")
+            source = _source(jobs)
+            if skipped:
+                gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
         new_cal = engine.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders)
+        if skipped:
+            new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
         img_state = engine.follow(self.images, img_state, new_cal)
         for w in cal.info.get("warnings", []):
             gr.Warning(w)
         return summary(new_cal), new_cal, img_state
 
     def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO,
-                              img_state: ImageState | None = None, request: gr.Request = None):
+                              img_state: ImageState | None = None, cal_state: CalibrationState | None = None,
+                              request: gr.Request = None):
         """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
         if not calibration:
             raise fail("No calibration file was given.")
         try:
             cal = load_calibration(calibration)
-        except ValueError as exc:
-            raise engine_error(exc) from None
-        new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
-                                         custom_encoders=self.settings.custom_encoders)
+            new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
+                                             custom_encoders=self.settings.custom_encoders)
+        except (ValueError, gr.Error) as exc:  # refused: say what stays in use
+            kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
+                    else "No calibration is in use yet.")
+            raise fail(f"{engine_error(exc).message} {kept}") from None
         return summary(new_cal), new_cal, engine.follow(self.images, img_state, new_cal)
 
     def download_calibration(self, cal_state: CalibrationState | None = None):
@@ -134,17 +147,25 @@ class CalibrationHandlers:
             raise fail("No calibration yet.")
         return cal_state.file
 
-    def _read_jobs(self, restored: list[str], clean: list[str], mode: str, progress) -> list[tuple]:
-        """Load (and validate) every calibration image before any encoding starts.
+    def _read_jobs(self, restored: list[str], clean: list[str], mode: str, progress) -> tuple[list[tuple], list[str]]:
+        """Load (and validate) every calibration image before any encoding starts: (jobs, skipped).
 
-        They are all held in memory until the fit, so their total size is bounded: past
-        ``max_calibration_pixels`` the call stops with an error (memory: that budget plus one image).
+        As the CLI does, a file that cannot be read is skipped (in paired mode, with its partner) and
+        named in ``skipped`` with the reason; with no usable restored (or clean) image left the call
+        stops, naming every skipped file. The images are all held in memory until the fit, so their
+        total size is bounded: past ``max_calibration_pixels`` the call stops with an error (memory:
+        that budget plus one image).
         """
         budget = self.settings.max_calibration_pixels
         left = [budget]
+        skipped: list[str] = []
 
-        def read(path: str, what: str) -> np.ndarray:
-            img = engine.read_image(path, what, max_pixels=self.settings.max_pixels)
+        def read(path: str, what: str) -> np.ndarray | None:
+            try:
+                img = engine.read_image(path, what, max_pixels=self.settings.max_pixels)
+            except gr.Error as exc:
+                skipped.append(exc.message if Path(path).name in exc.message else f"{Path(path).name}: {exc.message}")
+                return None
             left[0] -= img.shape[0] * img.shape[1]
             if left[0] < 0:
                 raise fail(f"The calibration images add up to more than {budget / 1e6:.0f} megapixels "
@@ -154,8 +175,26 @@ class CalibrationHandlers:
         if mode == "paired":  # pairs are matched by file name order
             by_name = lambda p: Path(p).name  # noqa: E731
             restored, clean = sorted(restored, key=by_name), sorted(clean, key=by_name)
-            return [("pair", read(r, "restored image"), read(c, "clean image"))
-                    for r, c in progress.tqdm(list(zip(restored, clean)), desc="reading images", unit="pair")]
-        jobs = [("restored", r) for r in restored] + [("clean", c) for c in clean]
-        return [(role, read(p, f"{role} image"), None)
-                for role, p in progress.tqdm(jobs, desc="reading images", unit="image")]
+            pairs = [("pair", read(r, "restored image"), read(c, "clean image"))
+                     for r, c in progress.tqdm(list(zip(restored, clean)), desc="reading images", unit="pair")]
+            jobs = [job for job in pairs if job[1] is not None and job[2] is not None]
+        else:
+            named = [("restored", r) for r in restored] + [("clean", c) for c in clean]
+            jobs = [(role, read(p, f"{role} image"), None)
+                    for role, p in progress.tqdm(named, desc="reading images", unit="image")]
+            jobs = [job for job in jobs if job[1] is not None]
+        roles = {job[0] for job in jobs}
+        needed = {"pair"} if mode == "paired" else {"clean"} if mode == "zero-shot" else {"restored", "clean"}
+        if skipped and not needed <= roles:
+            raise fail("No usable " + " or ".join(sorted(needed - roles)) + " image left; every file was skipped: "
+                       + "; ".join(skipped))
+        return jobs, skipped
+
+
+def _source(jobs: list[tuple]) -> str:
+    """What a calibration was fitted on, for the summary: "3 restored + 3 clean images"."""
+    n_pairs = sum(role == "pair" for role, *_ in jobs)
+    n_restored = n_pairs + sum(role == "restored" for role, *_ in jobs)
+    n_clean = n_pairs + sum(role == "clean" for role, *_ in jobs)
+    plural = "image" if n_clean == 1 else "images"
+    return f"{n_restored} restored + {n_clean} clean {plural}" if n_restored else f"{n_clean} clean {plural}"

@@ -31,7 +31,7 @@ class EnhanceHandlers:
         """Transport a restored image once; returns the original, x̂0 and x̂α."""
         if cal_state is None:
             raise fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration "
-                       "file first.")
+                       "file first; an image uploaded on the page is enhanced as soon as there is one.")
         if not image:
             raise fail("Upload a restored image to enhance.")
         x = engine.read_image(image, "image", max_pixels=self.settings.max_pixels)
@@ -47,14 +47,19 @@ class EnhanceHandlers:
     def blend(self, alpha: float, img_state: ImageState | None = None):
         """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
         if img_state is None:
-            raise fail("No image yet (or it expired): upload a restored image (or call /enhance) first.")
+            raise fail("No image yet (or it expired): upload a restored image to enhance first (API: /enhance).")
         return self.blend_png(img_state, alpha, level=0)
 
-    def refresh_images(self, alpha: float, img_state: ImageState | None):
-        """After a new calibration, the kept upload's panels (it was transported again)."""
-        if img_state is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        return img_state.original_png, img_state.transported_png, self.blend_png(img_state, alpha, level=1)
+    def after_calibration(self, image, alpha: float, cal_state: CalibrationState | None,
+                          img_state: ImageState | None):
+        """After a new calibration: the kept upload's panels (it was transported again), or the upload
+        that was made before any calibration, enhanced now; the three panels and the image state."""
+        if img_state is not None:
+            return (img_state.original_png, img_state.transported_png, self.blend_png(img_state, alpha, level=1),
+                    img_state)
+        if image and cal_state is not None:
+            return self.enhance(image, alpha, cal_state)
+        return gr.skip(), gr.skip(), gr.skip(), img_state
 
     def blend_png(self, state: ImageState, alpha: float, *, level: int, x=None) -> str:
         """x̂α as this upload's PNG, the newest ``settings.keep_blends`` kept."""

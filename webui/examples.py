@@ -55,7 +55,8 @@ class ExampleHandlers:
         original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state)
         text, fig, img_state = self.ground_truth.compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
         cal = cal_state.pipeline.calibration
-        return (summary, cal_state, cal_state.file, cal.encoder, cal.patch_size, preset, restored, clean,
+        download = gr.File(cal_state.file, visible=True)  # hidden until there is a calibration
+        return (summary, cal_state, download, cal.encoder, cal.patch_size, preset, restored, clean,
                 DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig, img_state)
 
     def select(self, gallery, encoder, fold_kernel, cal_state, img_state, evt: gr.SelectData,

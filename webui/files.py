@@ -35,12 +35,21 @@ def write_png(img: np.ndarray, name: str, *, level: int = 1, folder: Path | None
 
 
 def write_blend_png(x: np.ndarray, folder: Path, stem: str, alpha: float, *, level: int, keep: int) -> str:
-    """x̂α as ``folder/blends/<stem>_alpha<α>.png``, keeping only the ``keep`` newest blends."""
+    """x̂α as ``folder/blends/<stem>_alpha<α>.png``, keeping only the ``keep`` newest blends.
+
+    A name that exists already is this very x̂α (one upload, one calibration per folder): it is
+    marked newest and served as it is, never rewritten, since a request may be reading it (a
+    rewrite of another size breaks its declared Content-Length).
+    """
     blends = folder / "blends"
     blends.mkdir(exist_ok=True)
-    path = write_png(x, f"{stem}_alpha{alpha:g}.png", level=level, folder=blends)
+    path = blends / f"{stem}_alpha{alpha:g}.png"
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        write_png(x, path.name, level=level, folder=blends)
     keep_newest(blends, keep)
-    return path
+    return str(path)
 
 
 def keep_newest(folder: Path, keep: int) -> None:

@@ -40,20 +40,22 @@ def plot(curve: dict, alpha: float):
     from matplotlib.figure import Figure
 
     a, d, p = (np.asarray(curve[k]) for k in ("alpha", "distance", "psnr"))
-    fig = Figure(figsize=(6.0, 3.9), dpi=110, layout="constrained")
+    # small in inches, large type: still readable when a phone shows it 320 px wide
+    fig = Figure(figsize=(4.6, 3.5), dpi=110, layout="constrained")
     ax = fig.add_subplot()
-    ax.set_title("Perception–distortion over α ∈ [−1, 2]", fontsize=11)
+    ax.set_title("Perception–distortion over α ∈ [−1, 2]", fontsize=12)
+    ax.tick_params(labelsize=10)
     ax.plot(d, p, "-o", color="#7c8796", markersize=4, label="α from −1 to 2")
     for ai, di, pi in zip(a, d, p):
         if ai in (-1.0, 0.0, 1.0, 2.0):
-            ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=9)
+            ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=11)
     # the marker sits on the drawn polyline at the current α (exact values are in the text)
     ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
             label=f"current α = {alpha:g}")
-    ax.set_xlabel("texture distance to the ground truth (lower = more realistic)")
-    ax.set_ylabel("PSNR (dB, higher = less distortion)")
+    ax.set_xlabel("texture distance to ground truth\n(lower = more realistic)", fontsize=11)
+    ax.set_ylabel("PSNR, dB (higher = less distortion)", fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
+    ax.legend(loc="best", fontsize=10)
     return fig
 
 
@@ -66,7 +68,7 @@ def metrics_text(state: ImageState, alpha: float, x: np.ndarray | None = None) -
     if c is None:
         return at
     ref = {a: (p, d) for a, p, d in zip(c["alpha"], c["psnr"], c["distance"])}
-    parts = [f"α = {a:g}: {ref[a][0]:.2f} dB, distance {ref[a][1]:.4f}" for a in (1.0, 0.0) if a in ref]
+    parts = [f"α = {a:g}: {ref[a][0]:.2f} dB, texture distance {ref[a][1]:.4f}" for a in (1.0, 0.0) if a in ref]
     return at + "  \nfor reference: " + "; ".join(parts)
 
 

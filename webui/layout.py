@@ -51,7 +51,8 @@ def read_static(name: str) -> str:
 
 def launch_options(settings: Settings) -> dict:
     """Keyword arguments for ``demo.launch`` (Gradio 6 takes css there, not in Blocks)."""
-    return dict(css=read_static("style.css"), max_file_size=settings.max_file_size, state_session_capacity=1000)
+    return dict(css=read_static("style.css"), js=read_static("page.js"), max_file_size=settings.max_file_size,
+                state_session_capacity=1000)
 
 
 def _thumbnails(files):
@@ -136,18 +137,19 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
     gr.Markdown("## 1 · Calibrate")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=280):
-            restored = gr.File(label="Restored images (your model's outputs, about 10)",
+            restored = gr.File(label="Restored images (your model's outputs, about 10)", height=150,
                                file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-restored")
             restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                          object_fit="cover", elem_classes="dot-thumbs", visible=False)
         with gr.Column(min_width=280):
-            clean = gr.File(label="Clean images (natural photos of the same kind, about 10)",
+            clean = gr.File(label="Clean images (natural photos of the same kind, about 10)", height=150,
                             file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
             clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                       object_fit="cover", elem_classes="dot-thumbs", visible=False)
     with gr.Row(equal_height=True):
         preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
-                             label="…or a ready calibration for a weight-free restorer (preset)")
+                             label="…or a ready calibration for a weight-free restorer (preset)",
+                             elem_id="dot-preset")
         button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
     summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
     with gr.Accordion("Advanced", open=False):
@@ -165,7 +167,9 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                    info="weights of overlapping patches when folding back; auto: the "
                                    "latent's own (gaussian for detail, the paper's uniform otherwise)")
     with gr.Row():
-        download = gr.File(label="Download this calibration (.safetensors)", interactive=False)
+        # shown once there is a calibration (an empty box before that says nothing)
+        download = gr.File(label="Download this calibration (.safetensors)", interactive=False, visible=False,
+                           elem_id="dot-cal-download")
         upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
                          height=140, elem_id="dot-cal-upload")
     return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
@@ -175,11 +179,12 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
 def _enhance_ui() -> EnhanceUI:
     gr.Markdown("## 2 · Enhance")
     with gr.Row():
-        image = gr.File(label="Restored image to enhance", file_types=IMAGE_TYPES, elem_id="dot-image")
-        gt_file = gr.File(label="Its ground truth (optional: metrics and the P–D curve)",
+        image = gr.File(label="Restored image to enhance", file_types=IMAGE_TYPES, elem_id="dot-image", height=140)
+        gt_file = gr.File(label="Its ground truth (optional: metrics and the P–D curve)", height=140,
                           file_types=IMAGE_TYPES, elem_id="dot-gt")
+    # usable once there is an image to blend (layout enables it when the original panel has one)
     alpha = gr.Slider(ALPHA_MIN, ALPHA_MAX, value=DEFAULT_ALPHA, step=ALPHA_STEP, label=ALPHA_LABEL,
-                      info=ALPHA_INFO, elem_id="dot-alpha")
+                      info=ALPHA_INFO, elem_id="dot-alpha", interactive=False)
     with gr.Row(equal_height=True, elem_id="dot-panels"):
         panel = dict(format="png", interactive=False, height=300, elem_classes="dot-panel",
                      buttons=["download", "fullscreen"])
@@ -219,7 +224,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
             gallery = gr.Gallery(
                 value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
                 columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
-                elem_id="dot-examples",
+                elem_id="dot-examples", interactive=False, buttons=[],  # a picker: nothing to add or delete
             )
         c, e, g = _calibrate_ui(startup, presets), _enhance_ui(), _ground_truth_ui()
 
@@ -227,30 +232,42 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         c.restored.change(_thumbnails, c.restored, c.restored_thumbs, api_visibility="private",
                           show_progress="hidden")
         c.clean.change(_thumbnails, c.clean, c.clean_thumbs, api_visibility="private", show_progress="hidden")
+        for files in (c.restored, c.clean):  # the visitor's own files: the preset picker says so
+            files.upload(lambda: "", None, c.preset, api_visibility="private", show_progress="hidden")
         # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
         c.encoder.input(_encoder_changed, c.encoder, c.patch_size, api_visibility="private", show_progress="hidden")
-        refresh = dict(fn=h.enhance.refresh_images, inputs=[e.alpha, img_state], outputs=e.panels,
-                       api_visibility="private", show_progress="hidden")
+        # the kept upload, transported again; or an upload that was waiting for a calibration
+        refresh = dict(fn=h.enhance.after_calibration, inputs=[e.image, e.alpha, cal_state, img_state],
+                       outputs=[*e.panels, img_state], api_visibility="private")
+        shown = dict(fn=lambda: gr.File(visible=True), inputs=None, outputs=c.download, api_visibility="private",
+                     show_progress="hidden")
         controls = dict(fn=calibration_controls, inputs=cal_state, outputs=[c.encoder, c.patch_size],
                         api_visibility="private", show_progress="hidden")
         after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
                      outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private")
+        # then α as it is now (the visitor may have moved it while the curve was computed)
+        settle = dict(fn=h.ground_truth.on_release, inputs=[e.alpha, img_state],
+                      outputs=[e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
+                      show_progress="hidden", concurrency_limit=2, concurrency_id="release")  # queued with releases
         heavy(
             c.button.click, h.calibration.calibrate,
             [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, cal_state, img_state],
-            [c.summary, cal_state, img_state], api_name="calibrate",
+            [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
-            **controls).success(**refresh).success(**after)
-        heavy(
-            c.upload.upload, h.calibration.load_calibration_file, [c.upload, c.fold_kernel, img_state],
+            **shown).success(**controls).success(**refresh).success(**after).success(**settle)
+        loaded = heavy(
+            c.upload.upload, h.calibration.load_calibration_file, [c.upload, c.fold_kernel, img_state, cal_state],
             [c.summary, cal_state, img_state], api_name="load_calibration",
-        ).success(h.calibration.download_calibration, cal_state, c.download, api_visibility="private").success(
-            **controls).success(**refresh).success(**after)
+        )
+        loaded.failure(lambda: None, None, c.upload, api_visibility="private", show_progress="hidden")  # not kept
+        loaded.success(h.calibration.download_calibration, cal_state, c.download, api_visibility="private").success(
+            **shown).success(**controls).success(**refresh).success(**after).success(**settle)
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
         heavy(e.image.upload, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
-              api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(**after)
+              api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(
+            **after).success(**settle)
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
                       api_visibility="private")
         e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",
@@ -259,7 +276,9 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         e.alpha.release(h.ground_truth.on_release, [e.alpha, img_state],
                         [e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
                         show_progress="hidden", trigger_mode="always_last", concurrency_limit=2,
-                        concurrency_id="release")
+                        concurrency_id="release", js=read_static("release.js"))
+        e.original.change(lambda x: gr.Slider(interactive=x is not None), e.original, e.alpha,
+                          api_visibility="private", show_progress="hidden")
         heavy(e.gt_file.upload, h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
               [g.text, g.plot, img_state], api_name="ground_truth")
         e.gt_file.clear(h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
@@ -270,7 +289,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                 [gallery, c.encoder, c.fold_kernel, cal_state, img_state],
                 [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, e.image, e.gt_file, e.alpha,
                  *e.panels, e.before_after, g.text, g.plot, img_state],
-                api_visibility="private",
+                api_visibility="private", trigger_mode="once",
             )
     demo.queue(max_size=64, default_concurrency_limit=2)
     return demo

@@ -20,6 +20,7 @@ class CalibrationState:
     pipeline: DOTPipeline
     file: str  # the calibration saved as .safetensors, for download
     source: str  # where it came from, for the summary
+    skipped: tuple[str, ...] = ()  # calibration files that could not be used, each with the reason
 
 
 @dataclasses.dataclass(frozen=True)
