@@ -44,6 +44,11 @@ def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments
     return n
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 @dataclass
 class Calibration:
     """Moments of both sets, the operator fitted to them, and where they came from.
@@ -120,11 +125,12 @@ class Calibration:
             lines.append(f"latent W2 (Gelbrich, not squared) restored→clean: {self.w2:.4g}")
         src = "from each image" if self.source is None else f"{self.source.n:,} patches"
         lines.append(
-            f"restored: {self.info.get('n_restored_images', 0)} images, {src}; "
-            f"clean: {self.info.get('n_clean_images', 0)} images, {self.target.n:,} patches"
+            f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "
+            f"clean: {_count(self.info.get('n_clean_images', 0), 'image')}, {self.target.n:,} patches"
         )
         if self.operator is not None and self.operator.stochastic:
-            lines.append("source covariance is singular: stochastic operator (eq. 5) in use")
+            lines.append("source covariance singular or near-degenerate in some directions: those are "
+                         "synthesised by the stochastic operator (eq. 5)")
         lines += [f"warning: {w}" for w in self.info.get("warnings", [])]
         return "\n".join(lines)
 

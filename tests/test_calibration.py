@@ -216,3 +216,13 @@ def test_nonfinite_latent_is_a_clear_error(pixel):
     z = torch.full((1, 3, 8, 8), float("nan"))
     with pytest.raises(ValueError, match="NaN or Inf"):
         DOTPipeline(pixel, cal.fit()).transport(z)
+
+
+def test_summary_counts_one_image_in_the_singular(pixel):
+    """A calibration on one restored and two clean images says "1 image" and "2 images"."""
+    cal = Calibrator(pixel, 3)
+    cal.add_restored(photo("coffee", 32))
+    cal.add_clean(photo("chelsea", 32))
+    cal.add_clean(photo("rocket", 32))
+    text = cal.fit().summary()
+    assert "restored: 1 image," in text and "clean: 2 images," in text

@@ -7,7 +7,6 @@ Plain values and the session's state in, plain values out (``/calibrate``, ``/lo
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from types import ModuleType
 
@@ -29,7 +28,7 @@ def summary(state: CalibrationState) -> str:
     cal = state.pipeline.calibration
     w2 = "n/a in zero-shot mode" if cal.w2 is None else f"{cal.w2:.4g}"
     lines = [f"**Calibrated** ({state.source}). Latent W2 (Gelbrich) restored → clean: **{w2}**", ""]
-    for line in re.sub(r"\b1 images\b", "1 image", cal.summary()).splitlines():
+    for line in cal.summary().splitlines():
         if line.startswith("warning: "):
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
