@@ -214,7 +214,7 @@ def test_calibration_limits_refuse_with_the_numbers(app_images):
 @pytest.mark.parametrize("encoder, pattern", [
     pytest.param("x" * 5000, "not a latent-space name", id="5000 characters"),
     pytest.param("pixel\x00", "not a latent-space name", id="NUL"),
-    pytest.param("../../../../etc", "no config.json", id="a folder that is no model"),
+    pytest.param("../../../../etc", "holds neither a diffusers VAE", id="a folder that is no model"),
 ])
 def test_absurd_encoder_names_get_readable_errors(hostile_visitor, app_images, encoder, pattern):
     with pytest.raises(AppError, match=pattern):
