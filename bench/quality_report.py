@@ -17,8 +17,11 @@ Writes ``bench/results/quality.md``, ``bench/results/quality_pd.png`` and, for e
 latent and photograph, ``bench/results/crops/<preset>_<latent>_<photo>.png``: α = 1, 0.5, 0, −1
 and the ground truth side by side at 1:1 and 3× (``bench/crops.py``). Look at them.
 
+Then the taef2 rows (``bench/quality_taef2.py``: a real learned latent, plain and colour-fixed) to
+``bench/results/quality_taef2.md`` and their crops, or a printed reason when the weights are absent.
+
 Run: ``python bench/quality_report.py [--step 0.25]`` (about 10 minutes on a shared 2-core CPU;
-the texture distance dominates).
+the texture distance dominates); ``--only taef2``: the taef2 rows alone (about 7 minutes).
 """
 
 from __future__ import annotations
