@@ -17,8 +17,11 @@ Writes ``bench/results/quality.md``, ``bench/results/quality_pd.png`` and, for e
 latent and photograph, ``bench/results/crops/<preset>_<latent>_<photo>.png``: α = 1, 0.5, 0, −1
 and the ground truth side by side at 1:1 and 3× (``bench/crops.py``). Look at them.
 
+Then the taef2 rows (``bench/quality_taef2.py``: a real learned latent, plain and colour-fixed) to
+``bench/results/quality_taef2.md`` and their crops, or a printed reason when the weights are absent.
+
 Run: ``python bench/quality_report.py [--step 0.25]`` (about 10 minutes on a shared 2-core CPU;
-the texture distance dominates).
+the texture distance dominates); ``--only taef2``: the taef2 rows alone (about 7 minutes).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from dot_core import DOTPipeline, load_encoder  # noqa: E402
 from crops import crop_strip  # noqa: E402
 from dot_core.metrics import spectrum_distance  # noqa: E402
 from dot_core.presets import SHIPPED_ENCODERS, list_presets, load_preset, make_restoration  # noqa: E402
+import quality_taef2  # noqa: E402
 from quality_photos import LATTICE_PERIOD, REPORTING, TUNING, load_photo, measure as measure_photo, target_check  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -124,11 +128,12 @@ def plot(curves: dict, alphas: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def photo_rows(preset: str, enc: str, res: dict) -> list[str]:
-    """One table row per photograph: lattice, texture ratio and PSNR change at α = 0 and −1, targets."""
+def photo_rows(preset: str, enc: str, res: dict, check=None) -> list[str]:
+    """One table row per photograph: lattice, texture ratio and PSNR change at α = 0 and −1, targets
+    (``check(rows) -> {target: met}``; issue 11's ``target_check`` unless given)."""
     rows = []
     for photo, r in res.items():
-        k = target_check(r, sr=preset.startswith("sr-"))
+        k = check(r) if check else target_check(r, sr=preset.startswith("sr-"))
         cells = []
         for a in (0.0, -1.0):
             cells += [f"{r[a]['lattice']:.2f}×", f"{r[a]['texture'] / r[1.0]['texture']:.2f}×",
@@ -139,16 +144,68 @@ def photo_rows(preset: str, enc: str, res: dict) -> list[str]:
     return rows
 
 
+def taef2_held() -> dict:
+    """{photo: (clean, restored)} of the reporting photographs under the taef2 rows' recipe."""
+    clean = {p: load_photo(p) for p in REPORTING}
+    return {p: (c, make_restoration(quality_taef2.RECIPE, c)) for p, c in clean.items()}
+
+
+def write_taef2(out: Path, held: dict) -> None:
+    """The taef2 rows (``bench/quality_taef2.py``) to ``out/quality_taef2.md``; skipped, with the reason
+    printed, when the weights are absent."""
+    folder = quality_taef2.weights_folder()
+    reason = quality_taef2.missing_reason(folder)
+    if reason:
+        print(f"taef2 rows skipped: {reason}", flush=True)
+        return
+    t_start = time.time()
+    res, info = quality_taef2.evaluate(held, measure, out / "crops", folder)
+    alphas = np.array(sorted(quality_taef2.ALPHAS))
+    r = quality_taef2.RECIPE
+    lines = [
+        "# taef2 rows of the quality report (sr-bicubic-x4, reporting photographs)", "",
+        f"Written by `python bench/quality_report.py --only taef2` ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+        f"torch {torch.__version__}, {time.time() - t_start:.0f} s). Figures as measured; see `bench/quality_taef2.py`.", "",
+        f"Latent: taef2 (FLUX.2 tiny autoencoder, C = 32, ×8; weights from `{folder.name}/`, not in the repository), "
+        f"calibrated at run time on the `{r}` recipe's unpaired 8 restored + 8 clean halves: {info}. "
+        f"Reporting photographs {', '.join(REPORTING)}, whole, as for the presets. **taef2 plain**: the paper's "
+        "method (no colour fix, no lattice fix). **taef2 + wavelet**: the pipeline's default for learned latents "
+        "(wavelet colour fix + lattice fix, `dot_core.colorfix`). Metrics as in [quality.md](quality.md), but the "
+        f"lattice ratio at p = {quality_taef2.LATTICE} (the decoder's ×8 nearest up-sampling; its frequencies "
+        "include the ×4 restorer's). Targets (issue 12, at α = 0): PSNR ≥ restoration − 2 dB, texture ≤ 0.7×; "
+        "and texture falling from α = 1 to −1. The lattice fix puts x*'s content back on exactly the bins the "
+        "lattice ratio counts, so its lattice figure is not an independent check: look at the crops.", "",
+        "Crops (α = 1, 0.5, 0, −1, ground truth; 1:1 and 3×): `crops/sr-bicubic-x4_taef2-plain_<photo>.png`, "
+        "`crops/sr-bicubic-x4_taef2-wavelet_<photo>.png`.", "",
+        "## Per photograph", "",
+        "| preset | latent | photo | lattice α=1 | lattice α=0 | texture α=0 | ΔPSNR α=0 | lattice α=−1 | texture α=−1 "
+        "| ΔPSNR α=−1 | targets |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for label, per_photo in res.items():
+        lines += photo_rows(r, label, per_photo, check=quality_taef2.taef2_targets)
+    lines += ["", "## Per α (mean over the reporting photographs)", ""]
+    for label, per_photo in res.items():
+        lines += [f"### {r} — {label}", "", *table(mean_curve(per_photo, alphas), alphas), ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality_taef2.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'quality_taef2.md'} and its crops", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step", type=float, default=0.25, help="α step over [-1, 2]")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", choices=("taef2",), help="only the taef2 rows (quality_taef2.md); quality.md is left as it is")
     args = parser.parse_args(argv)
     alphas = np.round(np.arange(-1.0, 2.0 + 1e-9, args.step), 6)
     if 0.0 not in alphas or 1.0 not in alphas or -1.0 not in alphas:
         raise SystemExit("--step must divide 1 so that α = −1, 0 and 1 are on the grid")
     torch.manual_seed(0)
     t_start = time.time()
+    if args.only == "taef2":
+        write_taef2(args.out, taef2_held())
+        return 0
     curves, per_image = {}, {}
     for preset in list_presets():
         held = {}
@@ -183,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         "Crops (α = 1, 0.5, 0, −1, ground truth; 1:1 and 3×) of every preset, latent and photograph: "
         "`crops/<preset>_<latent>_<photo>.png`.",
         "",
+        "A real learned latent (taef2, plain and with the colour fix) on `sr-bicubic-x4`: "
+        "[quality_taef2.md](quality_taef2.md) (`--only taef2` rewrites it alone).",
+        "",
         "![perception–distortion](quality_pd.png)",
         "",
         "## Per photograph (issue 11's targets)",
@@ -204,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.md").write_text("\n".join(lines) + "\n")
     plot(curves, alphas, args.out / "quality_pd.png")
+    write_taef2(args.out, taef2_held())
     print(f"wrote {args.out / 'quality.md'}, {args.out / 'quality_pd.png'} and {args.out / 'crops'}")
     return 0
 

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from .detail import gaussian_blur
+from .metrics import lattice_mask  # the bins the lattice measure counts, re-exported here
 
 __all__ = [
     "COLOR_FIXES", "WAVELET_SIGMA", "apply_color_fix", "resolve_color_fix", "wavelet_color_fix",
@@ -97,17 +98,6 @@ def apply_color_fix(method: str, x0: np.ndarray, x_star: np.ndarray) -> np.ndarr
     else:
         raise ValueError(f"color_fix must be one of {COLOR_FIXES}, got {method!r}")
     return np.clip(out, 0.0, 1.0)
-
-
-def lattice_mask(height: int, width: int, period: int) -> torch.Tensor:
-    """(H, W) bool mask of the FFT bins of a period-p lattice: (k·H/p, l·W/p) ± 1 bin, (k, l) ≠ (0, 0)."""
-    rows = sorted({(round(k * height / period) + d) % height for k in range(period) for d in (-1, 0, 1)})
-    cols = sorted({(round(k * width / period) + d) % width for k in range(period) for d in (-1, 0, 1)})
-    mask = torch.zeros(height, width, dtype=torch.bool)
-    mask[torch.tensor(rows)[:, None], torch.tensor(cols)[None, :]] = True
-    near_zero = torch.tensor([height - 1, 0, 1]) % height, torch.tensor([width - 1, 0, 1]) % width
-    mask[near_zero[0][:, None], near_zero[1][None, :]] = False  # the mean and its neighbours: no lattice
-    return mask
 
 
 def remove_lattice(x0: np.ndarray, x_star: np.ndarray, period: int) -> np.ndarray:

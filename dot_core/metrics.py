@@ -291,6 +291,21 @@ def spectrum_distance(x, y, *, n_bins: int = 64) -> float:
     return float(np.mean(np.abs(log_x - log_y)))
 
 
+def lattice_mask(height: int, width: int, period: int) -> torch.Tensor:
+    """(H, W) bool mask of the FFT bins of a period-p lattice: (k·H/p, l·W/p) ± 1 bin, (k, l) ≠ (0, 0).
+
+    The 3×3 bins around each lattice frequency (k/p, l/p) cycles/pixel, rounded to the nearest
+    bin when p does not divide the side; the mean and its neighbours are never on it.
+    """
+    rows = sorted({(round(k * height / period) + d) % height for k in range(period) for d in (-1, 0, 1)})
+    cols = sorted({(round(k * width / period) + d) % width for k in range(period) for d in (-1, 0, 1)})
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[torch.tensor(rows)[:, None], torch.tensor(cols)[None, :]] = True
+    near_zero = torch.tensor([height - 1, 0, 1]) % height, torch.tensor([width - 1, 0, 1]) % width
+    mask[near_zero[0][:, None], near_zero[1][None, :]] = False  # the mean and its neighbours: no lattice
+    return mask
+
+
 def lattice_energy(x, *, period: int) -> float:
     """Share of the high-pass luma energy that sits on the frequencies of a ``period``-pixel lattice,
     averaged over tiles so that a grid on a flat wall or sky counts as much as anywhere else.
@@ -343,14 +358,7 @@ def lattice_energy(x, *, period: int) -> float:
     power = torch.fft.fft2(tiles * torch.outer(hann, hann)).abs() ** 2  # (n, t, t)
     f = torch.fft.fftfreq(t, dtype=torch.float64).abs()
     band = torch.maximum(f[:, None], f[None, :]) >= 1.0 / (2 * period)
-    on_lattice = torch.zeros(t, t, dtype=torch.bool)
-    for ky in range(period):
-        for kx in range(period):
-            if ky or kx:
-                rows = (torch.arange(-1, 2) + ky * 16) % t  # the bins around k/p (bin k·t/p)
-                cols = (torch.arange(-1, 2) + kx * 16) % t
-                on_lattice[rows[:, None], cols[None, :]] = True
-    on_lattice &= band
+    on_lattice = lattice_mask(t, t, period) & band  # the bins around k/p (bin k·t/p = 16k)
     total = power[:, band].sum(1)
     # the band energy of 8-bit rounding noise (variance 1/(12·255²)) through the same window:
     # below it nothing is visible, so a tile's own energy never counts for less than this
