@@ -2,10 +2,15 @@
 
 import contextlib
 import os
+import tempfile
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Gradio's upload cache is /tmp/gradio for every process, and an app's delete_cache sweeps it when
+# it closes: a second test run on the same machine (another developer's, a benchmark) would delete
+# this run's uploads mid-test. Each run gets its own cache folder.
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="dot-tests-gradio-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
