@@ -8,7 +8,7 @@ taef2 (FLUX.2's tiny autoencoder, C = 32, ×8; MIT weights, never in the reposit
 Two variants share one transport per photograph (x̂0 of eq. 4 of Adrai et al. 2023):
 
 * ``taef2 plain``: ``TransportConfig(color_fix="none", lattice_fix=False)``, the paper's method;
-* ``taef2 + wavelet``: ``TransportConfig(color_fix="wavelet", lattice_fix=True)``, the pipeline's
+* ``taef2 + wavelet``: ``TransportConfig(color_fix="wavelet")``, the pipeline's
   default for learned latents (``dot_core.colorfix``), applied by that pipeline's own ``fix``.
 
 The lattice ratio is measured at p = 8, the decoder's three ×2 nearest up-samplings (its lattice
@@ -33,7 +33,7 @@ ALPHAS = (1.0, 0.5, 0.0, -0.5, -1.0)  # fewer than the presets': taef2 is slow o
 LATTICE = 8  # the tiny decoder's ×8 nearest up-sampling
 VARIANTS = {  # row label → (file-name tag, how x̂0 is fixed)
     "taef2 plain": ("taef2-plain", TransportConfig(color_fix="none", lattice_fix=False)),
-    "taef2 + wavelet": ("taef2-wavelet", TransportConfig(color_fix="wavelet", lattice_fix=True)),
+    "taef2 + wavelet": ("taef2-wavelet", TransportConfig(color_fix="wavelet")),
 }
 
 

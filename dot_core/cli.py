@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--color-fix", choices=["none", "wavelet", "adain"], default=None,
                      help="keep the restoration's colours: wavelet (its low frequencies), adain (its per-channel "
                           "mean and spread) or none (default: wavelet for learned latents, none for detail and pixel)")
+    enh.add_argument("--lattice-fix", action="store_true",
+                     help="put the restoration's content back on a learned decoder's f-pixel lattice frequencies "
+                          "(off by default: it barely lowers the decoder's grid)")
     enh.add_argument("--seed", type=int, default=0,
                      help="seed of the stochastic operator's noise (eq. 5) (default: %(default)s)")
     enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth (default: %(default)s)")
@@ -225,7 +228,8 @@ def run_enhance(args: argparse.Namespace) -> int:
     try:
         pipe = DOTPipeline(
             encoder, calibration,
-            config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed, color_fix=args.color_fix or "auto"),
+            config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed, color_fix=args.color_fix or "auto",
+                                   lattice_fix=args.lattice_fix),
             allow_other_encoder_name=args.encoder is not None,
         )
     except ValueError as exc:

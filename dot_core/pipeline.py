@@ -46,16 +46,16 @@ class TransportConfig:
     # the encoder's own default (``Encoder.default_color_fix``: wavelet for learned latents, else none)
     color_fix: str = "auto"
     # put x*'s content back on the decoder's f-pixel lattice frequencies (dot_core.colorfix.remove_lattice);
-    # None: on for latents with a factor f > 1 (learned decoders), off for pixel and detail
-    lattice_fix: bool | None = None
+    # opt-in: with the tiled lattice measure it barely lowers taef2's grid (README "Colour that stays")
+    lattice_fix: bool = False
 
     def __post_init__(self) -> None:
         if self.fold_kernel is not None and self.fold_kernel not in FOLD_KERNELS:
             raise ValueError(f"fold_kernel must be one of {FOLD_KERNELS} or None, got {self.fold_kernel!r}")
         if self.color_fix != "auto" and self.color_fix not in COLOR_FIXES:
             raise ValueError(f"color_fix must be 'auto' or one of {COLOR_FIXES}, got {self.color_fix!r}")
-        if self.lattice_fix is not None and not isinstance(self.lattice_fix, bool):
-            raise ValueError(f"lattice_fix must be True, False or None (auto), got {self.lattice_fix!r}")
+        if not isinstance(self.lattice_fix, bool):
+            raise ValueError(f"lattice_fix must be True or False, got {self.lattice_fix!r}")
 
 
 MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)

@@ -149,12 +149,12 @@ def test_remove_lattice_replaces_exactly_the_lattice_frequencies(pair):
     assert mask.sum() == 8 * 3 * 8 * 3 - 9
 
 
-def test_lattice_fix_is_on_for_learned_decoders_and_recorded(tiny_kl_dir):
+def test_lattice_fix_is_opt_in_for_learned_decoders_and_recorded(tiny_kl_dir):
     from dot_core.colorfix import resolve_lattice_fix
 
     kl = load_encoder(str(tiny_kl_dir))
-    assert resolve_lattice_fix(None, kl) == 2 and resolve_lattice_fix(False, kl) is None
-    assert resolve_lattice_fix(None, load_encoder("detail")) is None
+    assert resolve_lattice_fix(True, kl) == 2 and resolve_lattice_fix(False, kl) is None
+    assert resolve_lattice_fix(True, load_encoder("detail")) is None
     assert resolve_lattice_fix(True, load_encoder("pixel")) is None  # f = 1: no lattice to remove
     with pytest.raises(ValueError, match="lattice_fix"):
         TransportConfig(lattice_fix="yes")
@@ -162,8 +162,8 @@ def test_lattice_fix_is_on_for_learned_decoders_and_recorded(tiny_kl_dir):
     cal.add_restored(bicubic_x4(photo("coffee", 48)))
     cal.add_clean(photo("chelsea", 48))
     img = bicubic_x4(photo("rocket", 40))
-    on = DOTPipeline(kl, cal.fit()).enhance(img)
-    off = DOTPipeline(kl, cal.fit(), config=TransportConfig(lattice_fix=False)).enhance(img)
+    on = DOTPipeline(kl, cal.fit(), config=TransportConfig(lattice_fix=True)).enhance(img)
+    off = DOTPipeline(kl, cal.fit()).enhance(img)  # the default: off
     assert (on.provenance["lattice_fix"], off.provenance["lattice_fix"]) == (2, None)
     assert on.provenance["color_fix"] == off.provenance["color_fix"] == "wavelet"
     from dot_core.colorfix import remove_lattice
