@@ -17,6 +17,7 @@ from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
 from .files import free_files
 from .ground_truth import GT_HINT, GroundTruthHandlers
+from .mcp_tools import ToolHandlers
 from .queueing import HeavyJobs
 from .services import Services
 from .settings import (
@@ -51,7 +52,8 @@ def read_static(name: str) -> str:
 
 def launch_options(settings: Settings) -> dict:
     """Keyword arguments for ``demo.launch`` (Gradio 6 takes css there, not in Blocks)."""
-    return dict(css=read_static("style.css"), max_file_size=settings.max_file_size, state_session_capacity=1000)
+    return dict(css=read_static("style.css"), max_file_size=settings.max_file_size, state_session_capacity=1000,
+                mcp_server=settings.mcp_server)
 
 
 def _thumbnails(files):
@@ -199,6 +201,25 @@ def _ground_truth_ui() -> GroundTruthUI:
     return GroundTruthUI(text, plot)
 
 
+def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
+    """Endpoints for agents (MCP tools ``dot_calibrate``, ``dot_enhance``, ``dot_blend``): no session,
+    so hidden components that take no place on the page."""
+    with gr.Column(visible=False):
+        restored, clean = gr.File(), gr.File()  # each a .zip of images (or one image)
+        encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox("unpaired"), gr.Textbox("")
+        patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
+        image, calibration, transported = gr.File(), gr.File(), gr.File()
+        summary, calibration_out = gr.Markdown(), gr.File()
+        result, transported_out = gr.Image(format="png"), gr.Image(format="png")
+        run = [gr.Button() for _ in range(3)]
+    heavy(run[0].click, tools.dot_calibrate, [restored, clean, encoder, patch_size, mode, preset],
+          [summary, calibration_out], api_name="dot_calibrate")
+    heavy(run[1].click, tools.dot_enhance, [image, calibration, alpha], [result, transported_out],
+          api_name="dot_enhance")
+    run[2].click(tools.dot_blend, [image, transported, alpha], result, api_name="dot_blend", concurrency_limit=4,
+                 concurrency_id="blend")
+
+
 def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bundled_presets) -> gr.Blocks:
     """The whole page on ``startup``'s latent space, its handlers sharing ``services``.
 
@@ -272,5 +293,6 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private",
             )
+        _agent_tools(ToolHandlers(h.calibration, h.enhance), startup, heavy)
     demo.queue(max_size=64, default_concurrency_limit=2)
     return demo
