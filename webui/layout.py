@@ -11,6 +11,7 @@ import gradio as gr
 from dot_core import MODES, EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
+from .batch import BatchHandlers
 from .calibrate import CalibrationHandlers, calibration_controls
 from .engine import paths
 from .enhance import EnhanceHandlers
@@ -201,6 +202,22 @@ def _ground_truth_ui() -> GroundTruthUI:
     return GroundTruthUI(text, plot)
 
 
+def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
+    """Batch: several restored images at several α, one zip of PNGs named as the CLI names them."""
+    with gr.Accordion("Batch: enhance several images at once (a zip of PNGs)", open=False, elem_id="dot-batch"):
+        with gr.Row(equal_height=False):
+            files = gr.File(label="Restored images to enhance", file_count="multiple", file_types=IMAGE_TYPES,
+                            height=140, elem_id="dot-batch-files")
+            with gr.Column():
+                alphas = gr.Textbox("0, 0.5, 1", label="α values", elem_id="dot-batch-alphas",
+                                    info="separated by commas, each in [−1, 2]; files are named <name>_alpha<α>.png")
+                run = gr.Button("Enhance all", variant="primary", elem_id="dot-batch-run")
+        with gr.Row(equal_height=False):
+            archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, elem_id="dot-batch-zip")
+            report = gr.Markdown(elem_id="dot-batch-report")
+    heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
+
+
 def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
     """Endpoints for agents (MCP tools ``dot_calibrate``, ``dot_enhance``, ``dot_blend``): no session,
     so hidden components that take no place on the page."""
@@ -293,6 +310,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private",
             )
+        _batch_ui(BatchHandlers(services.settings), cal_state, heavy)
         _agent_tools(ToolHandlers(h.calibration, h.enhance), startup, heavy)
     demo.queue(max_size=64, default_concurrency_limit=2)
     return demo

@@ -42,6 +42,7 @@ class Settings:
     # DOT_APP_CUSTOM_ENCODERS=1, so that a stranger cannot make the server download or load any model
     custom_encoders: bool = True
     encoder: str = ""  # the latent space to start on instead of the paper's (DOT_APP_ENCODER)
+    max_batch_images: int = 50  # images per batch enhancement (DOT_APP_MAX_BATCH_IMAGES)
     mcp_server: bool = True  # serve the MCP tools at /gradio_api/mcp/ (DOT_APP_MCP_SERVER=0: off)
 
     @classmethod
@@ -60,5 +61,6 @@ class Settings:
             max_calibration_pixels=int(env.get("DOT_APP_MAX_CALIBRATION_PIXELS", 16 * max_pixels)),
             custom_encoders=env.get("DOT_APP_CUSTOM_ENCODERS", "0" if space else "1") == "1",
             encoder=env.get("DOT_APP_ENCODER", "").strip(),
+            max_batch_images=int(env.get("DOT_APP_MAX_BATCH_IMAGES", cls.max_batch_images)),
             mcp_server=env.get("DOT_APP_MCP_SERVER", "1") == "1",
         )
