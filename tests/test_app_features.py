@@ -67,3 +67,67 @@ def test_batch_enhance_needs_a_calibration(app_url, app_images):
     client = Client(app_url, verbose=False)
     with pytest.raises(AppError, match="No calibration"):
         client.predict([handle_file(app_images["image"])], "0", api_name="/enhance_batch")
+
+
+def test_roundtrip_shows_the_latents_own_loss_next_to_the_upload(calibrated, app_images):
+    calibrated.predict(handle_file(app_images["image"]), 0.5, api_name="/enhance")
+    (upload, rt), text = calibrated.predict(True, api_name="/roundtrip")
+    np.testing.assert_array_equal(pixels(upload), pixels(app_images["image"]))
+    np.testing.assert_array_equal(pixels(rt), pixels(app_images["image"]))  # the pixel latent is lossless
+    assert "lossless" in text and "pixel" in text
+    hidden, hint = calibrated.predict(False, api_name="/roundtrip")
+    assert hidden is None and "D(E(x))" in hint
+
+
+def test_roundtrip_of_a_vae_costs_decibels(app_images, tiny_kl_dir):
+    from conftest import photo
+
+    from dot_core import Calibrator, DOTPipeline, load_encoder, psnr
+    from serving.image_store import ArrayStore
+    from webui.engine import new_image
+    from webui.roundtrip import RoundTripHandlers
+    from webui.settings import Settings
+
+    encoder = load_encoder(str(tiny_kl_dir))
+    cal = Calibrator(encoder, 2)
+    cal.add_restored(photo("coffee", 64))
+    cal.add_clean(photo("chelsea", 64))
+    pipeline = DOTPipeline(encoder, cal.fit())
+    x = photo("astronaut", 64)
+    state = new_image(ArrayStore(2**24), pipeline, x, "astronaut")
+    (upload, rt), text = RoundTripHandlers(Settings()).show_roundtrip(True, state)
+    assert upload == state.original_png
+    shown = pixels(rt) / 255
+    expected = psnr(pipeline.roundtrip(state.enhanced().original), state.enhanced().original)
+    assert f"{expected:.2f} dB" in text and np.isfinite(expected)
+    assert abs(psnr(shown, x) - expected) < 0.5  # the PNG shown is that round trip (8-bit)
+    with pytest.raises(Exception, match="Upload a restored image first"):
+        RoundTripHandlers(Settings()).show_roundtrip(True, None)
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_suggested_alphas_are_the_curves_best_psnr_and_lowest_texture_distance(inside):
+    from conftest import bicubic_x4, photo
+
+    from dot_core import psnr
+    from webui.curve import pd_curve, psnr_optimum
+    from webui.settings import CURVE_ALPHAS
+
+    gt = photo("astronaut", 96)
+    x_star = bicubic_x4(gt)
+    # inside: x̂0 overshoots the ground truth (optimum between x* and x̂0); else x̂0 stops short of it
+    x0 = (2 * gt - x_star) if inside else (0.6 * x_star + 0.4 * gt + 0.03)
+    x0 = np.clip(x0, 0, 1).astype(np.float32)
+    curve = pd_curve(x_star, x0, gt, CURVE_ALPHAS)
+    best, best_psnr = curve["best_psnr"]
+    grid = np.round(np.arange(-1, 2.0001, 0.05), 2)
+    by_grid = [psnr(np.clip(a * x_star + (1 - a) * x0, 0, 1), gt) for a in grid]
+    assert best_psnr >= max(by_grid) - 0.02  # the best α of the slider's grid, within rounding to it
+    assert best == pytest.approx(grid[int(np.argmax(by_grid))], abs=0.051)
+    exact = psnr_optimum(x_star, x0, gt)
+    assert (0 <= exact <= 1) == inside
+    if inside:
+        assert abs(best - exact) <= 0.025
+    low, low_d = curve["lowest_distance"]
+    assert low_d == min(curve["distance"]) and low == curve["alpha"][int(np.argmin(curve["distance"]))]
+    assert psnr_optimum(x_star, x_star, gt) is None  # x* = x̂0: every α is the same image

@@ -20,17 +20,32 @@ from .settings import ALPHA_MAX, ALPHA_MIN, ALPHA_STEP
 def pd_curve(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alphas) -> dict:
     """PSNR and texture distance of x̂α = clip(α·x* + (1 − α)·x̂0) (eq. 4) to ``gt`` at each α.
 
-    Returns ``{"alpha", "psnr", "distance"}``, lists over ``alphas``; the texture distances are
-    ``dot_core.metrics.texture_distance``'s, computed together (:mod:`dot_core.texture`).
+    Returns ``{"alpha", "psnr", "distance"}``, lists over ``alphas`` (the texture distances are
+    ``dot_core.metrics.texture_distance``'s, computed together by :mod:`dot_core.texture`), and the
+    two suggested α: ``"best_psnr"`` = [α, PSNR] and ``"lowest_distance"`` = [α, distance].
     """
     alphas = [float(a) for a in alphas]
     x_star, x0 = np.asarray(x_star, np.float32), np.asarray(x0, np.float32)
     blends = (np.clip(a * x_star + (1.0 - a) * x0, 0.0, 1.0) for a in alphas)
-    return {
+    curve = {
         "alpha": alphas,
         "psnr": [psnr(x, gt) for x in blends],
         "distance": texture_distances_along(x_star, x0, gt, alphas),
     }
+    s = suggest(curve, x_star, x0, gt)
+    return {**curve, "best_psnr": [s.best_psnr, s.psnr], "lowest_distance": [s.lowest_distance, s.distance]}
+
+
+def mark_suggestions(ax, curve: dict) -> None:
+    """Mark the two suggested α on a perception–distortion axes (texture distance × PSNR)."""
+    if "best_psnr" not in curve:
+        return
+    a, d, p = (np.asarray(curve[k]) for k in ("alpha", "distance", "psnr"))
+    best, low = curve["best_psnr"][0], curve["lowest_distance"][0]
+    ax.plot(np.interp(best, a, d), curve["best_psnr"][1], "^", color="#1f77b4", markersize=9,
+            label=f"best PSNR: α = {best:g}")
+    ax.plot(curve["lowest_distance"][1], np.interp(low, a, p), "s", color="#2ca02c", markersize=8,
+            label=f"lowest texture distance: α = {low:g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,14 +77,23 @@ def psnr_optimum(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray) -> float | 
 
 
 def suggest(curve: dict, x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray) -> Suggestion:
-    """Best-PSNR α (the closed form when it falls in [0, 1], else the curve's best point) and the
-    curve's lowest-distance α."""
+    """Best-PSNR α on the slider's grid and the curve's lowest-distance α.
+
+    The PSNR optimum is the closed form when it falls in [0, 1]; otherwise (clipping bends the
+    line) the slider's grid between the best curve point's neighbours is searched.
+    """
     a, p, d = (np.asarray(curve[k], np.float64) for k in ("alpha", "psnr", "distance"))
-    best = float(a[int(np.argmax(p))])
+    x_star, x0 = np.asarray(x_star, np.float32), np.asarray(x0, np.float32)
+    at = lambda alpha: psnr(np.clip(alpha * x_star + (1.0 - alpha) * x0, 0.0, 1.0), gt)  # noqa: E731
     exact = psnr_optimum(x_star, x0, gt)
     if exact is not None and 0.0 <= exact <= 1.0:
-        best = exact
-    best = on_slider(best)
-    x = np.clip(best * np.asarray(x_star, np.float32) + (1.0 - best) * np.asarray(x0, np.float32), 0.0, 1.0)
-    i = int(np.argmin(d))
-    return Suggestion(best_psnr=best, psnr=psnr(x, gt), lowest_distance=on_slider(float(a[i])), distance=float(d[i]))
+        candidates = [on_slider(exact)]
+    else:
+        i = int(np.argmax(p))
+        lo, hi = a[max(i - 1, 0)], a[min(i + 1, len(a) - 1)]
+        candidates = sorted({on_slider(x) for x in np.arange(lo, hi + ALPHA_STEP / 2, ALPHA_STEP)})
+    scores = [at(c) for c in candidates]
+    best = int(np.argmax(scores))
+    j = int(np.argmin(d))
+    return Suggestion(best_psnr=candidates[best], psnr=scores[best], lowest_distance=on_slider(float(a[j])),
+                      distance=float(d[j]))

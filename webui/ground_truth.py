@@ -16,7 +16,7 @@ from dot_core import psnr, ssim
 from serving.image_store import ArrayStore
 
 from . import engine
-from .curve import pd_curve
+from .curve import mark_suggestions, pd_curve
 from .errors import fail
 from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
 from .state import ImageState
@@ -46,6 +46,7 @@ def plot(curve: dict, alpha: float):
     # the marker sits on the drawn polyline at the current α (exact values are in the text)
     ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
             label=f"current α = {alpha:g}")
+    mark_suggestions(ax, curve)
     ax.set_xlabel("texture distance to the ground truth (lower = more realistic)")
     ax.set_ylabel("PSNR (dB, higher = less distortion)")
     ax.grid(alpha=0.3)

@@ -20,6 +20,8 @@ from .files import free_files
 from .ground_truth import GT_HINT, GroundTruthHandlers
 from .mcp_tools import ToolHandlers
 from .queueing import HeavyJobs
+from .roundtrip import HINT as ROUNDTRIP_HINT
+from .roundtrip import RoundTripHandlers
 from .services import Services
 from .settings import (
     ALPHA_MAX,
@@ -32,6 +34,7 @@ from .settings import (
     Settings,
 )
 from .startup import Startup, default_patch_size
+from .suggest import suggested_alpha, suggestion_buttons
 
 STATIC = Path(__file__).parent / "static"
 ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
@@ -202,6 +205,33 @@ def _ground_truth_ui() -> GroundTruthUI:
     return GroundTruthUI(text, plot)
 
 
+def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heavy) -> None:
+    """Section 2's toggle: the upload next to its round trip D(E(x)), with their PSNR."""
+    show = gr.Checkbox(False, label="Show what the latent alone costs: the round trip D(E(x)) of the upload",
+                       elem_id="dot-roundtrip-toggle")
+    text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
+    with gr.Column(visible=False) as shown:
+        view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
+                              elem_id="dot-roundtrip")
+    show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
+    heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
+    e.original.change(rt.follow, [show, img_state], [view, text], api_visibility="private", show_progress="hidden",
+                      concurrency_id="heavy", concurrency_limit=1)
+
+
+def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
+    """Section 3's α suggestion: with a ground truth, one click sets α to the curve's best PSNR or texture."""
+    with gr.Row():
+        best = gr.Button(visible=False, size="sm", elem_id="dot-suggest-psnr")
+        realistic = gr.Button(visible=False, size="sm", elem_id="dot-suggest-texture")
+    g.plot.change(suggestion_buttons, img_state, [best, realistic], api_visibility="private", show_progress="hidden")
+    for button, kind in ((best, "best_psnr"), (realistic, "lowest_distance")):
+        button.click(lambda state, kind=kind: suggested_alpha(kind, state), img_state, e.alpha,
+                     api_visibility="private", show_progress="hidden").success(
+            on_release, [e.alpha, img_state], [e.interpolated, e.before_after, g.text, g.plot],
+            api_visibility="private", show_progress="hidden")
+
+
 def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
     """Batch: several restored images at several α, one zip of PNGs named as the CLI names them."""
     with gr.Accordion("Batch: enhance several images at once (a zip of PNGs)", open=False, elem_id="dot-batch"):
@@ -259,7 +289,10 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                 columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
                 elem_id="dot-examples",
             )
-        c, e, g = _calibrate_ui(startup, presets), _enhance_ui(), _ground_truth_ui()
+        c, e = _calibrate_ui(startup, presets), _enhance_ui()
+        _roundtrip_ui(RoundTripHandlers(services.settings), e, img_state, heavy)
+        g = _ground_truth_ui()
+        _suggest_ui(e, g, img_state, h.ground_truth.on_release)
 
         # ---- events: calibration
         c.restored.change(_thumbnails, c.restored, c.restored_thumbs, api_visibility="private",
