@@ -57,6 +57,12 @@ def output_names(paths: list[str]) -> list[str]:
     return names
 
 
+def skip_reason(name: str, exc: Exception) -> str:
+    """``name: why`` (the engine's messages often start with the file's name already)."""
+    why = str(getattr(exc, "message", None) or exc or type(exc).__name__)
+    return why if why.startswith(name) else f"{name}: {why}"
+
+
 def report(done: int, total: int, n_png: int, alphas: list[float], skipped: list[str]) -> str:
     """Markdown: what the zip holds, then every skipped file and why."""
     a = ", ".join(f"{x:g}" for x in alphas)
@@ -97,11 +103,8 @@ class BatchHandlers:
                 try:
                     x = engine.read_image(path, "image", max_pixels=self.settings.max_pixels)
                     enhanced = engine.transport(cal_state.pipeline, x)
-                except gr.Error as exc:
-                    skipped.append(f"{Path(path).name}: {exc.message}")
-                    continue
-                except (ValueError, MemoryError) as exc:
-                    skipped.append(f"{Path(path).name}: {exc or type(exc).__name__}")
+                except (gr.Error, ValueError, MemoryError) as exc:
+                    skipped.append(skip_reason(Path(path).name, exc))
                     continue
                 for a in alphas:
                     name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"

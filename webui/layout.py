@@ -242,9 +242,8 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
                 alphas = gr.Textbox("0, 0.5, 1", label="α values", elem_id="dot-batch-alphas",
                                     info="separated by commas, each in [−1, 2]; files are named <name>_alpha<α>.png")
                 run = gr.Button("Enhance all", variant="primary", elem_id="dot-batch-run")
-        with gr.Row(equal_height=False):
-            archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, elem_id="dot-batch-zip")
-            report = gr.Markdown(elem_id="dot-batch-report")
+        archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
+        report = gr.Markdown(elem_id="dot-batch-report")
     heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
 
 
