@@ -121,3 +121,27 @@ def test_dot_blend_through_the_api_is_eq_4(mcp_url, app_images, tmp_path):
     with pytest.raises(AppError, match="own transported"):
         client.predict(handle_file(app_images["image"]), handle_file(app_images["clean"][0]), 0.5,
                        api_name="/dot_blend")
+
+
+def test_unpack_images_takes_the_images_of_a_zip_under_fresh_names_and_refuses_the_rest(tmp_path, app_images):
+    from webui.mcp_tools import unpack_images
+
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(app_images["clean"][1], "../../escape/b.png")  # a hostile path: only its name part is used
+        z.write(app_images["clean"][0], "a.png")
+        z.writestr("notes.txt", "skipped")
+        z.writestr("__MACOSX/._a.png", "resource fork, skipped")
+    got = unpack_images(str(archive), most=5)
+    assert [os.path.basename(p)[4:] for p in got] == ["a.png", "b.png"]  # sorted by name, numbered
+    assert all(os.path.dirname(p) == os.path.dirname(got[0]) and "escape" not in p for p in got)
+    assert open(got[0], "rb").read() == open(app_images["clean"][0], "rb").read()
+    assert unpack_images(app_images["image"], most=5) == [app_images["image"]]  # one image as is
+    assert unpack_images(None, most=5) == []
+    with pytest.raises(Exception, match="at most 1 per set"):
+        unpack_images(str(archive), most=1)
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("readme.md", "no images")
+    with pytest.raises(Exception, match="holds no images"):
+        unpack_images(str(empty), most=5)

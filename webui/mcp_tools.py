@@ -63,7 +63,7 @@ def unpack_images(archive: str | None, *, most: int) -> list[str]:
             raise fail(f"{Path(archive).name} unpacks to more than {MAX_UNPACKED_BYTES >> 20} MB; use fewer or "
                        "smaller images.")
         folder, paths = out_dir(), []
-        for i, m in enumerate(sorted(members, key=lambda m: m.filename)):  # paired mode matches by name order
+        for i, m in enumerate(sorted(members, key=lambda m: Path(m.filename).name)):  # paired: by name order
             path = folder / f"{i:03d}_{Path(m.filename).stem[:60]}{Path(m.filename).suffix.lower()}"
             path.write_bytes(z.read(m))
             paths.append(str(path))
