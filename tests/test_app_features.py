@@ -131,3 +131,17 @@ def test_suggested_alphas_are_the_curves_best_psnr_and_lowest_texture_distance(i
     low, low_d = curve["lowest_distance"]
     assert low_d == min(curve["distance"]) and low == curve["alpha"][int(np.argmin(curve["distance"]))]
     assert psnr_optimum(x_star, x_star, gt) is None  # x* = x̂0: every α is the same image
+
+
+def test_blend_psnr_is_dot_core_psnr_of_the_clipped_blend():
+    from conftest import bicubic_x4, photo
+
+    from dot_core import psnr
+    from webui.curve import blend_psnr
+
+    gt = photo("chelsea", 64)
+    x_star, x0 = bicubic_x4(gt), np.clip(gt * 1.1 - 0.02, 0, 1).astype(np.float32)
+    for a in (-1.0, 0.0, 0.3, 1.0, 2.0):
+        want = psnr(np.clip(a * x_star + (1 - a) * x0, 0, 1), gt)
+        assert blend_psnr(x_star, x0, gt, a) == pytest.approx(want, abs=1e-4)
+    assert blend_psnr(gt, x0, gt, 1.0) == float("inf")

@@ -11,10 +11,17 @@ import dataclasses
 
 import numpy as np
 
-from dot_core import psnr
 from dot_core.texture import texture_distances_along
 
 from .settings import ALPHA_MAX, ALPHA_MIN, ALPHA_STEP
+
+
+def blend_psnr(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alpha: float) -> float:
+    """PSNR (dB, peak 1) of x̂α = clip(α·x* + (1 − α)·x̂0) to ``gt``: ``dot_core.psnr`` of that blend,
+    computed on the float32 images (no float64 copies), to about 1e-6 dB."""
+    x = np.clip(alpha * x_star + (1.0 - alpha) * x0, 0.0, 1.0)
+    mse = float(np.mean(np.square(x - gt, dtype=np.float64)))
+    return float("inf") if mse == 0.0 else -10.0 * float(np.log10(mse))
 
 
 def pd_curve(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alphas) -> dict:
@@ -25,11 +32,10 @@ def pd_curve(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alphas) -> dict
     two suggested α: ``"best_psnr"`` = [α, PSNR] and ``"lowest_distance"`` = [α, distance].
     """
     alphas = [float(a) for a in alphas]
-    x_star, x0 = np.asarray(x_star, np.float32), np.asarray(x0, np.float32)
-    blends = (np.clip(a * x_star + (1.0 - a) * x0, 0.0, 1.0) for a in alphas)
+    x_star, x0, gt = (np.asarray(v, np.float32) for v in (x_star, x0, gt))
     curve = {
         "alpha": alphas,
-        "psnr": [psnr(x, gt) for x in blends],
+        "psnr": [blend_psnr(x_star, x0, gt, a) for a in alphas],
         "distance": texture_distances_along(x_star, x0, gt, alphas),
     }
     s = suggest(curve, x_star, x0, gt)
@@ -83,8 +89,8 @@ def suggest(curve: dict, x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray) -> 
     line) the slider's grid between the best curve point's neighbours is searched.
     """
     a, p, d = (np.asarray(curve[k], np.float64) for k in ("alpha", "psnr", "distance"))
-    x_star, x0 = np.asarray(x_star, np.float32), np.asarray(x0, np.float32)
-    at = lambda alpha: psnr(np.clip(alpha * x_star + (1.0 - alpha) * x0, 0.0, 1.0), gt)  # noqa: E731
+    x_star, x0, gt = (np.asarray(v, np.float32) for v in (x_star, x0, gt))
+    at = lambda alpha: blend_psnr(x_star, x0, gt, alpha)  # noqa: E731
     exact = psnr_optimum(x_star, x0, gt)
     if exact is not None and 0.0 <= exact <= 1.0:
         candidates = [on_slider(exact)]
