@@ -137,8 +137,10 @@ def _sampled(pyramid: list[np.ndarray], levels: list[_Level]) -> list[_Samples]:
     return out
 
 
-def _sliced_w1(weights: list[float], xs: list[_Samples], square: np.ndarray, y: _Samples) -> float:
-    """SW of one level between x̂ = Σ_i weights[i]·xs[i] (its E[x̂_c²] is ``square``) and y.
+def _sliced_w1(weights: list[float], xs: list[_Samples], square: np.ndarray, y: _Samples,
+               stacked: np.ndarray) -> float:
+    """SW of one level between x̂ = Σ_i weights[i]·xs[i] (its E[x̂_c²] is ``square``) and y;
+    ``stacked`` is the xs' projections one after the other, (len(xs)·C, P, n).
 
     Normalised as ``texture_distance`` does: per channel by the mean and variance pooled over both
     sets; the mean's shift is common to both projections and cancels after sorting.
@@ -147,10 +149,11 @@ def _sliced_w1(weights: list[float], xs: list[_Samples], square: np.ndarray, y: 
     m = (mean_x + y.mean) / 2
     var = (square - 2 * m * mean_x + m * m + y.square - 2 * m * y.mean + m * m) / 2  # E[(·−m)²] pooled
     inv_s = 1.0 / np.sqrt(np.maximum(var, 0.0)).clip(min=1e-12)  # (C,)
-    proj_x = sum(np.tensordot((w * inv_s).astype(np.float32), s.proj, axes=1) for w, s in zip(weights, xs))
-    sa = np.sort(proj_x, axis=1)  # (P, n) float32
+    coef = np.concatenate([w * inv_s for w in weights]).astype(np.float32)  # (len(xs)·C,)
+    sa = np.sort(np.tensordot(coef, stacked, axes=1), axis=1)  # (P, n) float32
     sb = np.sort(np.tensordot(inv_s.astype(np.float32), y.proj, axes=1), axis=1)
-    return float(np.abs(sa.astype(np.float64) - sb).mean())
+    np.subtract(sa, sb, out=sa)
+    return float(np.abs(sa, out=sa).mean(dtype=np.float64))
 
 
 def texture_distances_along(x_star, x0, y, alphas, *, levels: int = 4, patch: int = 7, n_patches: int = 4096,
@@ -205,17 +208,18 @@ def texture_distances_along(x_star, x0, y, alphas, *, levels: int = 4, patch: in
     at_0 = _sampled(laplacian_pyramid(x0_, n_levels), at_x)
     cross = [np.multiply(s1.a, s0.a, dtype=np.float64).mean(axis=(1, 2))  # E[a1_c a0_c]
              for s1, s0 in zip(at_1, at_0)]
+    stacked = [np.concatenate([s1.proj, s0.proj]) for s1, s0 in zip(at_1, at_0)]  # (2C, P, n)
     in_unit = bool(xs.min() >= 0 and xs.max() <= 1 and x0_.min() >= 0 and x0_.max() <= 1)
     out = []
     for alpha in alphas:
         alpha = float(alpha)
         if in_unit and 0.0 <= alpha <= 1.0:  # no clipping: everything is linear in α
             w = [alpha, 1.0 - alpha]
-            d = [_sliced_w1(w, [s1, s0], w[0] ** 2 * s1.square + 2 * w[0] * w[1] * c10 + w[1] ** 2 * s0.square, y)
-                 for s1, s0, c10, y in zip(at_1, at_0, cross, ref)]
+            d = [_sliced_w1(w, [s1, s0], w[0] ** 2 * s1.square + 2 * w[0] * w[1] * c10 + w[1] ** 2 * s0.square, y, p)
+                 for s1, s0, c10, y, p in zip(at_1, at_0, cross, ref, stacked)]
         else:
             blend = np.clip(alpha * xs + (1 - alpha) * x0_, 0.0, 1.0)  # float32, as the page blends
-            d = [_sliced_w1([1.0], [s], s.square, y)
+            d = [_sliced_w1([1.0], [s], s.square, y, s.proj)
                  for s, y in zip(_sampled(laplacian_pyramid(blend, n_levels), at_x), ref)]
         out.append(float(np.mean(d)))
     return out
