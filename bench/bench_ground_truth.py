@@ -11,7 +11,8 @@ x̂α = clip(α·x* + (1 − α)·x̂0) to the ground truth (then SSIM at the cu
 
 The test image is a 500² crop of the bundled astronaut, bicubic ×4 "restored", transported on the
 weight-free ``detail`` latent calibrated on three other bundled photos (coffee, chelsea, rocket).
-Medians of ``--repeats`` runs, with the load average printed (this machine is shared).
+Medians of ``--repeats`` runs, wall and CPU time, with the load average printed (this machine is
+shared: wall time grows with the other jobs' load, CPU time much less).
 Run: ``python bench/bench_ground_truth.py [--repeats 5]``.
 """
 
@@ -75,12 +76,13 @@ class NoProgress:
         return iterable
 
 
-def timed(fn, repeats: int) -> list[float]:
+def timed(fn, repeats: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of each run; CPU time counts every thread of this process."""
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append((time.perf_counter() - t, time.process_time() - c))
     return times
 
 
@@ -125,14 +127,15 @@ def main() -> None:
     lines = [
         f"# Ground truth at {SIDE}×{SIDE}: the perception–distortion curve, before and after",
         "",
-        f"`python bench/bench_ground_truth.py --repeats {args.repeats}` on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+        f"`python bench/bench_ground_truth.py --repeats {args.repeats}` on "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
         f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         "(a shared machine: other jobs ran).",
         "",
-        "| what | median (s) | min (s) | runs |",
-        "|---|---|---|---|",
-        *[f"| {name} | {statistics.median(t):.2f} | {min(t):.2f} | {len(t)} |" for name, t in rows.items()],
+        "| what | wall, median (s) | wall, min (s) | CPU, median (s) | runs |",
+        "|---|---|---|---|---|",
+        *[f"| {name} | {statistics.median(w for w, _ in t):.2f} | {min(w for w, _ in t):.2f} | "
+          f"{statistics.median(c for _, c in t):.2f} | {len(t)} |" for name, t in rows.items()],
         "",
         f"Largest difference between the old and new texture distances at the same α: {worst:.1e}.",
         "",

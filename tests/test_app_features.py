@@ -145,3 +145,32 @@ def test_blend_psnr_is_dot_core_psnr_of_the_clipped_blend():
         want = psnr(np.clip(a * x_star + (1 - a) * x0, 0, 1), gt)
         assert blend_psnr(x_star, x0, gt, a) == pytest.approx(want, abs=1e-4)
     assert blend_psnr(gt, x0, gt, 1.0) == float("inf")
+
+
+def test_a_taesd_folder_is_a_latent_space_of_the_page_unless_custom_encoders_are_off(app_images, tiny_taesd_dir):
+    import gradio as gr
+
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.roundtrip import RoundTripHandlers
+    from webui.settings import Settings
+
+    class NoProgress:
+        def __call__(self, *args, **kwargs):
+            pass
+
+        def tqdm(self, iterable, *args, **kwargs):
+            return iterable
+
+    store = ArrayStore(2**26)
+    folder = str(tiny_taesd_dir)
+    summary, cal_state, _ = CalibrationHandlers(Settings(custom_encoders=True), store).calibrate(
+        app_images["restored"], app_images["clean"], folder, 2, progress=NoProgress())
+    assert "W2" in summary and cal_state.pipeline.calibration.encoder == folder
+    *_, img_state = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.5, cal_state)
+    _, text = RoundTripHandlers(Settings()).show_roundtrip(True, img_state)
+    assert "dB" in text and "lossless" not in text  # a random tiny autoencoder loses a lot
+    with pytest.raises(gr.Error, match="only the listed latent spaces"):
+        CalibrationHandlers(Settings(custom_encoders=False), store).calibrate(
+            app_images["restored"], app_images["clean"], folder, 2, progress=NoProgress())
