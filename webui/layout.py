@@ -216,7 +216,7 @@ def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heav
     show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
     heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
     e.original.change(rt.follow, [show, img_state], [view, text], api_visibility="private", show_progress="hidden",
-                      concurrency_id="heavy", concurrency_limit=1)
+                      concurrency_id="roundtrip", concurrency_limit=1)
 
 
 def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
@@ -251,10 +251,11 @@ def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
     """Endpoints for agents (MCP tools ``dot_calibrate``, ``dot_enhance``, ``dot_blend``): no session,
     so hidden components that take no place on the page."""
     with gr.Column(visible=False):
-        restored, clean = gr.File(), gr.File()  # each a .zip of images (or one image)
+        # elem_id "dot-agent-*": inputs of the API only (a refusal at admission goes back to the caller)
+        restored, clean = gr.File(elem_id="dot-agent-restored"), gr.File()  # each a .zip of images (or one)
         encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox("unpaired"), gr.Textbox("")
         patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
-        image, calibration, transported = gr.File(), gr.File(), gr.File()
+        image, calibration, transported = gr.File(elem_id="dot-agent-image"), gr.File(), gr.File()
         summary, calibration_out = gr.Markdown(), gr.File()
         result, transported_out = gr.Image(format="png"), gr.Image(format="png")
         run = [gr.Button() for _ in range(3)]
