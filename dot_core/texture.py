@@ -92,8 +92,8 @@ def _levels(side: int, levels: int, patch: int) -> int:
 class _Level:
     """One pyramid level's random neighbourhood positions and unit directions, shared by all images."""
 
-    rows: np.ndarray  # (n, p, 1) top rows + offsets
-    cols: np.ndarray  # (n, 1, p)
+    index: np.ndarray  # (n·p²,) flat positions in a (H, W) level: neighbourhood i's pixels at [i·p², (i+1)·p²)
+    n: int  # neighbourhoods
     theta_t: torch.Tensor  # (C, P, p²) float32: direction j's channel-c block is theta_t[c, j]
 
 
@@ -109,8 +109,9 @@ def _draw_levels(shape: tuple[int, int], n_levels: int, c: int, *, n_patches: in
         theta = torch.randn(c * patch * patch, n_projections, dtype=torch.float64,
                             generator=_generator(seed, level, 1))
         theta = (theta / theta.norm(dim=0, keepdim=True)).reshape(c, patch * patch, n_projections)
-        out.append(_Level(rows=(top[:, None] + offsets)[:, :, None].numpy(),
-                          cols=(left[:, None] + offsets)[:, None, :].numpy(),
+        rows = (top[:, None] + offsets)[:, :, None]  # (n, p, 1)
+        cols = (left[:, None] + offsets)[:, None, :]  # (n, 1, p)
+        out.append(_Level(index=(rows * w + cols).reshape(-1).numpy(), n=n_patches,
                           theta_t=theta.transpose(1, 2).to(torch.float32).contiguous()))
         h, w = (h + 1) // 2, (w + 1) // 2  # the next level's size (every other pixel, from the first)
     return out
@@ -130,7 +131,8 @@ def _sampled(pyramid: list[np.ndarray], levels: list[_Level]) -> list[_Samples]:
     """Per level, the neighbourhoods of ``pyramid`` at the drawn positions, projected on the directions."""
     out = []
     for band, lv in zip(pyramid, levels):
-        a = band[:, lv.rows, lv.cols].reshape(band.shape[0], len(lv.rows), -1)  # (C, n, p²) float32
+        c = band.shape[0]
+        a = np.take(band.reshape(c, -1), lv.index, axis=1).reshape(c, lv.n, -1)  # (C, n, p²) float32
         proj = torch.matmul(lv.theta_t, torch.from_numpy(a).transpose(1, 2)).numpy()  # (C, P, n)
         out.append(_Samples(proj=proj, mean=a.mean(axis=(1, 2), dtype=np.float64),
                             square=np.square(a, dtype=np.float64).mean(axis=(1, 2)), a=a))
