@@ -34,4 +34,4 @@ demo = build_demo(STARTUP, SERVICES)
 if __name__ == "__main__":
     # The page says which latent space runs and why; say it on the console too.
     print("DOT app:", STARTUP.notice.replace("**", "").replace("`", ""), flush=True)
-    demo.launch(**launch_options(SETTINGS))
+    demo.launch(**launch_options(SETTINGS), mcp_server=SETTINGS.mcp_server)  # MCP tools at /gradio_api/mcp/

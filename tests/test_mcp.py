@@ -45,7 +45,7 @@ def zipped(paths: list[str], folder) -> str:
 def mcp_url():
     settings = Settings()
     assert settings.mcp_server  # on by default
-    with serve(pixel_demo(Services.create(settings)), settings) as url:
+    with serve(pixel_demo(Services.create(settings)), settings, mcp_server=settings.mcp_server) as url:
         yield url
 
 

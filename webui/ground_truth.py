@@ -44,9 +44,9 @@ def plot(curve: dict, alpha: float):
         if ai in (-1.0, 0.0, 1.0, 2.0):
             ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=9)
     # the marker sits on the drawn polyline at the current α (exact values are in the text)
+    mark_suggestions(ax, curve)  # best-PSNR and lowest-texture-distance α, drawn first, under it
     ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
             label=f"current α = {alpha:g}")
-    mark_suggestions(ax, curve)
     ax.set_xlabel("texture distance to the ground truth (lower = more realistic)")
     ax.set_ylabel("PSNR (dB, higher = less distortion)")
     ax.grid(alpha=0.3)

@@ -56,8 +56,7 @@ def read_static(name: str) -> str:
 
 def launch_options(settings: Settings) -> dict:
     """Keyword arguments for ``demo.launch`` (Gradio 6 takes css there, not in Blocks)."""
-    return dict(css=read_static("style.css"), max_file_size=settings.max_file_size, state_session_capacity=1000,
-                mcp_server=settings.mcp_server)
+    return dict(css=read_static("style.css"), max_file_size=settings.max_file_size, state_session_capacity=1000)
 
 
 def _thumbnails(files):
