@@ -206,10 +206,10 @@ def _ground_truth_ui() -> GroundTruthUI:
 
 def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heavy) -> None:
     """Section 2's toggle: the upload next to its round trip D(E(x)), with their PSNR."""
-    show = gr.Checkbox(False, label="Show what the latent alone costs: the round trip D(E(x)) of the upload",
+    show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR",
                        elem_id="dot-roundtrip-toggle")
-    text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
-    with gr.Column(visible=False) as shown:
+    with gr.Column(visible=False) as shown:  # nothing but the checkbox until asked (a short phone page)
+        text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
         view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
                               elem_id="dot-roundtrip")
     show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
@@ -220,9 +220,9 @@ def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heav
 
 def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
     """Section 3's α suggestion: with a ground truth, one click sets α to the curve's best PSNR or texture."""
-    with gr.Row():
-        best = gr.Button(visible=False, size="sm", elem_id="dot-suggest-psnr")
-        realistic = gr.Button(visible=False, size="sm", elem_id="dot-suggest-texture")
+    with gr.Row(equal_height=True):  # side by side, also on a phone
+        best = gr.Button(visible=False, size="sm", min_width=120, elem_id="dot-suggest-psnr")
+        realistic = gr.Button(visible=False, size="sm", min_width=120, elem_id="dot-suggest-texture")
     g.plot.change(suggestion_buttons, img_state, [best, realistic], api_visibility="private", show_progress="hidden")
     for button, kind in ((best, "best_psnr"), (realistic, "lowest_distance")):
         button.click(lambda state, kind=kind: suggested_alpha(kind, state), img_state, e.alpha,

@@ -12,17 +12,17 @@ import gradio as gr
 from .errors import fail
 from .state import ImageState
 
-KINDS = {"best_psnr": "Best PSNR", "lowest_distance": "Lowest texture distance"}
+KINDS = {"best_psnr": "Best PSNR", "lowest_distance": "Most realistic"}  # the plot's legend says how
 
 
 def suggestion_buttons(img_state: ImageState | None):
-    """The two buttons' labels (α and its figure), shown only when the upload has a curve."""
+    """The two buttons' labels, shown only when the upload has a curve (the plot marks both α)."""
     curve = img_state.curve if img_state is not None else None
     if not curve or "best_psnr" not in curve:
         return gr.Button(visible=False), gr.Button(visible=False)
-    (a, p), (b, d) = curve["best_psnr"], curve["lowest_distance"]
-    return (gr.Button(f"{KINDS['best_psnr']}: α = {a:g} ({p:.2f} dB)", visible=True),
-            gr.Button(f"{KINDS['lowest_distance']}: α = {b:g} ({d:.4f})", visible=True))
+    a, b = curve["best_psnr"][0], curve["lowest_distance"][0]  # short labels: one line on a phone
+    return (gr.Button(f"{KINDS['best_psnr']}: α = {a:g}", visible=True),
+            gr.Button(f"{KINDS['lowest_distance']}: α = {b:g}", visible=True))
 
 
 def suggested_alpha(kind: str, img_state: ImageState | None) -> float:
