@@ -206,7 +206,7 @@ def _ground_truth_ui() -> GroundTruthUI:
 
 def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heavy) -> None:
     """Section 2's toggle: the upload next to its round trip D(E(x)), with their PSNR."""
-    show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR",
+    show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR", container=False,
                        elem_id="dot-roundtrip-toggle")
     with gr.Column(visible=False) as shown:  # nothing but the checkbox until asked (a short phone page)
         text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
