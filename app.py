@@ -10,7 +10,9 @@ Optimal Transport: A Practical Algorithm for Photo-realistic Image Restoration",
 3. With the ground truth, PSNR/SSIM at α and a perception–distortion curve over α ∈ [−1, 2].
 
 Named API endpoints (gradio_client): ``/calibrate(restored, clean, encoder, patch_size, ...)``,
-``/enhance(image, ...)``, ``/blend(alpha)``; see README. ``python app.py`` honours
+``/enhance(image, ...)``, ``/blend(alpha)``, ``/enhance_batch(files, alphas)``, ``/roundtrip(show)``;
+see README. Agents: MCP at ``/gradio_api/mcp/`` (tools ``dot_calibrate``, ``dot_enhance``,
+``dot_blend``, which need no session; ``DOT_APP_MCP_SERVER=0`` turns it off). ``python app.py`` honours
 GRADIO_SERVER_NAME and GRADIO_SERVER_PORT, and starts offline on a weight-free latent space.
 
 This file reads the settings, probes the start-up latent space, creates the shared services (the
@@ -32,4 +34,4 @@ demo = build_demo(STARTUP, SERVICES)
 if __name__ == "__main__":
     # The page says which latent space runs and why; say it on the console too.
     print("DOT app:", STARTUP.notice.replace("**", "").replace("`", ""), flush=True)
-    demo.launch(**launch_options(SETTINGS))
+    demo.launch(**launch_options(SETTINGS), mcp_server=SETTINGS.mcp_server)  # MCP tools at /gradio_api/mcp/

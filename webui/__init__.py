@@ -8,6 +8,9 @@
   the calls into ``dot_core`` the handlers share.
 - ``calibrate``, ``enhance``, ``ground_truth``, ``examples``: the handlers of each part of the page
   (plain values and session state in, plain values out).
+- ``curve`` (the perception–distortion curve and its two suggested α), ``suggest`` (their buttons),
+  ``roundtrip`` (the latent's own loss, D(E(x))), ``batch`` (many images, many α, one zip) and
+  ``mcp_tools`` (session-free tools for agents over MCP): the page's features, handlers likewise.
 - ``layout``: components and event wiring; ``static/``: the page's script and style.
 
 Imports point one way: ``layout`` → handlers → ``engine`` → ``state``/``files``/``errors`` →

@@ -12,10 +12,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from dot_core import psnr, ssim, texture_distance
+from dot_core import psnr, ssim
 from serving.image_store import ArrayStore
 
 from . import engine
+from .curve import mark_suggestions, pd_curve
 from .errors import fail
 from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
 from .state import ImageState
@@ -25,14 +26,9 @@ GT_HINT = "Upload the clean version of the image above to see PSNR, SSIM and the
 
 def curve(state: ImageState, gt: np.ndarray, progress) -> dict:
     """PSNR and texture distance to the ground truth at every α of CURVE_ALPHAS."""
-    out = {"alpha": [], "psnr": [], "distance": []}
+    progress(0.1, desc="perception–distortion curve")
     enhanced = state.enhanced()
-    for a in progress.tqdm(CURVE_ALPHAS, desc="perception–distortion curve", unit="α"):
-        x = state.pipeline.blend(enhanced, a)
-        out["alpha"].append(a)
-        out["psnr"].append(psnr(x, gt))
-        out["distance"].append(texture_distance(x, gt))
-    return out
+    return pd_curve(enhanced.original, enhanced.transported, gt, CURVE_ALPHAS)
 
 
 def plot(curve: dict, alpha: float):
@@ -50,6 +46,7 @@ def plot(curve: dict, alpha: float):
         if ai in (-1.0, 0.0, 1.0, 2.0):
             ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=11)
     # the marker sits on the drawn polyline at the current α (exact values are in the text)
+    mark_suggestions(ax, curve)  # best-PSNR and lowest-texture-distance α, drawn first, under it
     ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
             label=f"current α = {alpha:g}")
     ax.set_xlabel("texture distance to ground truth\n(lower = more realistic)", fontsize=11)

@@ -11,13 +11,17 @@ import gradio as gr
 from dot_core import MODES, EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
+from .batch import BatchHandlers
 from .calibrate import CalibrationHandlers, calibration_controls
 from .engine import paths
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
 from .files import free_files
 from .ground_truth import GT_HINT, GroundTruthHandlers
+from .mcp_tools import ToolHandlers
 from .queueing import HeavyJobs
+from .roundtrip import HINT as ROUNDTRIP_HINT
+from .roundtrip import RoundTripHandlers
 from .services import Services
 from .settings import (
     ALPHA_MAX,
@@ -30,6 +34,7 @@ from .settings import (
     Settings,
 )
 from .startup import Startup, default_patch_size
+from .suggest import suggested_alpha, suggestion_buttons
 
 STATIC = Path(__file__).parent / "static"
 ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
@@ -204,6 +209,68 @@ def _ground_truth_ui() -> GroundTruthUI:
     return GroundTruthUI(text, plot)
 
 
+def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heavy) -> None:
+    """Section 2's toggle: the upload next to its round trip D(E(x)), with their PSNR."""
+    show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR", container=False,
+                       elem_id="dot-roundtrip-toggle")
+    with gr.Column(visible=False) as shown:  # nothing but the checkbox until asked (a short phone page)
+        text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
+        view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
+                              elem_id="dot-roundtrip")
+    show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
+    heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
+    e.original.change(rt.follow, [show, img_state], [view, text], api_visibility="private", show_progress="hidden",
+                      concurrency_id="roundtrip", concurrency_limit=1)
+
+
+def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
+    """Section 3's α suggestion: with a ground truth, one click sets α to the curve's best PSNR or texture."""
+    with gr.Row(equal_height=True):  # side by side, also on a phone
+        best = gr.Button(visible=False, size="sm", min_width=120, elem_id="dot-suggest-psnr")
+        realistic = gr.Button(visible=False, size="sm", min_width=120, elem_id="dot-suggest-texture")
+    g.plot.change(suggestion_buttons, img_state, [best, realistic], api_visibility="private", show_progress="hidden")
+    for button, kind in ((best, "best_psnr"), (realistic, "lowest_distance")):
+        button.click(lambda state, kind=kind: suggested_alpha(kind, state), img_state, e.alpha,
+                     api_visibility="private", show_progress="hidden").success(
+            on_release, [e.alpha, img_state], [e.interpolated, e.before_after, g.text, g.plot],
+            api_visibility="private", show_progress="hidden")
+
+
+def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
+    """Batch: several restored images at several α, one zip of PNGs named as the CLI names them."""
+    with gr.Accordion("Batch: enhance several images at once (a zip of PNGs)", open=False, elem_id="dot-batch"):
+        with gr.Row(equal_height=False):
+            files = gr.File(label="Restored images to enhance", file_count="multiple", file_types=IMAGE_TYPES,
+                            height=140, elem_id="dot-batch-files")
+            with gr.Column():
+                alphas = gr.Textbox("0, 0.5, 1", label="α values", elem_id="dot-batch-alphas",
+                                    info="separated by commas, each in [−1, 2]; files are named <name>_alpha<α>.png")
+                run = gr.Button("Enhance all", variant="primary", elem_id="dot-batch-run")
+        archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
+        report = gr.Markdown(elem_id="dot-batch-report")
+    heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
+
+
+def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
+    """Endpoints for agents (MCP tools ``dot_calibrate``, ``dot_enhance``, ``dot_blend``): no session,
+    so hidden components that take no place on the page."""
+    with gr.Column(visible=False):
+        # elem_id "dot-agent-*": inputs of the API only (a refusal at admission goes back to the caller)
+        restored, clean = gr.File(elem_id="dot-agent-restored"), gr.File()  # each a .zip of images (or one)
+        encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox("unpaired"), gr.Textbox("")
+        patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
+        image, calibration, transported = gr.File(elem_id="dot-agent-image"), gr.File(), gr.File()
+        summary, calibration_out = gr.Markdown(), gr.File()
+        result, transported_out = gr.Image(format="png"), gr.Image(format="png")
+        run = [gr.Button() for _ in range(3)]
+    heavy(run[0].click, tools.dot_calibrate, [restored, clean, encoder, patch_size, mode, preset],
+          [summary, calibration_out], api_name="dot_calibrate")
+    heavy(run[1].click, tools.dot_enhance, [image, calibration, alpha], [result, transported_out],
+          api_name="dot_enhance")
+    run[2].click(tools.dot_blend, [image, transported, alpha], result, api_name="dot_blend", concurrency_limit=4,
+                 concurrency_id="blend")
+
+
 def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bundled_presets) -> gr.Blocks:
     """The whole page on ``startup``'s latent space, its handlers sharing ``services``.
 
@@ -226,7 +293,10 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                 columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
                 elem_id="dot-examples", interactive=False, buttons=[],  # a picker: nothing to add or delete
             )
-        c, e, g = _calibrate_ui(startup, presets), _enhance_ui(), _ground_truth_ui()
+        c, e = _calibrate_ui(startup, presets), _enhance_ui()
+        _roundtrip_ui(RoundTripHandlers(services.settings), e, img_state, heavy)
+        g = _ground_truth_ui()
+        _suggest_ui(e, g, img_state, h.ground_truth.on_release)
 
         # ---- events: calibration
         c.restored.change(_thumbnails, c.restored, c.restored_thumbs, api_visibility="private",
@@ -291,5 +361,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private", trigger_mode="once",
             )
+        _batch_ui(BatchHandlers(services.settings), cal_state, heavy)
+        _agent_tools(ToolHandlers(h.calibration, h.enhance), startup, heavy)
     demo.queue(max_size=64, default_concurrency_limit=2)
     return demo

@@ -10,7 +10,8 @@ from dot_core.patches import FOLD_KERNELS  # not exported at the top level of do
 
 ALPHA_MIN, ALPHA_MAX, ALPHA_STEP = -1.0, 2.0, 0.05  # eq. (4): 1 = restoration, 0 = transported
 DEFAULT_ALPHA = 0.5
-CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # P-D curve points (each costs a texture distance)
+# P-D curve points: those in [0, 1] are cheap (dot_core.texture), each outside costs a pyramid
+CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 PAPER_ENCODER = "sd-vae-ft-mse"
 FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_kernel)
 FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
@@ -41,6 +42,8 @@ class Settings:
     # DOT_APP_CUSTOM_ENCODERS=1, so that a stranger cannot make the server download or load any model
     custom_encoders: bool = True
     encoder: str = ""  # the latent space to start on instead of the paper's (DOT_APP_ENCODER)
+    max_batch_images: int = 50  # images per batch enhancement (DOT_APP_MAX_BATCH_IMAGES)
+    mcp_server: bool = True  # serve the MCP tools at /gradio_api/mcp/ (DOT_APP_MCP_SERVER=0: off)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -58,4 +61,6 @@ class Settings:
             max_calibration_pixels=int(env.get("DOT_APP_MAX_CALIBRATION_PIXELS", 16 * max_pixels)),
             custom_encoders=env.get("DOT_APP_CUSTOM_ENCODERS", "0" if space else "1") == "1",
             encoder=env.get("DOT_APP_ENCODER", "").strip(),
+            max_batch_images=int(env.get("DOT_APP_MAX_BATCH_IMAGES", cls.max_batch_images)),
+            mcp_server=env.get("DOT_APP_MCP_SERVER", "1") == "1",
         )

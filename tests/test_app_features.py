@@ -1,0 +1,176 @@
+"""The page's features through the API (gradio_client) and their handlers: batch enhancement,
+the α suggestion of the perception–distortion curve, and the latent's own round trip."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from webui.batch import output_names, parse_alphas
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+
+@pytest.fixture
+def calibrated(app_url, app_images) -> Client:
+    client = Client(app_url, verbose=False)
+    client.predict([handle_file(p) for p in app_images["restored"]], [handle_file(p) for p in app_images["clean"]],
+                   "pixel", 3, api_name="/calibrate")
+    return client
+
+
+def test_parse_alphas_reads_a_visitors_list_and_refuses_what_is_not_one():
+    assert parse_alphas("0, 0.5,-0.5 1") == [0.0, 0.5, -0.5, 1.0]
+    assert parse_alphas(" 1,1, 1 ") == [1.0]
+    for bad, said in (("", "at least one"), ("0, half", "'half'"), ("3", "[-1, 2]"), ("nan", "[-1, 2]")):
+        with pytest.raises(Exception, match=said):
+            parse_alphas(bad)
+
+
+def test_output_names_follow_the_cli():
+    assert output_names(["/a/x.png", "/b/x.jpg", "/c/y.png", "/d/x.webp"]) == ["x", "x-2", "y", "x-3"]
+
+
+def test_batch_enhance_zips_pngs_named_as_the_cli_and_lists_bad_files(calibrated, app_images, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    files = [app_images["image"], str(bad), app_images["other_image"]]
+    archive, report = calibrated.predict([handle_file(p) for p in files], "0, 1, 0.5", api_name="/enhance_batch")
+    with zipfile.ZipFile(archive) as z:
+        names = sorted(z.namelist())
+        assert names == sorted(f"{stem}_alpha{a}.png" for stem in ("astronaut_restored", "coffee_flipped_restored")
+                               for a in ("0", "1", "0.5"))
+        at_1 = pixels(z.open("astronaut_restored_alpha1.png"))
+        at_0 = pixels(z.open("astronaut_restored_alpha0.png"))
+        at_half = pixels(z.open("astronaut_restored_alpha0.5.png"))
+    np.testing.assert_array_equal(at_1, pixels(app_images["image"]))  # α = 1 is the upload
+    assert np.abs(at_0 - at_1).mean() > 0.5
+    assert np.abs(at_half - (at_0 + at_1) / 2).max() <= 1.0  # eq. (4)
+    assert "6 PNGs" in report and "2 of 3 images" in report and report.count("broken.png") == 1
+
+    one, _ = calibrated.predict([handle_file(app_images["image"])], "0", api_name="/enhance_batch")
+    assert zipfile.ZipFile(one).namelist() == ["astronaut_restored.png"]  # one α: the plain name
+    with pytest.raises(AppError, match=r"\[-1, 2\]"):
+        calibrated.predict([handle_file(app_images["image"])], "0, 5", api_name="/enhance_batch")
+    with pytest.raises(AppError, match="None of the images"):
+        calibrated.predict([handle_file(str(bad))], "0", api_name="/enhance_batch")
+
+
+def test_batch_enhance_needs_a_calibration(app_url, app_images):
+    client = Client(app_url, verbose=False)
+    with pytest.raises(AppError, match="No calibration"):
+        client.predict([handle_file(app_images["image"])], "0", api_name="/enhance_batch")
+
+
+def test_roundtrip_shows_the_latents_own_loss_next_to_the_upload(calibrated, app_images):
+    calibrated.predict(handle_file(app_images["image"]), 0.5, api_name="/enhance")
+    (upload, rt), text = calibrated.predict(True, api_name="/roundtrip")
+    np.testing.assert_array_equal(pixels(upload), pixels(app_images["image"]))
+    np.testing.assert_array_equal(pixels(rt), pixels(app_images["image"]))  # the pixel latent is lossless
+    assert "lossless" in text and "pixel" in text
+    hidden, hint = calibrated.predict(False, api_name="/roundtrip")
+    assert hidden is None and "D(E(x))" in hint
+
+
+def test_roundtrip_of_a_vae_costs_decibels(app_images, tiny_kl_dir):
+    from conftest import photo
+
+    from dot_core import Calibrator, DOTPipeline, load_encoder, psnr
+    from serving.image_store import ArrayStore
+    from webui.engine import new_image
+    from webui.roundtrip import RoundTripHandlers
+    from webui.settings import Settings
+
+    encoder = load_encoder(str(tiny_kl_dir))
+    cal = Calibrator(encoder, 2)
+    cal.add_restored(photo("coffee", 64))
+    cal.add_clean(photo("chelsea", 64))
+    pipeline = DOTPipeline(encoder, cal.fit())
+    x = photo("astronaut", 64)
+    state = new_image(ArrayStore(2**24), pipeline, x, "astronaut")
+    (upload, rt), text = RoundTripHandlers(Settings()).show_roundtrip(True, state)
+    assert upload == state.original_png
+    shown = pixels(rt) / 255
+    expected = psnr(pipeline.roundtrip(state.enhanced().original), state.enhanced().original)
+    assert f"{expected:.2f} dB" in text and np.isfinite(expected)
+    assert abs(psnr(shown, x) - expected) < 0.5  # the PNG shown is that round trip (8-bit)
+    with pytest.raises(Exception, match="Upload a restored image first"):
+        RoundTripHandlers(Settings()).show_roundtrip(True, None)
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_suggested_alphas_are_the_curves_best_psnr_and_lowest_texture_distance(inside):
+    from conftest import bicubic_x4, photo
+
+    from dot_core import psnr
+    from webui.curve import pd_curve, psnr_optimum
+    from webui.settings import CURVE_ALPHAS
+
+    gt = photo("astronaut", 96)
+    x_star = bicubic_x4(gt)
+    # inside: x̂0 overshoots the ground truth (optimum between x* and x̂0); else x̂0 stops short of it
+    x0 = (2 * gt - x_star) if inside else (0.6 * x_star + 0.4 * gt + 0.03)
+    x0 = np.clip(x0, 0, 1).astype(np.float32)
+    curve = pd_curve(x_star, x0, gt, CURVE_ALPHAS)
+    best, best_psnr = curve["best_psnr"]
+    grid = np.round(np.arange(-1, 2.0001, 0.05), 2)
+    by_grid = [psnr(np.clip(a * x_star + (1 - a) * x0, 0, 1), gt) for a in grid]
+    assert best_psnr >= max(by_grid) - 0.02  # the best α of the slider's grid, within rounding to it
+    assert best == pytest.approx(grid[int(np.argmax(by_grid))], abs=0.051)
+    exact = psnr_optimum(x_star, x0, gt)
+    assert (0 <= exact <= 1) == inside
+    if inside:
+        assert abs(best - exact) <= 0.025
+    low, low_d = curve["lowest_distance"]
+    assert low_d == min(curve["distance"]) and low == curve["alpha"][int(np.argmin(curve["distance"]))]
+    assert psnr_optimum(x_star, x_star, gt) is None  # x* = x̂0: every α is the same image
+
+
+def test_blend_psnr_is_dot_core_psnr_of_the_clipped_blend():
+    from conftest import bicubic_x4, photo
+
+    from dot_core import psnr
+    from webui.curve import blend_psnr
+
+    gt = photo("chelsea", 64)
+    x_star, x0 = bicubic_x4(gt), np.clip(gt * 1.1 - 0.02, 0, 1).astype(np.float32)
+    for a in (-1.0, 0.0, 0.3, 1.0, 2.0):
+        want = psnr(np.clip(a * x_star + (1 - a) * x0, 0, 1), gt)
+        assert blend_psnr(x_star, x0, gt, a) == pytest.approx(want, abs=1e-4)
+    assert blend_psnr(gt, x0, gt, 1.0) == float("inf")
+
+
+def test_a_taesd_folder_is_a_latent_space_of_the_page_unless_custom_encoders_are_off(app_images, tiny_taesd_dir):
+    import gradio as gr
+
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.roundtrip import RoundTripHandlers
+    from webui.settings import Settings
+
+    class NoProgress:
+        def __call__(self, *args, **kwargs):
+            pass
+
+        def tqdm(self, iterable, *args, **kwargs):
+            return iterable
+
+    store = ArrayStore(2**26)
+    folder = str(tiny_taesd_dir)
+    summary, cal_state, _ = CalibrationHandlers(Settings(custom_encoders=True), store).calibrate(
+        app_images["restored"], app_images["clean"], folder, 2, progress=NoProgress())
+    assert "W2" in summary and cal_state.pipeline.calibration.encoder == folder
+    *_, img_state = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.5, cal_state)
+    _, text = RoundTripHandlers(Settings()).show_roundtrip(True, img_state)
+    assert "dB" in text and "lossless" not in text  # a random tiny autoencoder loses a lot
+    with pytest.raises(gr.Error, match="only the listed latent spaces"):
+        CalibrationHandlers(Settings(custom_encoders=False), store).calibrate(
+            app_images["restored"], app_images["clean"], folder, 2, progress=NoProgress())

@@ -1,0 +1,141 @@
+"""Tools for agents (MCP, ``demo.launch(mcp_server=True)``): calibrate, enhance and blend, no session.
+
+An MCP client holds no Gradio session, so the page's own endpoints (which keep the calibration and
+the upload in session state) cannot be chained from one tool call to the next. These three carry
+everything in their arguments and results instead: ``dot_calibrate`` returns a calibration file,
+``dot_enhance`` takes it with an image, ``dot_blend`` mixes two images by eq. (4). Their docstrings
+are the tools' descriptions (Gradio reads the summary and the ``Args:`` section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from dot_core import interpolate
+
+from . import engine
+from .calibrate import CalibrationHandlers
+from .enhance import EnhanceHandlers
+from .errors import engine_error, fail
+from .files import out_dir, write_png
+from .settings import ALPHA_MAX, ALPHA_MIN, DEFAULT_ALPHA, FOLD_AUTO, IMAGE_TYPES
+
+MAX_UNPACKED_BYTES = 512 * 2**20  # all images of one archive together, uncompressed
+
+
+def check_alpha(alpha) -> float:
+    """α as a float within the page's range [−1, 2], or the visitor's message."""
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise fail(f"alpha must be a number, got {alpha!r}") from None
+    if not ALPHA_MIN <= alpha <= ALPHA_MAX:
+        raise fail(f"alpha must lie in [{ALPHA_MIN:g}, {ALPHA_MAX:g}] (1 = the restoration, 0 = fully "
+                   f"transported), got {alpha:g}")
+    return alpha
+
+
+def unpack_images(archive: str | None, *, most: int) -> list[str]:
+    """The images of a .zip (at most ``most``; folders and other files skipped), or ``[archive]``.
+
+    MCP clients pass one file per argument (Gradio 6's tool schema for a list of files does not
+    validate), so a set of calibration images comes as one zip. Members are written under fresh
+    names (never the archive's paths) and their declared sizes are checked before anything is read.
+    """
+    if not archive:
+        return []
+    if not zipfile.is_zipfile(archive):
+        return [archive]
+    with zipfile.ZipFile(archive) as z:
+        members = [m for m in z.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_TYPES
+                   and not Path(m.filename).name.startswith(".")]
+        if not members:
+            raise fail(f"{Path(archive).name} holds no images ({', '.join(IMAGE_TYPES)}); zip the images themselves.")
+        if len(members) > most:
+            raise fail(f"{Path(archive).name} holds {len(members)} images; at most {most} per set "
+                       "(about ten is enough).")
+        if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+            raise fail(f"{Path(archive).name} unpacks to more than {MAX_UNPACKED_BYTES >> 20} MB; use fewer or "
+                       "smaller images.")
+        folder, paths = out_dir(), []
+        for i, m in enumerate(sorted(members, key=lambda m: Path(m.filename).name)):  # paired: by name order
+            path = folder / f"{i:03d}_{Path(m.filename).stem[:60]}{Path(m.filename).suffix.lower()}"
+            path.write_bytes(z.read(m))
+            paths.append(str(path))
+        return paths
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolHandlers:
+    """Stateless versions of the page's three steps, for agents."""
+
+    calibration: CalibrationHandlers
+    enhance: EnhanceHandlers
+
+    def dot_calibrate(self, restored: str | None, clean: str | None, encoder: str = "detail", patch_size: int = 3,
+                      mode: str = "unpaired", preset: str = "", progress=gr.Progress(track_tqdm=True),
+                      request: gr.Request = None):
+        """Fit a Deep Optimal Transport calibration: the closed-form map taking the statistics of latent
+        patches of a restoration model's outputs to those of clean natural images (Adrai et al. 2023, eq. 2).
+
+        Pass about ten outputs of the restoration model and about ten clean photos of the same kind (they
+        need not be pairs), each set as one .zip of images (or a single image), or leave both empty and
+        name a preset. Returns a summary and the calibration file (.safetensors) to pass to dot_enhance.
+
+        Args:
+            restored: a .zip of images produced by the restoration model (PNG/JPEG, about ten), or one image.
+            clean: a .zip of clean natural images of the same kind (about ten), or one image.
+            encoder: latent space: "detail" or "pixel" (weight-free), or a VAE such as "sd-vae-ft-mse".
+            patch_size: patch side p in latent pixels (the transport acts on C·p²-dimensional patches).
+            mode: "unpaired", "paired" (restored[i] restores clean[i]) or "zero-shot".
+            preset: name of a ready calibration instead of images, e.g. "sr-bicubic-x4"; empty to use images.
+        """
+        most = self.calibration.settings.max_calibration_images
+        restored, clean = unpack_images(restored, most=most), unpack_images(clean, most=most)
+        summary, cal_state, _ = self.calibration.calibrate(restored, clean, encoder, patch_size, mode, FOLD_AUTO,
+                                                           preset, None, None, progress)
+        return summary, cal_state.file
+
+    def dot_enhance(self, image: str, calibration: str, alpha: float = DEFAULT_ALPHA, request: gr.Request = None):
+        """Enhance one restored image with a calibration from dot_calibrate: x̂α = α·x* + (1 − α)·x̂0 (eq. 4),
+        where x̂0 = D(T(E(x*))) is the restoration x* with its latent patches transported.
+
+        Returns the image at alpha and the fully transported x̂0 (α = 0), both PNG; pass the original
+        and x̂0 to dot_blend to try other α without enhancing again.
+
+        Args:
+            image: the restored image to enhance (an output of the same restoration model).
+            calibration: the .safetensors calibration file returned by dot_calibrate.
+            alpha: 1 = the restoration unchanged, 0 = fully transported (most realistic), in [-1, 2].
+        """
+        alpha = check_alpha(alpha)
+        _, cal_state, _ = self.calibration.load_calibration_file(calibration, FOLD_AUTO, None)
+        _, transported, interpolated, _ = self.enhance.enhance(image, alpha, cal_state)
+        return interpolated, transported
+
+    def dot_blend(self, restored: str, transported: str, alpha: float = DEFAULT_ALPHA, request: gr.Request = None):
+        """Mix a restored image x* with its transported version x̂0 from dot_enhance:
+        x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of Adrai et al. 2023), clipped to [0, 1]; no model call.
+
+        Args:
+            restored: the restored image x* (the image given to dot_enhance).
+            transported: the transported image x̂0 (the second result of dot_enhance).
+            alpha: 1 = x*, 0 = x̂0, between: a trade-off of distortion and realism; [-1, 2] extrapolates.
+        """
+        alpha = check_alpha(alpha)
+        limit = self.enhance.settings.max_pixels
+        x_star = engine.read_image(restored, "restored image", max_pixels=limit)
+        x0 = engine.read_image(transported, "transported image", max_pixels=limit)
+        if x_star.shape != x0.shape:
+            raise fail(f"{Path(restored).name} is {x_star.shape[1]}×{x_star.shape[0]} but {Path(transported).name} "
+                       f"is {x0.shape[1]}×{x0.shape[0]}: pass an image and its own transported version.")
+        try:
+            x = np.clip(interpolate(x_star, x0, alpha), 0.0, 1.0)
+        except ValueError as exc:
+            raise engine_error(exc) from None
+        return write_png(x, f"{Path(restored).stem}_alpha{alpha:g}.png")
