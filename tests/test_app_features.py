@@ -174,3 +174,38 @@ def test_a_taesd_folder_is_a_latent_space_of_the_page_unless_custom_encoders_are
     with pytest.raises(gr.Error, match="only the listed latent spaces"):
         CalibrationHandlers(Settings(custom_encoders=False), store).calibrate(
             app_images["restored"], app_images["clean"], folder, 2, progress=NoProgress())
+
+
+def test_colour_fix_control_reaches_the_pipeline_and_the_summary(app_images):
+    """Issue 12's app side: the Advanced colour fix (auto/none/wavelet/adain) is the pipeline's, said in
+    the summary; auto is none for detail and pixel; a value that is no choice is refused."""
+    import gradio as gr
+
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.settings import Settings
+
+    store = ArrayStore(2**26)
+    handlers = CalibrationHandlers(Settings(), store)
+    args = (app_images["restored"], app_images["clean"], "pixel", 3)
+    text, auto, _ = handlers.calibrate(*args)
+    assert auto.pipeline.color_fix == "none" and "colour fix: none" in text
+    text, adain, _ = handlers.calibrate(*args, color_fix="adain")
+    assert adain.pipeline.color_fix == "adain" and "colour fix: adain" in text
+    # the fix changes x̂0 (AdaIN: x̂0 takes x*'s per-channel mean)
+    *_, plain_img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.5, auto)
+    *_, fixed_img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.5, adain)
+    x_star = fixed_img.blend(1.0)
+    np.testing.assert_allclose(fixed_img.blend(0.0).mean(axis=(0, 1)), x_star.mean(axis=(0, 1)), atol=2e-3)
+    assert np.abs(plain_img.blend(0.0) - fixed_img.blend(0.0)).max() > 1e-3
+    with pytest.raises(gr.Error, match="color_fix must be one of"):
+        handlers.calibrate(*args, color_fix="sepia")
+
+
+def test_colour_fix_through_the_api(app_url, app_images):
+    client = Client(app_url, verbose=False)
+    text = client.predict([handle_file(p) for p in app_images["restored"]],
+                          [handle_file(p) for p in app_images["clean"]], "pixel", 3,
+                          color_fix="wavelet", api_name="/calibrate")
+    assert "colour fix: wavelet" in text

@@ -292,4 +292,5 @@ def test_screenshots_and_a_short_phone_page(example, fresh, shot_dir):
         page.screenshot(path=str(shot_dir / f"{name}_phone.png"), full_page=True)
     height = example.evaluate("document.documentElement.scrollHeight")
     print(f"phone page height with 10 + 10 calibration files, an image and its ground truth: {height} px")
-    assert height < 3800, height  # 4,855 px before (thumbnail strips under the file lists, a smaller plot font)
+    # 4,855 px before; the batch, suggestion and round-trip blocks added ~200 px since
+    assert height < 4100, height  # thumbnail strips under the file lists, a smaller plot font

@@ -19,8 +19,14 @@ from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import engine_error, fail
-from .settings import FOLD_AUTO, FOLD_CHOICES, Settings
+from .settings import COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, Settings
 from .state import CalibrationState, ImageState
+
+
+def check_color_fix(color_fix: str) -> None:
+    """Refuse a colour fix that is not one of the page's choices."""
+    if color_fix not in COLOR_FIX_CHOICES:
+        raise fail(f"color_fix must be one of {', '.join(COLOR_FIX_CHOICES)}, got {color_fix!r}")
 
 
 def summary(state: CalibrationState) -> str:
@@ -34,6 +40,9 @@ def summary(state: CalibrationState) -> str:
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
     lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
+    fix = state.pipeline.color_fix
+    lines.append("- colour fix: none (the paper's method as is)" if fix == "none" else
+                 f"- colour fix: {fix} (the restoration's colours kept, the transported detail taken)")
     lines += [f"- ⚠️ **Skipped** {reason}" for reason in state.skipped]
     return "\n".join(lines)
 
@@ -61,6 +70,7 @@ class CalibrationHandlers:
         mode: str = "unpaired",
         fold_kernel: str = FOLD_AUTO,
         preset: str = "",
+        color_fix: str = COLOR_FIX_AUTO,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
         progress=gr.Progress(track_tqdm=True),
@@ -75,6 +85,7 @@ class CalibrationHandlers:
             raise fail(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if fold_kernel not in FOLD_CHOICES:
             raise fail(f"fold_kernel must be one of {', '.join(FOLD_CHOICES)}, got {fold_kernel!r}")
+        check_color_fix(color_fix)
         try:
             patch_size = int(patch_size)
         except (TypeError, ValueError):
@@ -116,7 +127,8 @@ class CalibrationHandlers:
             source = _source(jobs)
             if skipped:
                 gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
-        new_cal = engine.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders)
+        new_cal = engine.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
+                                         color_fix=color_fix)
         if skipped:
             new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
         img_state = engine.follow(self.images, img_state, new_cal)
@@ -124,16 +136,17 @@ class CalibrationHandlers:
             gr.Warning(w)
         return summary(new_cal), new_cal, img_state
 
-    def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO,
+    def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO, color_fix: str = COLOR_FIX_AUTO,
                               img_state: ImageState | None = None, cal_state: CalibrationState | None = None,
                               request: gr.Request = None):
         """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
         if not calibration:
             raise fail("No calibration file was given.")
+        check_color_fix(color_fix)
         try:
             cal = load_calibration(calibration)
             new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
-                                             custom_encoders=self.settings.custom_encoders)
+                                             custom_encoders=self.settings.custom_encoders, color_fix=color_fix)
         except (ValueError, gr.Error) as exc:  # refused: say what stays in use
             kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
                     else "No calibration is in use yet.")

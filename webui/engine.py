@@ -28,7 +28,7 @@ from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
 from .files import out_dir, write_blend_png, write_png
-from .settings import FOLD_AUTO
+from .settings import COLOR_FIX_AUTO, FOLD_AUTO
 from .state import CalibrationState, ImageState
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for the heavy calls; a no-op everywhere else
@@ -93,13 +93,14 @@ def transport(pipeline: DOTPipeline, image: np.ndarray):
     return dataclasses.replace(enhanced, latent=None, latent_transported=None)
 
 
-def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool) -> CalibrationState:
-    """The pipeline applying ``cal``, with ``cal`` saved for download."""
+def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool,
+                    color_fix: str = COLOR_FIX_AUTO) -> CalibrationState:
+    """The pipeline applying ``cal`` (with ``color_fix``: auto, none, wavelet or adain), saved for download."""
     # a calibration file names its latent space: a stranger's may name anything
     check_encoder(cal.encoder, custom_encoders=custom_encoders)
     try:
         encoder = load_encoder(cal.encoder)
-        config = TransportConfig(fold_kernel=None if fold_kernel == FOLD_AUTO else fold_kernel)
+        config = TransportConfig(fold_kernel=None if fold_kernel == FOLD_AUTO else fold_kernel, color_fix=color_fix)
         pipeline = DOTPipeline(encoder, cal, config=config)
     except (EncoderUnavailableError, ValueError, OSError) as exc:
         raise engine_error(exc) from None

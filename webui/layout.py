@@ -27,6 +27,8 @@ from .settings import (
     ALPHA_MAX,
     ALPHA_MIN,
     ALPHA_STEP,
+    COLOR_FIX_AUTO,
+    COLOR_FIX_CHOICES,
     DEFAULT_ALPHA,
     FOLD_AUTO,
     FOLD_CHOICES,
@@ -109,6 +111,7 @@ class CalibrateUI:
     patch_size: gr.Slider
     mode: gr.Radio
     fold_kernel: gr.Radio
+    color_fix: gr.Radio
     download: gr.File
     upload: gr.File
 
@@ -171,6 +174,10 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             fold_kernel = gr.Radio(list(FOLD_CHOICES), value=FOLD_AUTO, label="Fold kernel",
                                    info="weights of overlapping patches when folding back; auto: the "
                                    "latent's own (gaussian for detail, the paper's uniform otherwise)")
+            color_fix = gr.Radio(list(COLOR_FIX_CHOICES), value=COLOR_FIX_AUTO, label="Colour fix",
+                                 info="keep the restoration's colours: wavelet (its low frequencies), adain "
+                                 "(its channel statistics), none (the paper's method); auto: wavelet for learned "
+                                 "latents, none for detail and pixel")
     with gr.Row():
         # shown once there is a calibration (an empty box before that says nothing)
         download = gr.File(label="Download this calibration (.safetensors)", interactive=False, visible=False,
@@ -178,7 +185,7 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
         upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
                          height=140, elem_id="dot-cal-upload")
     return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
-                       patch_size, mode, fold_kernel, download, upload)
+                       patch_size, mode, fold_kernel, color_fix, download, upload)
 
 
 def _enhance_ui() -> EnhanceUI:
@@ -321,12 +328,14 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                       show_progress="hidden", concurrency_limit=2, concurrency_id="release")  # queued with releases
         heavy(
             c.button.click, h.calibration.calibrate,
-            [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, cal_state, img_state],
+            [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, c.color_fix,
+             cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
             **shown).success(**controls).success(**refresh).success(**after).success(**settle)
         loaded = heavy(
-            c.upload.upload, h.calibration.load_calibration_file, [c.upload, c.fold_kernel, img_state, cal_state],
+            c.upload.upload, h.calibration.load_calibration_file,
+            [c.upload, c.fold_kernel, c.color_fix, img_state, cal_state],
             [c.summary, cal_state, img_state], api_name="load_calibration",
         )
         loaded.failure(lambda: None, None, c.upload, api_visibility="private", show_progress="hidden")  # not kept
@@ -356,7 +365,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         if examples:
             heavy(
                 gallery.select, h.examples.select,
-                [gallery, c.encoder, c.fold_kernel, cal_state, img_state],
+                [gallery, c.encoder, c.fold_kernel, c.color_fix, cal_state, img_state],
                 [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, e.image, e.gt_file, e.alpha,
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private", trigger_mode="once",

@@ -98,7 +98,7 @@ class ToolHandlers:
         most = self.calibration.settings.max_calibration_images
         restored, clean = unpack_images(restored, most=most), unpack_images(clean, most=most)
         summary, cal_state, _ = self.calibration.calibrate(restored, clean, encoder, patch_size, mode, FOLD_AUTO,
-                                                           preset, None, None, progress)
+                                                           preset, progress=progress)
         return summary, cal_state.file
 
     def dot_enhance(self, image: str, calibration: str, alpha: float = DEFAULT_ALPHA, request: gr.Request = None):
@@ -114,7 +114,7 @@ class ToolHandlers:
             alpha: 1 = the restoration unchanged, 0 = fully transported (most realistic), in [-1, 2].
         """
         alpha = check_alpha(alpha)
-        _, cal_state, _ = self.calibration.load_calibration_file(calibration, FOLD_AUTO, None)
+        _, cal_state, _ = self.calibration.load_calibration_file(calibration, FOLD_AUTO)
         _, transported, interpolated, _ = self.enhance.enhance(image, alpha, cal_state)
         return interpolated, transported
 

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from typing import Mapping
 
+from dot_core import COLOR_FIXES
 from dot_core.patches import FOLD_KERNELS  # not exported at the top level of dot_core
 
 ALPHA_MIN, ALPHA_MAX, ALPHA_STEP = -1.0, 2.0, 0.05  # eq. (4): 1 = restoration, 0 = transported
@@ -15,6 +16,8 @@ CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 PAPER_ENCODER = "sd-vae-ft-mse"
 FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_kernel)
 FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
+COLOR_FIX_AUTO = "auto"  # the latent space's own colour fix (Encoder.default_color_fix)
+COLOR_FIX_CHOICES = (COLOR_FIX_AUTO, *COLOR_FIXES)
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 
 
