@@ -170,11 +170,10 @@ def write_taef2(out: Path, held: dict) -> None:
         f"calibrated at run time on the `{r}` recipe's unpaired 8 restored + 8 clean halves: {info}. "
         f"Reporting photographs {', '.join(REPORTING)}, whole, as for the presets. **taef2 plain**: the paper's "
         "method (no colour fix, no lattice fix). **taef2 + wavelet**: the pipeline's default for learned latents "
-        "(wavelet colour fix + lattice fix, `dot_core.colorfix`). Metrics as in [quality.md](quality.md), but the "
+        "(the wavelet colour fix, `dot_core.colorfix`; the lattice fix is opt-in and off). Metrics as in [quality.md](quality.md), but the "
         f"lattice ratio at p = {quality_taef2.LATTICE} (the decoder's ×8 nearest up-sampling; its frequencies "
         "include the ×4 restorer's). Targets (issue 12, at α = 0): PSNR ≥ restoration − 2 dB, texture ≤ 0.7×; "
-        "and texture falling from α = 1 to −1. The lattice fix puts x*'s content back on exactly the bins the "
-        "lattice ratio counts, so its lattice figure is not an independent check: look at the crops.", "",
+        "and texture falling from α = 1 to −1.", "",
         "Crops (α = 1, 0.5, 0, −1, ground truth; 1:1 and 3×): `crops/sr-bicubic-x4_taef2-plain_<photo>.png`, "
         "`crops/sr-bicubic-x4_taef2-wavelet_<photo>.png`.", "",
         "## Per photograph", "",
