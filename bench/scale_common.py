@@ -78,7 +78,7 @@ def calibration_images(size: int, n: int) -> tuple[list[np.ndarray], list[np.nda
 
 def build_encoder(kind: str, *, device: str, dtype: str, seed: int = 0, **kwargs):
     """``pixel``, ``detail`` or ``sd-vae`` (the SD-VAE architecture with seeded random weights)."""
-    from dot_core.encoders import DiffusersVAEEncoder, load_encoder
+    from dot_core import DiffusersVAEEncoder, load_encoder
 
     if kind != "sd-vae":
         return load_encoder(kind, device=device)

@@ -27,25 +27,6 @@ __all__ = [
 ]
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Names that moved to their own modules; ``from dot_core.encoders import X`` keeps working for them
-# (resolved on first use, so this module still imports none of them).
-_MOVED = {
-    "DiffusersVAEEncoder": "diffusers_vae",
-    "ACTIVATION_FACTOR": "diffusers_vae",
-    "MIN_TILE": "diffusers_vae",
-    "TILE_MULTIPLE": "diffusers_vae",
-    "KNOWN_VAES": "latents",
-    "WEIGHT_FREE": "latents",
-    "load_encoder": "latents",
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class EncoderUnavailableError(RuntimeError):

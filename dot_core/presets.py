@@ -16,7 +16,7 @@ floating-point numbers depend on how they are split between threads, so a build 
 :data:`BUILD_THREADS` threads whatever the machine; its creation time is replaced by the command.
 
 For a VAE latent no file is shipped: :func:`load_preset` builds the calibration from the recipe
-on first use (when :func:`~dot_core.encoders.load_encoder` can load the VAE) and caches it under
+on first use (when :func:`~dot_core.latents.load_encoder` can load the VAE) and caches it under
 ``$XDG_CACHE_HOME/dot_core/presets/`` (default ``~/.cache/dot_core/presets/``).
 """
 
@@ -37,7 +37,7 @@ import torch
 
 from .calibration import Calibration, Calibrator
 from .calibration_file import load_calibration, save_calibration
-from .encoders import load_encoder
+from .latents import load_encoder
 from .preset_recipes import (
     CALIBRATION_PHOTOS,
     COMMAND,

@@ -34,6 +34,41 @@ def test_no_engine_module_imports_the_package_init():
         assert not not_modules, f"{path.name} imports {not_modules} from the package's __init__"
 
 
+def _engine_import_graph() -> dict[str, set[str]]:
+    """Module → the dot_core modules it imports (at any depth of the file, lazy imports included)."""
+    names = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
+    graph = {}
+    for name in names:
+        deps = set()
+        for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dot_core."):
+                deps.add(node.module.split(".")[1])
+        graph[name] = deps & names - {name}
+    return graph
+
+
+def test_engine_modules_import_without_cycles():
+    """Issue 10: encoders ↔ detail and calibration_file → dot_core → calibration_file were cycles;
+    every arrow between engine modules now points one way (lazy imports count too)."""
+    graph, done, path = _engine_import_graph(), set(), []
+
+    def visit(name):
+        assert name not in path, "import cycle: " + " → ".join(path[path.index(name):] + [name])
+        if name in done:
+            return
+        path.append(name)
+        for dep in sorted(graph[name]):
+            visit(dep)
+        path.pop()
+        done.add(name)
+
+    assert graph["detail"] <= {"encoders", "kernels"}, graph["detail"]  # the base only, not the registry
+    for name in sorted(graph):
+        visit(name)
+
+
 def test_version_lives_in_its_own_module():
     from dot_core._version import __version__
 
