@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step", type=float, default=0.25, help="α step over [-1, 2]")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--presets", nargs="+", metavar="NAME", default=None,
+                        choices=[p.name for p in list_presets()],
+                        help="measure only these presets (default: all); quality.md then holds only them")
     args = parser.parse_args(argv)
     alphas = np.round(np.arange(-1.0, 2.0 + 1e-9, args.step), 6)
     if 0.0 not in alphas or 1.0 not in alphas or -1.0 not in alphas:
@@ -151,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     curves, per_image = {}, {}
     for preset in list_presets():
+        if args.presets is not None and preset.name not in args.presets:
+            continue
         held = {}
         for photo in REPORTING:
             clean = load_photo(photo)
