@@ -17,7 +17,7 @@ Writes ``bench/results/quality.md``, ``bench/results/quality_pd.png`` and, for e
 latent and photograph, ``bench/results/crops/<preset>_<latent>_<photo>.png``: α = 1, 0.5, 0, −1
 and the ground truth side by side at 1:1 and 3× (``bench/crops.py``). Look at them.
 
-Run: ``python bench/quality_report.py [--step 0.25]`` (about 10 minutes on a shared 2-core CPU;
+Run: ``python bench/quality_report.py [--step 0.25] [--presets NAME ...]`` (about 10 minutes on a shared 2-core CPU;
 the texture distance dominates).
 """
 
