@@ -20,7 +20,7 @@ and the ground truth side by side at 1:1 and 3× (``bench/crops.py``). Look at t
 Then the taef2 rows (``bench/quality_taef2.py``: a real learned latent, plain and colour-fixed) to
 ``bench/results/quality_taef2.md`` and their crops, or a printed reason when the weights are absent.
 
-Run: ``python bench/quality_report.py [--step 0.25]`` (about 10 minutes on a shared 2-core CPU;
+Run: ``python bench/quality_report.py [--step 0.25] [--presets NAME ...]`` (about 10 minutes on a shared 2-core CPU;
 the texture distance dominates); ``--only taef2``: the taef2 rows alone (about 7 minutes).
 """
 
@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=float, default=0.25, help="α step over [-1, 2]")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", choices=("taef2",), help="only the taef2 rows (quality_taef2.md); quality.md is left as it is")
+    parser.add_argument("--presets", nargs="+", metavar="NAME", default=None,
+                        choices=[p.name for p in list_presets()],
+                        help="measure only these presets (default: all); quality.md then holds only them")
     args = parser.parse_args(argv)
     alphas = np.round(np.arange(-1.0, 2.0 + 1e-9, args.step), 6)
     if 0.0 not in alphas or 1.0 not in alphas or -1.0 not in alphas:
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     curves, per_image = {}, {}
     for preset in list_presets():
+        if args.presets is not None and preset.name not in args.presets:
+            continue
         held = {}
         for photo in REPORTING:
             clean = load_photo(photo)

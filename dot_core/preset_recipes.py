@@ -26,6 +26,7 @@ __all__ = [
     "CALIBRATION_PHOTOS",
     "EXAMPLE_CROPS",
     "COMMAND",
+    "DETAIL_EPS",
     "Recipe",
     "RECIPES",
     "get_recipe",
@@ -51,6 +52,14 @@ EXAMPLE_CROPS = {
     "chelsea": (0, 64, 296, 320),
 }
 COMMAND = "python -m dot_core.presets"
+# ε of ``detail`` for the presets whose restorations carry no interpolation grid. ``detail``'s
+# default (0.3, chosen against the ×4 grid of bicubic restorations) synthesises (eq. 5) directions
+# these restorations still have, and gains less texture than before; each value here was chosen by
+# ``bench/tune_preset_eps.py`` on 256² crops of the TUNING photographs only, lattice not raised:
+# the largest ε whose texture gain at α = 0 is at least the pre-issue-11 one (JPEG), else the ε of
+# the largest gain (the denoisers: at detail's σ = 1 no ε reaches their gain with the former
+# σ = 1.25, ε = 0.05). Figures in ``bench/results/tune_preset_eps_<name>.md``.
+DETAIL_EPS = {"denoise-nlm-25": 0.01, "denoise-nlm-50": 0.01, "jpeg-q10": 0.1}
 
 
 @dataclass(frozen=True)
@@ -63,9 +72,10 @@ class Recipe:
     degradation: dict  # what was done to the clean image
     restorer: dict  # what restored it
     patch_sizes: dict  # latent patch size per shipped encoder
+    eps: dict  # ε of eq. 2 per latent that sets its own (relative to mean λ(Σs)); others: the encoder's
 
 
-def _nlm_recipe(sigma_255: int, look: str) -> Recipe:
+def _nlm_recipe(sigma_255: int, look: str, detail_eps: float) -> Recipe:
     """Seeded Gaussian noise of σ = sigma_255/255, removed by scikit-image's non-local means."""
     return Recipe(
         f"denoise-nlm-{sigma_255}",
@@ -77,6 +87,7 @@ def _nlm_recipe(sigma_255: int, look: str) -> Recipe:
          "h": "0.6·σ̂", "sigma": "σ̂", "patch_size": 5, "patch_distance": 6, "fast_mode": True,
          "sigma_estimate": "σ̂ = mean over channels of median(|Haar HH|)/0.6745 (estimate_sigma's estimator)"},
         {"detail": 5, "pixel": 3},
+        {"detail": detail_eps},
     )
 
 
@@ -89,9 +100,10 @@ RECIPES = (
          "size": "ceil(W/4) × ceil(H/4)"},
         {"kind": "upscale", "factor": 4, "filter": "bicubic", "library": "Pillow"},
         {"detail": 5, "pixel": 3},
+        {"detail": 0.3},  # detail's own default, chosen on this preset (bench/tune_detail.py)
     ),
-    _nlm_recipe(25, "waxy, flattened texture"),
-    _nlm_recipe(50, "strongly smoothed"),
+    _nlm_recipe(25, "waxy, flattened texture", DETAIL_EPS["denoise-nlm-25"]),
+    _nlm_recipe(50, "strongly smoothed", DETAIL_EPS["denoise-nlm-50"]),
     Recipe(
         "jpeg-q10",
         "JPEG decoding, quality 10",
@@ -99,6 +111,7 @@ RECIPES = (
         {"kind": "jpeg", "quality": 10, "subsampling": "4:2:0", "library": "Pillow"},
         {"kind": "jpeg-decode", "library": "Pillow"},
         {"detail": 5, "pixel": 3},
+        {"detail": DETAIL_EPS["jpeg-q10"]},
     ),
 )
 _BY_NAME = {r.name: r for r in RECIPES}

@@ -108,9 +108,10 @@ def _patch_size(recipe: Recipe, encoder) -> int:
     return int(recipe.patch_sizes.get(encoder.name, encoder.default_patch_size))
 
 
-def _eps(encoder) -> float:
-    """The operator regularisation a preset uses: the latent's own default (Encoder.default_eps)."""
-    return float(encoder.default_eps)
+def _eps(recipe: Recipe, encoder) -> float:
+    """The ε of eq. 2 a preset uses in a latent: its recipe's (``Recipe.eps``), else the latent's
+    own default (``Encoder.default_eps``)."""
+    return float(recipe.eps.get(encoder.name, encoder.default_eps))
 
 
 def recipe_dict(name: str) -> dict:
@@ -120,7 +121,7 @@ def recipe_dict(name: str) -> dict:
     for enc_name in SHIPPED_ENCODERS:
         enc = load_encoder(enc_name, device="cpu")
         latents[enc_name] = {
-            "patch_size": _patch_size(r, enc), "eps": _eps(enc), "file": f"{enc_name}.safetensors",
+            "patch_size": _patch_size(r, enc), "eps": _eps(r, enc), "file": f"{enc_name}.safetensors",
             "encoder": enc.describe(),
         }
     return {
@@ -201,7 +202,7 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
     out = Path(out)
     restored, clean = _calibration_images(name)
     with _threads(BUILD_THREADS if shipped else None):  # a VAE build is cached, not shipped: all threads
-        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(enc))
+        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc))
         for img in restored:
             cal.add_restored(img)
         for img in clean:

@@ -9,10 +9,11 @@ from safetensors.torch import load_file
 
 from dot_core import DOTPipeline, load_encoder
 from dot_core import presets as P
-from dot_core.calibration_file import read_provenance
+from dot_core.calibration_file import load_calibration, read_provenance
 from dot_core.cli import main as cli_main
 from dot_core.imageio import load_image
 from dot_core.metrics import psnr, texture_distance
+from dot_core.preset_recipes import DETAIL_EPS
 
 NAMES = ("sr-bicubic-x4", "denoise-nlm-25", "denoise-nlm-50", "jpeg-q10")
 
@@ -53,7 +54,7 @@ def test_preset_file_matches_recipe(name, encoder):
     enc = load_encoder(encoder, device="cpu")
     assert cal.encoder == encoder
     assert cal.patch_size == recipe["latents"][encoder]["patch_size"]
-    assert cal.eps == recipe["latents"][encoder]["eps"] == getattr(enc, "default_eps", 1e-9)
+    assert cal.eps == recipe["latents"][encoder]["eps"] == P.get_recipe(name).eps.get(encoder, enc.default_eps)
     assert (cal.channels, cal.factor) == (enc.ot_channels, enc.factor)
     assert cal.mode == recipe["calibration"]["mode"] == "unpaired"
     assert cal.info["preset"] == name
@@ -63,6 +64,21 @@ def test_preset_file_matches_recipe(name, encoder):
     assert cal.info["clean_images"] == [f"{i['photo']}{i['clean_box']}" for i in images]
     assert cal.info["n_restored_images"] == cal.info["n_clean_images"] == len(images)
     assert cal.w2 is not None and cal.w2 > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_preset_file_records_the_eps_its_recipe_carries(name):
+    """ε is data: the recipe's per-latent ε is what recipe.json and the calibration file record."""
+    recipe = P.get_recipe(name)
+    assert set(recipe.eps) <= set(P.SHIPPED_ENCODERS)
+    for encoder in P.SHIPPED_ENCODERS:
+        expected = recipe.eps.get(encoder, load_encoder(encoder, device="cpu").default_eps)
+        recorded = load_calibration(P.PRESETS_DIR / name / f"{encoder}.safetensors").eps
+        assert recorded == _recipe_json(name)["latents"][encoder]["eps"] == expected, (encoder, recorded, expected)
+    if name == "sr-bicubic-x4":  # detail's defaults were chosen on this preset: it keeps them
+        assert recipe.eps["detail"] == load_encoder("detail", device="cpu").default_eps
+    else:  # chosen by bench/tune_preset_eps.py
+        assert recipe.eps["detail"] == DETAIL_EPS[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -116,6 +132,24 @@ def test_bicubic_detail_preset_quality_on_held_out_crop():
     assert tex0 < 0.7 * tex1  # issue 11's target; measured: 0.64×
     assert psnr0 > psnr1 - 1.0  # issue 11's target
     assert psnr_half > psnr1 - 0.2 and tex_half < tex1  # measured: +0.13 dB, −11 %
+
+
+@pytest.mark.parametrize("name", ("denoise-nlm-25", "denoise-nlm-50", "jpeg-q10"))
+def test_denoising_and_jpeg_detail_presets_gain_texture_without_a_lattice(name):
+    """Issue 11, the other presets, on a held-out crop: at α = 0 texture closer to the ground truth
+    than the restoration's; JPEG's 8×8 block lattice not increased; the denoisers' ×4 lattice below
+    issue 11's no-grid bound for α = 0 (2× the ground truth's)."""
+    from dot_core.metrics import lattice_ratio
+
+    restored_path, clean_path = P.get_preset(name).examples[0]  # astronaut, 320²
+    restored, clean = load_image(restored_path), load_image(clean_path)
+    pipe = DOTPipeline(load_encoder("detail", device="cpu"), P.load_preset(name, "detail"))
+    out = pipe.enhance(restored).transported
+    period = 8 if name.startswith("jpeg") else 4
+    tex1, tex0 = (texture_distance(y, clean, n_patches=1024, n_projections=64) for y in (restored, out))
+    lat1, lat0 = (lattice_ratio(y, clean, period=period) for y in (restored, out))
+    assert tex0 < tex1, (tex0, tex1)
+    assert lat0 <= (1.05 * max(lat1, 1.0) if period == 8 else 2.0), (lat0, lat1)
 
 
 def test_bicubic_detail_perception_distortion_curve_on_the_held_out_photos():
