@@ -47,8 +47,10 @@ transported by eq. 2 for Σs + εI (see :func:`dot_core.gaussian_ot.fit_operator
 * patch p = 5 (d = 25): p = 7 was no better in the earlier sweep for twice the dimension.
 * luma only: cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs teach
   it nothing wrong about chroma.
-* one latent serves every preset; the denoising and JPEG presets' figures at these defaults are
-  in ``bench/results/quality.md``.
+* one latent (one σ) serves every preset, but ε is a calibration's own: the denoising presets
+  use ε = 0.01 and JPEG ε = 0.1 (their recipes, chosen by ``bench/tune_preset_eps.py`` on the
+  same tuning photographs), since ε = 0.3 there cost texture without a grid to prevent; figures
+  in ``bench/results/quality.md`` and ``bench/results/preset_eps_reporting.md``.
 
 Cost: one separable 7-tap blur (radius ⌈3σ⌉) of three channels; encode + decode of a 1024² image take about
 0.25 s of one CPU core.
