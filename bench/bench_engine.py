@@ -49,7 +49,6 @@ from scale_common import (
     reset_cuda_peak,
     rss_mb,
     run_case,
-    sync,
     timed,
     timed_cpu,
 )
@@ -190,17 +189,17 @@ def case_dtype(c: dict) -> dict:
             runs[dt]["wall"].append(t)
             runs[dt]["cpu"].append(cpu)
             runs[dt]["x0"] = res.transported
-    ref = runs.get(c["dtypes"][0])
     for dt, run in runs.items():
-        row = {"enhance": median(run["wall"]), "cpu": median(run["cpu"]), "psnr_vs_truth": psnr(run["x0"], truth)}
-        if ref is not None and run is not ref:
-            row["speedup"] = ref_row["enhance"] / row["enhance"]
-            row["cpu_speedup"] = ref_row["cpu"] / row["cpu"]
-            row["psnr_vs_float32"] = psnr(run["x0"], ref["x0"])
-            row["delta_psnr_vs_truth"] = row["psnr_vs_truth"] - ref_row["psnr_vs_truth"]
-        else:
-            ref_row = row
-        rows[dt] = row
+        rows[dt] = {"enhance": median(run["wall"]), "cpu": median(run["cpu"]), "psnr_vs_truth": psnr(run["x0"], truth)}
+    ref_dt = c["dtypes"][0]
+    if ref_dt in runs:  # every other dtype against the first (float32)
+        ref, ref_row = runs[ref_dt], rows[ref_dt]
+        for dt, row in rows.items():
+            if dt != ref_dt:
+                row["speedup"] = ref_row["enhance"] / row["enhance"]
+                row["cpu_speedup"] = ref_row["cpu"] / row["cpu"]
+                row["psnr_vs_float32"] = psnr(runs[dt]["x0"], ref["x0"])
+                row["delta_psnr_vs_truth"] = row["psnr_vs_truth"] - ref_row["psnr_vs_truth"]
     return {**c, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 

@@ -162,7 +162,7 @@ class DOTPipeline:
     @torch.inference_mode()
     def transport(self, z: torch.Tensor) -> torch.Tensor:
         """Transport the latent's patches (docs/method.md "Transport and fold"); side channels pass through."""
-        cal, cfg = self.calibration, self.config
+        cal = self.calibration
         if not torch.isfinite(z).all():
             raise ValueError(
                 f"the {self.encoder.name} latent of this image contains NaN or Inf "

@@ -12,12 +12,7 @@ from hypothesis import strategies as st
 from dot_core import Calibrator, DOTPipeline, GaussianOperator, fit_operator, gelbrich_w2, load_encoder
 from dot_core.pipeline import MAX_ABS_ALPHA, interpolate
 
-try:  # the weight-free `detail` latent, when present in this checkout
-    import dot_core.detail  # noqa: F401
-
-    ENCODERS = ["pixel", "detail"]
-except ImportError:
-    ENCODERS = ["pixel"]
+ENCODERS = ["pixel", "detail"]  # the weight-free latents
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
