@@ -33,6 +33,7 @@ from scale_common import (
     bicubic_x4,
     build_encoder,
     calibration_images,
+    command_flags,
     cuda_peak_mb,
     machine,
     machine_line,
@@ -122,7 +123,7 @@ def report(results: list[dict], info: dict, elapsed: float, notes: list[str]) ->
         "# Memory benchmark: one large image, peak RSS",
         "",
         f"Machine: {machine_line(info)}.",
-        f"Produced by `python bench/bench_memory.py{_flags()}`"
+        f"Produced by `python bench/bench_memory.py{command_flags(sys.argv[1:], drop_with_value=('--note', '--out'))}`"
         + ("" if elapsed != elapsed else f" in {elapsed / 60:.1f} min") + ". Each case is a fresh subprocess: load the PNG, enhance, blend "
         "at α = 0 and 0.5, save both (the CLI's steps). RSS in MiB; targets judged in decimal GB "
         "(10⁹ bytes), the stricter reading.",
@@ -147,20 +148,6 @@ def report(results: list[dict], info: dict, elapsed: float, notes: list[str]) ->
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
-
-
-def _flags() -> str:
-    """The command line's options, without --note texts, --out and --report-only."""
-    out, skip = [], False
-    for a in sys.argv[1:]:
-        if skip or a == "--report-only":
-            skip = False
-            continue
-        if a in ("--note", "--out"):
-            skip = True
-            continue
-        out.append(a)
-    return "".join(" " + a for a in out)
 
 
 def main() -> int:

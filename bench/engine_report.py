@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from scale_common import SD_VAE_NAME, machine_line, median
+from scale_common import SD_VAE_NAME, command_flags, machine_line, median
 
 __all__ = ["TARGET_RATIO", "TARGET_STATS_SHARE", "describe", "report"]
 
@@ -67,20 +67,6 @@ def describe(r: dict) -> str:
     return f"dtype SD-VAE {r['size']}²: " + "; ".join(parts)
 
 
-def _flags() -> str:
-    """The command line's options, without --note texts and --report-only."""
-    out, skip = [], False
-    for a in sys.argv[1:]:
-        if skip or a == "--report-only":
-            skip = False
-            continue
-        if a == "--note":
-            skip = True
-            continue
-        out.append(a)
-    return "".join(" " + a for a in out)
-
-
 def report(results: list[dict], info: dict, args: argparse.Namespace, elapsed: float) -> str:
     cal = [r for r in results if r["op"] == "calibrate" and "error" not in r]
     enh = [r for r in results if r["op"] == "enhance" and "error" not in r]
@@ -91,7 +77,7 @@ def report(results: list[dict], info: dict, args: argparse.Namespace, elapsed: f
         "# Engine benchmark: calibrate and enhance",
         "",
         f"Machine: {machine_line(info)}.",
-        f"Device `{device}`, dtype `{args.dtype}`. Produced by `python bench/bench_engine.py{_flags()}`"
+        f"Device `{device}`, dtype `{args.dtype}`. Produced by `python bench/bench_engine.py{command_flags(sys.argv[1:])}`"
         + ("" if math.isnan(elapsed) else f" in {elapsed / 60:.1f} min") + ".",
         f"`{SD_VAE_NAME}` is diffusers' AutoencoderKL with stabilityai/sd-vae-ft-mse's public config and "
         "seeded random weights (the Hub is unreachable here): the real model's compute, not its outputs.",

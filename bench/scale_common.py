@@ -198,3 +198,18 @@ def machine_line(info: dict) -> str:
         f"{info['ram_gib']} GiB RAM{gpu}; Python {info['python']}, torch {info['torch']}, "
         f"diffusers {info.get('diffusers', '?')}; load average at start {load} (machine shared)"
     )
+
+
+def command_flags(argv: list[str], *, drop_with_value: tuple[str, ...] = ("--note",)) -> str:
+    """The command line's options as a report quotes them: without ``--report-only`` and without
+    the options in ``drop_with_value`` and their values (``--note`` texts, output paths)."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a == "--report-only":
+            skip = False
+            continue
+        if a in drop_with_value:
+            skip = True
+            continue
+        out.append(a)
+    return "".join(" " + a for a in out)

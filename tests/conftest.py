@@ -44,6 +44,15 @@ def bicubic_x4(img: np.ndarray) -> np.ndarray:
     return np.asarray(small.resize((w, h), Image.BICUBIC)).astype(np.float32) / 255.0
 
 
+def jump_ratio(x: torch.Tensor) -> float:
+    """Largest mean jump between neighbouring columns or rows over its median: a seam detector."""
+    r = []
+    for dim in (-1, -2):
+        j = x.diff(dim=dim).abs().mean(dim=tuple(d for d in range(4) if d != x.ndim + dim))
+        r.append((j.max() / j.median()).item())
+    return max(r)
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A well-formed 70-byte PNG whose header declares width × height (a decompression bomb)."""
     import struct

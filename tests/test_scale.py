@@ -4,7 +4,7 @@ sizes, and the latent cache. Tiny random VAEs saved to a temporary folder; no Hu
 import numpy as np
 import pytest
 import torch
-from conftest import bicubic_x4, photo
+from conftest import bicubic_x4, jump_ratio, photo
 
 from dot_core import Calibrator, DOTPipeline, PixelEncoder
 from dot_core.diffusers_vae import MIN_TILE, TILE_MULTIPLE, DiffusersVAEEncoder
@@ -19,15 +19,6 @@ def tiny_vae_encoder(path, **kwargs) -> DiffusersVAEEncoder:
     from diffusers import AutoencoderKL
 
     return DiffusersVAEEncoder(AutoencoderKL.from_pretrained(path), name=str(path), device="cpu", **kwargs)
-
-
-def jump_ratio(x: torch.Tensor) -> float:
-    """Largest mean jump between neighbouring columns or rows over its median: a seam detector."""
-    r = []
-    for dim in (-1, -2):
-        j = x.diff(dim=dim).abs().mean(dim=tuple(d for d in range(4) if d != x.ndim + dim))
-        r.append((j.max() / j.median()).item())
-    return max(r)
 
 
 # --- tiling -------------------------------------------------------------------------------------

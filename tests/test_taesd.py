@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import bicubic_x4, photo
+from conftest import bicubic_x4, jump_ratio, photo
 from safetensors.torch import save_file
 
 from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, TAESDEncoder, load_encoder
@@ -206,15 +206,6 @@ def test_taef2_calibrate_and_enhance_with_colour_fix():
     out = pipe.enhance(img)
     assert out.transported.shape == img.shape and np.isfinite(out.transported).all()
     assert out.provenance["color_fix"] == "wavelet" and out.provenance["encoder"]["pool_branch"] is True
-
-
-def jump_ratio(x: torch.Tensor) -> float:
-    """Largest mean jump between neighbouring columns or rows over its median: a seam detector."""
-    r = []
-    for dim in (-1, -2):
-        j = x.diff(dim=dim).abs().mean(dim=tuple(d for d in range(4) if d != x.ndim + dim))
-        r.append((j.max() / j.median()).item())
-    return max(r)
 
 
 def test_tiled_runs_blend_to_about_the_untiled_result_without_seams(tmp_path):
