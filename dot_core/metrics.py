@@ -155,6 +155,24 @@ def _sample_neighbourhoods(band: torch.Tensor, n: int, patch: int,
     return band[0][:, rows, cols].permute(1, 0, 2, 3).reshape(n, band.shape[1], patch * patch)
 
 
+def texture_levels(x_shape: tuple, y_shape: tuple, *, levels: int, patch: int, n_patches: int,
+                   n_projections: int, what: str) -> int:
+    """Check the texture distance's settings and sizes; the number of pyramid levels it uses
+    (at most ``levels``, while the coarsest band keeps a ``patch`` neighbourhood)."""
+    for arg, value in (("levels", levels), ("patch", patch), ("n_patches", n_patches),
+                       ("n_projections", n_projections)):
+        if int(value) < 1:
+            raise ValueError(f"{arg}: must be a positive integer, got {value!r}")
+    side = min(*x_shape[:2], *y_shape[:2])
+    if side < max(patch, 3):
+        raise ValueError(f"{what} images of at least {max(patch, 3)} pixels per side, "
+                         f"got {tuple(x_shape)} and {tuple(y_shape)}")
+    n_levels = 1
+    while n_levels < levels and math.ceil(side / 2 ** n_levels) >= max(patch, 3):
+        n_levels += 1
+    return n_levels
+
+
 def texture_distance(x, y, *, levels: int = 4, patch: int = 7, n_patches: int = 4096,
                      n_projections: int = 256, seed: int = 0) -> float:
     """Sliced Wasserstein distance between Laplacian-pyramid neighbourhoods (Karras 2018 [2]_).
@@ -193,17 +211,8 @@ def texture_distance(x, y, *, levels: int = 4, patch: int = 7, n_patches: int = 
     Cost O(levels · n_patches · C · patch² · n_projections), about 0.1 s with the defaults.
     """
     x, y = _as_pair(x, y, same_size=False)
-    for arg, value in (("levels", levels), ("patch", patch), ("n_patches", n_patches),
-                       ("n_projections", n_projections)):
-        if int(value) < 1:
-            raise ValueError(f"{arg}: must be a positive integer, got {value!r}")
-    side = min(*x.shape[:2], *y.shape[:2])
-    if side < max(patch, 3):
-        raise ValueError(f"texture_distance needs images of at least {max(patch, 3)} pixels "
-                         f"per side, got {tuple(x.shape)} and {tuple(y.shape)}")
-    n_levels = 1
-    while n_levels < levels and math.ceil(side / 2 ** n_levels) >= max(patch, 3):
-        n_levels += 1
+    n_levels = texture_levels(tuple(x.shape), tuple(y.shape), levels=levels, patch=patch, n_patches=n_patches,
+                              n_projections=n_projections, what="texture_distance needs")
     pyr_x = _laplacian_pyramid(x.permute(2, 0, 1)[None], n_levels)
     pyr_y = _laplacian_pyramid(y.permute(2, 0, 1)[None], n_levels)
     distances = []

@@ -29,12 +29,11 @@ neighbourhoods); eq. (4) of Adrai et al., NeurIPS 2023.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import torch
 
-from .metrics import _BINOMIAL, _generator
+from .metrics import _BINOMIAL, _generator, texture_levels
 
 _K = [float(k) for k in _BINOMIAL]  # texture_distance's 5-tap binomial kernel (Python floats keep the dtype)
 
@@ -78,14 +77,6 @@ def laplacian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
         up[:, ::2, ::2] = coarse
         bands.append(fine - 4 * _blur(up))
     return bands + [gauss[-1]]
-
-
-def _levels(side: int, levels: int, patch: int) -> int:
-    """How many pyramid levels ``texture_distance`` uses for a smallest side ``side``."""
-    n = 1
-    while n < levels and math.ceil(side / 2 ** n) >= max(patch, 3):
-        n += 1
-    return n
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,15 +182,8 @@ def texture_distances_along(x_star, x0, y, alphas, *, levels: int = 4, patch: in
     if xs.shape != x0_.shape or xs.shape[2] != y_.shape[2]:
         raise ValueError(f"x_star and x0 must have one shape and y their channels, got {xs.shape}, "
                          f"{x0_.shape} and {y_.shape}")
-    for arg, value in (("levels", levels), ("patch", patch), ("n_patches", n_patches),
-                       ("n_projections", n_projections)):
-        if int(value) < 1:
-            raise ValueError(f"{arg}: must be a positive integer, got {value!r}")
-    side = min(*xs.shape[:2], *y_.shape[:2])
-    if side < max(patch, 3):
-        raise ValueError(f"texture distances need images of at least {max(patch, 3)} pixels per side, "
-                         f"got {xs.shape} and {y_.shape}")
-    n_levels = _levels(side, levels, patch)
+    n_levels = texture_levels(xs.shape, y_.shape, levels=levels, patch=patch, n_patches=n_patches,
+                              n_projections=n_projections, what="texture distances need")
     chw = lambda t: np.ascontiguousarray(t.transpose(2, 0, 1))  # noqa: E731  (H, W, C) → (C, H, W)
     draw = dict(n_patches=n_patches, patch=patch, n_projections=n_projections, seed=seed)
     at_x = _draw_levels(tuple(xs.shape[:2]), n_levels, xs.shape[2], **draw)
