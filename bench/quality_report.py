@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=float, default=0.25, help="α step over [-1, 2]")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", choices=("taef2",), help="only the taef2 rows (quality_taef2.md); quality.md is left as it is")
+    parser.add_argument("--no-taef2", action="store_true",
+                        help="leave the taef2 rows (quality_taef2.md) as they are, e.g. after a change that only "
+                             "concerns the shipped latents")
     parser.add_argument("--presets", nargs="+", metavar="NAME", default=None,
                         choices=[p.name for p in list_presets()],
                         help="measure only these presets (default: all); quality.md then holds only them")
@@ -268,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.md").write_text("\n".join(lines) + "\n")
     plot(curves, alphas, args.out / "quality_pd.png")
-    write_taef2(args.out, taef2_held())
+    if not args.no_taef2:
+        write_taef2(args.out, taef2_held())
     print(f"wrote {args.out / 'quality.md'}, {args.out / 'quality_pd.png'} and {args.out / 'crops'}")
     return 0
 

@@ -29,7 +29,7 @@ from .latent_cache import LatentCache, encode_image
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
 
-__all__ = ["MODES", "Calibration", "Calibrator", "latent_patch_moments"]
+__all__ = ["MODES", "Calibration", "Calibrator", "check_restoration_lattice", "latent_patch_moments"]
 
 MODES = ("unpaired", "paired", "zero-shot")
 MIN_SAMPLES_PER_DIM = 10  # fewer patches than this × d gives a warning: noisy covariance
@@ -42,6 +42,19 @@ def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments
         moments.update(v)
         n += v.shape[0]
     return n
+
+
+MAX_RESTORATION_LATTICE = 16
+
+
+def check_restoration_lattice(period) -> int | None:
+    """None, or a restorer's lattice period: an integer number of pixels in [2, 16]."""
+    if period is None:
+        return None
+    if isinstance(period, bool) or not isinstance(period, int) or not 2 <= period <= MAX_RESTORATION_LATTICE:
+        raise ValueError(f"restoration_lattice must be None or an integer number of pixels in "
+                         f"[2, {MAX_RESTORATION_LATTICE}] (a ×4 upscaler: 4), got {period!r}")
+    return period
 
 
 def _count(n: int, noun: str) -> str:
@@ -88,6 +101,16 @@ class Calibration:
     def dim(self) -> int:
         return self.channels * self.patch_size**2
 
+    @property
+    def restoration_lattice(self) -> int | None:
+        """The restorer's lattice period in pixels (a ×4 upscaler: 4), or None when not known.
+
+        Set when calibrating (:class:`Calibrator`, ``restoration_lattice=``; the ``sr-bicubic-x4``
+        preset says 4) and kept in ``info``; the pipeline then keeps x*'s content around those
+        frequencies (:func:`dot_core.colorfix.remove_lattice`, "Restorer's lattice").
+        """
+        return self.info.get("restoration_lattice")
+
     def operator_for(self, source: PatchMoments) -> GaussianOperator:
         """The operator from ``source`` moments to this calibration's target (eq. 2 / eq. 5)."""
         for label, m in (("restored", source), ("clean", self.target)):
@@ -103,7 +126,7 @@ class Calibration:
         def settings(cal: "Calibration") -> dict:
             # everything that makes two sets of moments comparable and the operator the same:
             # the latent and its settings (e.g. detail's σ), the patches, the mode, ε and the method
-            keys = ("encoder", "channels", "factor", "patch_size", "mode", "eps", "method")
+            keys = ("encoder", "channels", "factor", "patch_size", "mode", "eps", "method", "restoration_lattice")
             return {**{k: getattr(cal, k) for k in keys}, "encoder_config": cal.info.get("encoder_config")}
 
         mine, theirs = settings(self), settings(other)
@@ -112,7 +135,7 @@ class Calibration:
             detail = "; ".join(f"{k}: {mine[k]!r} vs {theirs[k]!r}" for k in diff)
             raise ValueError(
                 f"cannot merge calibrations that differ in {detail}; calibrate both sets of images "
-                "with the same latent space, settings, patch size, mode, eps and method"
+                "with the same latent space, settings, patch size, mode, eps, method and restorer's lattice"
             )
         source = None if self.source is None else self.source.merge(other.source)
         counts = {k: self.info.get(k, 0) + other.info.get(k, 0) for k in ("n_restored_images", "n_clean_images")}
@@ -128,6 +151,9 @@ class Calibration:
             f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "
             f"clean: {_count(self.info.get('n_clean_images', 0), 'image')}, {self.target.n:,} patches"
         )
+        if self.restoration_lattice:
+            p = self.restoration_lattice
+            lines.append(f"restorer's lattice: {p} px (the restoration's content is kept on its {p}-pixel grid frequencies)")
         if self.operator is not None and self.operator.stochastic:
             lines.append("source covariance singular or near-degenerate in some directions: those are "
                          "synthesised by the stochastic operator (eq. 5)")
@@ -140,13 +166,14 @@ class Calibrator:
 
     def __init__(
         self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float | None = None,
-        cache: LatentCache | None = None,
+        cache: LatentCache | None = None, restoration_lattice: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
+        self.restoration_lattice = check_restoration_lattice(restoration_lattice)
         # eps None: the encoder's own regularisation (Encoder.default_eps; ``detail`` sets its own)
         self.method, self.eps = method, encoder.default_eps if eps is None else eps
         self.cache = cache  # latents of images seen before are not encoded again
@@ -240,6 +267,8 @@ class Calibrator:
             "warnings": self.warnings(),
             "encoder_config": self.encoder.describe(),  # e.g. detail's σ: checked when applied
         }
+        if self.restoration_lattice is not None:
+            info["restoration_lattice"] = self.restoration_lattice
         if self._pair_sq_err:
             mse = statistics.fmean(self._pair_sq_err)
             info["pair_psnr_db"] = float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ._version import __version__
-from .calibration import MODES, Calibration
+from .calibration import MAX_RESTORATION_LATTICE, MODES, Calibration
 from .moments import PatchMoments
 
 __all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "save_calibration", "load_calibration", "read_provenance"]
@@ -118,6 +118,8 @@ def _check_info(info: dict, name: str) -> None:
         "warnings": lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v),
         "pair_psnr_db": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
         # the latent space's settings (Encoder.describe()), compared by pipeline.check_compatible
+        # the restorer's lattice period (Calibration.restoration_lattice), read by the pipeline
+        "restoration_lattice": lambda v: v is None or (is_count(v) and 2 <= v <= MAX_RESTORATION_LATTICE),
         "encoder_config": lambda v: isinstance(v, dict) and all(
             isinstance(k, str) and (v[k] is None or isinstance(v[k], (str, int, float, bool))) for k in v),
     }

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .calibration import MODES, Calibrator
+from .calibration import MODES, Calibrator, check_restoration_lattice
 from .calibration_file import load_calibration, read_provenance, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
 from .latents import load_encoder
-from .patches import FOLD_KERNELS
+from .patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import DOTPipeline, TransportConfig
 from .provenance import write_png_provenance
 
@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto",
                      help="operator: deterministic (eq. 2), stochastic (eq. 5, for a singular restored "
                           "covariance) or auto, which picks (default: %(default)s)")
+    cal.add_argument("--restoration-lattice", type=int, default=None, metavar="P",
+                     help="the restorer's lattice period in pixels (a x4 upscaler: 4): enhancing then keeps the "
+                          "restoration's content around those frequencies, so the transport cannot grow its "
+                          "interpolation grid (default: none)")
     cal.add_argument("--out", required=True, metavar="FILE.safetensors", help="where to write the calibration")
     _add_runtime_args(cal)
 
@@ -133,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(off by default: it barely lowers the decoder's grid)")
     enh.add_argument("--seed", type=int, default=0,
                      help="seed of the stochastic operator's noise (eq. 5) (default: %(default)s)")
+    enh.add_argument("--noise", choices=NOISE_MODELS, default="stationary",
+                     help="how that noise is spread: stationary (eq. 5 as written, the same grain everywhere) or "
+                          "local (scaled by each patch's detail: flat regions stay flat) (default: %(default)s)")
     enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth (default: %(default)s)")
     enh.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs, one per input and alpha")
     _add_runtime_args(enh)
@@ -170,10 +177,15 @@ def run_calibrate(args: argparse.Namespace) -> int:
     clean = _paths(args.clean, "--clean")
     if args.mode == "paired" and len(restored) != len(clean):
         raise CLIError(f"paired mode needs as many restored as clean images, got {len(restored)} and {len(clean)}")
+    try:  # before loading a latent space, which may take a while
+        check_restoration_lattice(args.restoration_lattice)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     encoder = _load_encoder(args.encoder, args)
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
-        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method)
+        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method,
+                                restoration_lattice=args.restoration_lattice)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failures = 0
@@ -229,7 +241,7 @@ def run_enhance(args: argparse.Namespace) -> int:
         pipe = DOTPipeline(
             encoder, calibration,
             config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed, color_fix=args.color_fix or "auto",
-                                   lattice_fix=args.lattice_fix),
+                                   lattice_fix=args.lattice_fix, noise=args.noise),
             allow_other_encoder_name=args.encoder is not None,
         )
     except ValueError as exc:

@@ -22,6 +22,19 @@ the calibration photos, and the transported image x̂0 takes it on (measured wit
 (``wavelet`` for learned latents, ``none`` for ``pixel`` and ``detail``, which keep colour by
 construction).
 
+Restorer's lattice
+------------------
+A ×p upscaler (bicubic ×4, p = 4) leaves its interpolation phase on the lattice frequencies
+(k/p, l/p) of the restoration, faint and modulated by the content. Transport learns nothing
+trustworthy there (the restored patches' variance in those directions is mostly that residue) and
+amplifies it into a visible grid on flat walls and sky. When the calibration names the
+restorer's lattice (:attr:`dot_core.calibration.Calibration.restoration_lattice`, e.g. the
+``sr-bicubic-x4`` preset: 4), the pipeline keeps x*'s content in a band of
+:data:`RESTORATION_LATTICE_BAND` cycles per pixel around each lattice frequency
+(``remove_lattice(x̂0, x*, p, band=RESTORATION_LATTICE_BAND)``), so x̂α equals x* there for
+every α and the grid cannot grow at any α. The band is p² − 1 squares of side 2·band: about
+1.5 % of the spectrum at p = 4.
+
 Decoder lattice
 ---------------
 A ×f decoder built from nearest up-sampling (TAESD, taef2: f = 8) prints an f-pixel lattice
@@ -52,7 +65,8 @@ from .metrics import lattice_mask  # the bins the lattice measure counts, re-exp
 
 __all__ = [
     "COLOR_FIXES", "WAVELET_SIGMA", "apply_color_fix", "resolve_color_fix", "wavelet_color_fix",
-    "adain_color_fix", "lattice_mask", "remove_lattice", "resolve_lattice_fix",
+    "adain_color_fix", "lattice_mask", "lattice_band_mask", "remove_lattice", "resolve_lattice_fix",
+    "RESTORATION_LATTICE_BAND",
 ]
 
 COLOR_FIXES = ("none", "wavelet", "adain")
@@ -60,6 +74,13 @@ COLOR_FIXES = ("none", "wavelet", "adain")
 # texture 0.63× the restoration's; 1.25: −1.89 dB, 0.58×; 1.5: −2.14 dB, 0.53×; 4: −2.84 dB,
 # 0.51×. The largest σ within 2 dB of the restoration there.
 WAVELET_SIGMA = 1.25
+# Cycles per pixel on each side of a restorer's lattice frequency kept from x* (see "Restorer's
+# lattice"): the narrowest band with which both noise models of eq. 5 meet the lattice targets on
+# the TUNING photographs (bench/tune_detail.py --grid noise, bench/results/tune_detail_noise.md).
+# Clock's wall at α = 0, lattice share over its ground truth's: stationary noise 1.80× without a
+# band, 0.93× at 1/128, 0.67× at 1/64; local noise 6.59×, 2.44×, 1.78×; mean texture ratio of
+# brick and gravel unchanged (0.62× and 0.59×).
+RESTORATION_LATTICE_BAND = 1 / 64
 
 
 def _as_batch(img, name: str) -> torch.Tensor:
@@ -102,16 +123,38 @@ def apply_color_fix(method: str, x0: np.ndarray, x_star: np.ndarray) -> np.ndarr
     return np.clip(out, 0.0, 1.0)
 
 
-def remove_lattice(x0: np.ndarray, x_star: np.ndarray, period: int) -> np.ndarray:
-    """x̂0 with x*'s content on the lattice frequencies of :func:`lattice_mask`; float32, not clipped.
+def lattice_band_mask(height: int, width: int, period: int, band: float) -> torch.Tensor:
+    """(H, W) bool mask of the FFT bins within ``band`` cycles/pixel of a lattice frequency.
+
+    Both coordinates of a bin must be within ``band`` of a multiple of 1/p; the band around the
+    mean (k = l = 0) is never in it. Always holds :func:`lattice_mask` (the ±1 bins).
+    """
+    if not 0.0 <= band < 0.5 / period:
+        raise ValueError(f"band must be in [0, 1/(2·period)), got {band!r}")
+
+    def near(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        f = torch.fft.fftfreq(n, dtype=torch.float64)
+        k = torch.round(f * period)
+        return (f - k / period).abs() <= band + 1e-12, k.remainder(period) == 0
+
+    (ny, zy), (nx, zx) = near(height), near(width)
+    band_mask = (ny[:, None] & nx[None, :]) & ~(zy[:, None] & zx[None, :])
+    return band_mask | lattice_mask(height, width, period)
+
+
+def remove_lattice(x0: np.ndarray, x_star: np.ndarray, period: int, *, band: float = 0.0) -> np.ndarray:
+    """x̂0 with x*'s content on a period-p lattice's frequencies; float32, not clipped.
 
     .. math:: \\mathrm{out} = \\hat x_0 - \\mathcal F^{-1}\\big(M \\cdot \\mathcal F(\\hat x_0 - x^*)\\big)
 
-    per channel, M the lattice mask. Every other frequency of x̂0 is kept exactly.
+    per channel, M the lattice mask: :func:`lattice_mask` (the decoder's lattice, ``band = 0``), or
+    :func:`lattice_band_mask` with ``band`` cycles/pixel around each lattice frequency (a
+    restorer's lattice, whose content-modulated residue spreads around it). Every other frequency
+    of x̂0 is kept exactly.
     """
     a = np.asarray(x0, dtype=np.float32)
     H, W = a.shape[:2]
-    mask = lattice_mask(H, W, period)
+    mask = lattice_band_mask(H, W, period, band) if band > 0 else lattice_mask(H, W, period)
     out = np.empty_like(a)
     for c in range(a.shape[2]):  # one channel at a time bounds the complex buffer
         d = torch.fft.fft2(torch.from_numpy(a[..., c] - np.asarray(x_star[..., c], dtype=np.float32)))

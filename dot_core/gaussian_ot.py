@@ -176,12 +176,16 @@ class GaussianOperator:
     """An affine (possibly stochastic) transport map ``v' = T (v − μs) + μt + w``, ``w ~ N(0, Σw)``.
 
     Shapes: ``T`` (d, d), ``mu_s`` and ``mu_t`` (d,), ``noise_cov`` (d, d) or None; float64.
+    ``source_energy`` is tr(Σs), the mean squared deviation ``E‖v − μs‖²`` of a source patch: the
+    scale against which :func:`dot_core.patches.transport_latent` measures a patch's local energy
+    when it scales w to its content (``noise="local"``).
     """
 
     T: torch.Tensor
     mu_s: torch.Tensor
     mu_t: torch.Tensor
     noise_cov: torch.Tensor | None = None  # Σw, present only for a singular source (eq. 5)
+    source_energy: float | None = None  # tr(Σs) of the source the operator was fitted to
 
     @property
     def dim(self) -> int:
@@ -279,7 +283,8 @@ def fit_operator(
     if method == "stochastic":
         # Pseudo-inverse roots throughout: a flat target (Σt singular too) maps onto its mean.
         T, Cw = degenerate_transport_operator(Cs_kept, Ct)
-        op = GaussianOperator(T=T, mu_s=mu_s, mu_t=mu_t, noise_cov=Cw)
+        op = GaussianOperator(T=T, mu_s=mu_s, mu_t=mu_t, noise_cov=Cw,
+                              source_energy=float(Cs.diagonal(dim1=-2, dim2=-1).sum(-1)))
     else:
         op = GaussianOperator(T=transport_operator(Cs, Ct, eps=eps_abs), mu_s=mu_s, mu_t=mu_t)
     if not torch.isfinite(op.T).all():

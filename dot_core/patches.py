@@ -26,6 +26,7 @@ from .kernels import gaussian_taps
 
 __all__ = [
     "DEFAULT_CHUNK_ELEMENTS",
+    "NOISE_MODELS",
     "count_valid_patches",
     "fold_kernel",
     "iter_valid_patches",
@@ -36,6 +37,9 @@ __all__ = [
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 22  # patch-matrix entries per chunk (16 MiB in float32)
 FOLD_KERNELS = ("uniform", "gaussian")
+# How eq. 5's noise w is spread over the image: "stationary" (the paper: w ~ N(0, Σw) for every
+# patch) or "local" (w scaled by the patch's own energy, see transport_latent).
+NOISE_MODELS = ("stationary", "local")
 
 
 def _as_batch(z: torch.Tensor) -> torch.Tensor:
@@ -90,6 +94,7 @@ def transport_latent(
     *,
     kernel: str = "uniform",
     seed: int = 0,
+    noise: str = "stationary",
     max_chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
 ) -> torch.Tensor:
     r"""Map every patch of ``z`` by ``v' = T(v − μs) + μt (+ w)`` and fold back (DESIGN.md 6–7).
@@ -102,6 +107,21 @@ def transport_latent(
     kernel : ``"uniform"`` or ``"gaussian"`` folding weights.
     seed : seeds the noise of a stochastic operator (eq. 5): the same input and seed give the same
         output whatever ``max_chunk_elements`` (each patch's noise comes from its index).
+    noise : ``"stationary"`` (default) or ``"local"``; how a stochastic operator's w is spread.
+        ``"stationary"`` is eq. 5 as written: every patch gets w ~ N(0, Σw), so a flat sky gets
+        the same grain as foliage. ``"local"`` scales each patch's w by its own energy,
+
+        .. math:: w_i = g_i\, L\, n_i, \qquad
+                  g_i^2 = \frac{\lVert v_i - \mu_s \rVert^2}{\operatorname{tr}\Sigma_s},
+                  \qquad L L^\top = \Sigma_w,\ n_i \sim \mathcal N(0, I),
+
+        the Gaussian-scale-mixture view of image patches (a patch is a local multiplier times a
+        Gaussian vector, and what is missing from it scales with what is there). Since
+        :math:`\mathbb E[g^2] = 1` over the source the operator was fitted to and n is
+        independent of g, the covariance eq. 5 promises is kept on that source,
+        :math:`T\Sigma_s'T^\top + \mathbb E[g^2]\,\Sigma_w = \Sigma_t`, but the grain goes where the
+        image has detail and flat regions stay flat. An operator without ``source_energy`` (or
+        with tr Σs = 0: a flat source has no scale) spreads w as ``"stationary"`` does.
     max_chunk_elements : bound on the entries of one chunk's patch matrix.
 
     Returns
@@ -117,6 +137,8 @@ def transport_latent(
     _, C, H, W = zb.shape
     p = int(patch_size)
     d = C * p * p
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
     if op.dim != d:
         raise ValueError(
             f"operator of dimension {op.dim} does not fit {C}-channel latents with patch size {p} "
@@ -131,6 +153,10 @@ def transport_latent(
     b = (op.mu_t - op.T @ op.mu_s).to(device=device, dtype=work)  # v' = T v + b
     L = op.noise_factor()
     L = None if L is None else L.to(device=device, dtype=work)
+    # a source with no energy at all (flat restorations: tr Σs = 0) has no scale to compare with: stationary
+    local = L is not None and noise == "local" and bool(op.source_energy)
+    if local:
+        mu_s = op.mu_s.to(device=device, dtype=work)
     kern = fold_kernel(p, kernel)
     wvec = kern.reshape(-1).repeat(C).to(device=device, dtype=work)  # (d,), channel-major
 
@@ -142,10 +168,12 @@ def transport_latent(
         src = torch.arange(r0 - lo, r1 + hi, device=device).clamp_(0, H - 1)
         slab = F.pad(zb.index_select(2, src).to(work), (lo, hi, 0, 0), mode="replicate")  # (1, C, r1−r0+p−1, Wp)
         v = F.unfold(slab, kernel_size=p)[0].T  # (n, d)
+        gain = ((v - mu_s) ** 2).sum(1, keepdim=True).div_(op.source_energy).sqrt_() if local else None
         v = torch.addmm(b, v, T.T)
         if L is not None:  # eq. 5's w, drawn from each patch's own index: the same whatever the chunks
             index = torch.arange(r0 * W, r1 * W, device=device)  # patch origins, row-major like unfold
-            v = v + patch_normals(index, d, seed).to(work) @ L.T
+            w = patch_normals(index, d, seed).to(work) @ L.T
+            v = v + (w if gain is None else w * gain)
         v = v * wvec
         acc[:, :, r0 : r1 + p - 1] += F.fold(v.T.unsqueeze(0), (r1 - r0 + p - 1, Wp), kernel_size=p)
     out = acc[:, :, lo : lo + H, lo : lo + W]

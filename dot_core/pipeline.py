@@ -22,13 +22,15 @@ import torch
 
 from ._version import __version__
 from .calibration import Calibration, latent_patch_moments
-from .colorfix import COLOR_FIXES, apply_color_fix, remove_lattice, resolve_color_fix, resolve_lattice_fix
+from .colorfix import (
+    COLOR_FIXES, RESTORATION_LATTICE_BAND, apply_color_fix, remove_lattice, resolve_color_fix, resolve_lattice_fix,
+)
 from .encoders import Encoder
 from .imageio import tensor_to_image
 from .latent_cache import LatentCache, encode_image
 from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, retry_smaller
 from .moments import PatchMoments
-from .patches import FOLD_KERNELS, transport_latent
+from .patches import FOLD_KERNELS, NOISE_MODELS, transport_latent
 
 __all__ = ["TransportConfig", "Enhanced", "DOTPipeline", "interpolate", "check_compatible"]
 
@@ -41,6 +43,11 @@ class TransportConfig:
     # encoder's own default (``Encoder.default_fold_kernel``: gaussian for ``detail``, else uniform)
     fold_kernel: str | None = None
     seed: int = 0  # noise seed of the stochastic operator (singular source, eq. 5)
+    # how that noise is spread (dot_core.patches.transport_latent): "stationary", eq. 5 as written (the
+    # same grain everywhere), or "local", scaled by each patch's energy so flat regions stay flat. The
+    # default stays the paper's: the tuning photographs prefer local, the reporting ones do not
+    # (README "What a person sees"), so neither set alone should decide.
+    noise: str = "stationary"
     max_chunk_elements: int | None = None  # bounds one patch chunk's memory; None: from the device
     # colour fix of x̂0 before eq. (4) (dot_core.colorfix): "none", "wavelet", "adain", or "auto":
     # the encoder's own default (``Encoder.default_color_fix``: wavelet for learned latents, else none)
@@ -56,6 +63,8 @@ class TransportConfig:
             raise ValueError(f"color_fix must be 'auto' or one of {COLOR_FIXES}, got {self.color_fix!r}")
         if not isinstance(self.lattice_fix, bool):
             raise ValueError(f"lattice_fix must be True or False, got {self.lattice_fix!r}")
+        if self.noise not in NOISE_MODELS:
+            raise ValueError(f"noise must be one of {NOISE_MODELS}, got {self.noise!r}")
 
 
 MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)
@@ -146,6 +155,8 @@ class DOTPipeline:
             "fold_kernel": self.fold_kernel,
             "color_fix": self.color_fix,
             "lattice_fix": self.lattice_period,
+            "restoration_lattice": cal.restoration_lattice,
+            "noise": self.config.noise,
             "seed": self.config.seed,
         }
 
@@ -188,7 +199,8 @@ class DOTPipeline:
         cal, cfg = self.calibration, self.config
 
         def run(chunk: int) -> torch.Tensor:
-            return transport_latent(zt, op, cal.patch_size, kernel=self.fold_kernel, seed=cfg.seed, max_chunk_elements=chunk)
+            return transport_latent(zt, op, cal.patch_size, kernel=self.fold_kernel, seed=cfg.seed, noise=cfg.noise,
+                                    max_chunk_elements=chunk)
 
         def smaller(chunk: int) -> int:
             if chunk <= MIN_CHUNK_ELEMENTS:
@@ -201,8 +213,15 @@ class DOTPipeline:
         return retry_smaller(run, cfg.max_chunk_elements or chunk_elements_for(zt.device), shrink=smaller, device=zt.device)
 
     def fix(self, decoded: np.ndarray, x_star: np.ndarray) -> np.ndarray:
-        """The pipeline's colour fix, then its lattice fix, of a decoded image; in [0, 1]."""
+        """The pipeline's colour fix, then its lattice fixes, of a decoded image; in [0, 1].
+
+        The restorer's lattice (the calibration's ``restoration_lattice``) keeps x*'s content in a
+        band around those frequencies; the decoder's (``lattice_fix``) on its exact bins.
+        """
         out = apply_color_fix(self.color_fix, decoded, x_star)
+        restorer = self.calibration.restoration_lattice
+        if restorer is not None:
+            out = np.clip(remove_lattice(out, x_star, restorer, band=RESTORATION_LATTICE_BAND), 0.0, 1.0)
         if self.lattice_period is not None:
             out = np.clip(remove_lattice(out, x_star, self.lattice_period), 0.0, 1.0)
         return out

@@ -73,6 +73,9 @@ class Recipe:
     restorer: dict  # what restored it
     patch_sizes: dict  # latent patch size per shipped encoder
     eps: dict  # ε of eq. 2 per latent that sets its own (relative to mean λ(Σs)); others: the encoder's
+    # the restorer's lattice period in pixels (a ×p upscaler: p), recorded in every calibration of
+    # the preset (Calibration.restoration_lattice); None: the restorer has none
+    restoration_lattice: int | None = None
 
 
 def _nlm_recipe(sigma_255: int, look: str, detail_eps: float) -> Recipe:
@@ -101,6 +104,7 @@ RECIPES = (
         {"kind": "upscale", "factor": 4, "filter": "bicubic", "library": "Pillow"},
         {"detail": 5, "pixel": 3},
         {"detail": 0.3},  # detail's own default, chosen on this preset (bench/tune_detail.py)
+        restoration_lattice=4,  # Pillow's bicubic ×4 leaves its 4-pixel interpolation phase
     ),
     _nlm_recipe(25, "waxy, flattened texture", DETAIL_EPS["denoise-nlm-25"]),
     _nlm_recipe(50, "strongly smoothed", DETAIL_EPS["denoise-nlm-50"]),

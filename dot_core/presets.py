@@ -126,7 +126,7 @@ def recipe_dict(name: str) -> dict:
         }
     return {
         "name": r.name, "title": r.title, "description": r.description,
-        "degradation": r.degradation, "restorer": r.restorer,
+        "degradation": r.degradation, "restorer": r.restorer, "restoration_lattice": r.restoration_lattice,
         "calibration": {
             "mode": "unpaired",
             "protocol": "each photograph restored whole, then halved along its longer side: one half of "
@@ -202,7 +202,7 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
     out = Path(out)
     restored, clean = _calibration_images(name)
     with _threads(BUILD_THREADS if shipped else None):  # a VAE build is cached, not shipped: all threads
-        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc))
+        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc), restoration_lattice=r.restoration_lattice)
         for img in restored:
             cal.add_restored(img)
         for img in clean:

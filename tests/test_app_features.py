@@ -209,3 +209,35 @@ def test_colour_fix_through_the_api(app_url, app_images):
                           [handle_file(p) for p in app_images["clean"]], "pixel", 3,
                           color_fix="wavelet", api_name="/calibrate")
     assert "colour fix: wavelet" in text
+
+
+def test_restorers_grid_reaches_the_calibration_summary_and_x0(app_images):
+    """The Advanced "Restorer's grid" is the calibration's restoration_lattice: said in the summary,
+    x̂0 − x* empty around those frequencies; presets state their own; other values are refused."""
+    import gradio as gr
+
+    from dot_core.colorfix import RESTORATION_LATTICE_BAND, lattice_band_mask
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.settings import Settings
+
+    store = ArrayStore(2**26)
+    handlers = CalibrationHandlers(Settings(), store)
+    args = (app_images["restored"], app_images["clean"], "detail", 5)
+    text, grid4, _ = handlers.calibrate(*args, restoration_lattice="4")
+    assert grid4.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px" in text
+    _, plain, _ = handlers.calibrate(*args)  # default: none
+    assert plain.pipeline.calibration.restoration_lattice is None
+    in_band = {}
+    for name, state in (("grid4", grid4), ("plain", plain)):
+        *_, img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.0, state)
+        x0, x_star = img.blend(0.0).astype(np.float64), img.blend(1.0).astype(np.float64)
+        mask = lattice_band_mask(*x0.shape[:2], 4, RESTORATION_LATTICE_BAND).numpy()
+        in_band[name] = np.abs(np.fft.fft2(x0 - x_star, axes=(0, 1))[mask]).max()
+    # served images are 8-bit: what is left in the band is rounding (≈ 0.2 here), not transport (> 1)
+    assert in_band["grid4"] < 0.3 < 1.0 < in_band["plain"], in_band
+    text, preset_state, _ = handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4")
+    assert preset_state.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px" in text
+    with pytest.raises(gr.Error, match="restoration_lattice must be one of"):
+        handlers.calibrate(*args, restoration_lattice="5")

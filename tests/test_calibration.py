@@ -84,6 +84,7 @@ def _small_calibration(encoder, **kwargs):
         (lambda: _small_calibration(DetailEncoder(device="cpu", sigma=2.0)), "encoder_config"),
         (lambda: _small_calibration(load_encoder("detail"), eps=1e-3), "eps"),
         (lambda: _small_calibration(load_encoder("detail"), method="stochastic"), "method"),
+        (lambda: _small_calibration(load_encoder("detail"), restoration_lattice=4), "restoration_lattice"),
     ],
 )
 def test_merge_refuses_other_latent_settings_eps_or_method(other, field):
@@ -92,6 +93,12 @@ def test_merge_refuses_other_latent_settings_eps_or_method(other, field):
     with pytest.raises(ValueError, match=rf"differ in {field}: .* vs .*calibrate both sets"):
         base.merge(other())
     assert base.merge(_small_calibration(load_encoder("detail"))).target.n == 2 * base.target.n
+
+
+@pytest.mark.parametrize("bad", [1, 0, 17, 4.0, True, "4"])
+def test_restoration_lattice_must_be_a_whole_number_of_pixels(pixel, bad):
+    with pytest.raises(ValueError, match="restoration_lattice must be None or an integer"):
+        Calibrator(pixel, 3, restoration_lattice=bad)
 
 
 def test_calibrator_warns_about_few_samples_resolution_and_tiny_images(pixel):

@@ -136,11 +136,25 @@ def _tamper(tmp_path, calibration, tensors=None, meta=None):
         (None, {"mode": "magic"}, "mode"),
         (None, {"format_version": "7"}, "version"),
         (None, {"info": "{broken"}, "malformed"),
+        (None, {"info": json.dumps({"restoration_lattice": 1})}, "malformed 'restoration_lattice'"),
+        (None, {"info": json.dumps({"restoration_lattice": "4"})}, "malformed 'restoration_lattice'"),
     ],
 )
 def test_tampered_calibration_is_refused(tmp_path, calibration, tensors, meta, match):
     with pytest.raises(ValueError, match=match):
         load_calibration(_tamper(tmp_path, calibration, tensors, meta))
+
+
+def test_restoration_lattice_survives_the_file(tmp_path):
+    cal = Calibrator(load_encoder("detail"), 5, restoration_lattice=4)
+    cal.add_restored(bicubic_x4(photo("astronaut", 64)))
+    cal.add_clean(photo("chelsea", 64))
+    back = load_calibration(save_calibration(cal.fit(), tmp_path / "x4.safetensors"))
+    assert back.restoration_lattice == 4
+    plain = Calibrator(load_encoder("detail"), 5)
+    plain.add_restored(bicubic_x4(photo("astronaut", 64)))
+    plain.add_clean(photo("chelsea", 64))
+    assert load_calibration(save_calibration(plain.fit(), tmp_path / "plain.safetensors")).restoration_lattice is None
 
 
 def test_negative_definite_covariance_is_refused(tmp_path, calibration):

@@ -180,3 +180,30 @@ def test_skipped_file_leaves_no_blank_lines_in_a_captured_log(folders, tmp_path,
     lines = re.split(r"[\r\n]", err.rstrip("\n"))
     assert all(line.strip() for line in lines), repr(err)
     assert len(lines) == 1 and lines[0].startswith("dot_core: skipped:") and "b_broken.png" in lines[0]
+
+
+def test_restoration_lattice_and_noise_reach_the_calibration_and_the_outputs(folders, tmp_path, capsys):
+    from dot_core.calibration_file import load_calibration
+    from dot_core.provenance import read_png_provenance
+
+    cal = tmp_path / "x4.safetensors"
+    assert main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
+                 "--encoder", "detail", "--restoration-lattice", "4", "--out", str(cal)]) == 0
+    assert load_calibration(cal).restoration_lattice == 4
+    assert main(["info", str(cal)]) == 0
+    assert "restorer's lattice: 4 px" in capsys.readouterr().out
+    outs = {}
+    for noise in ("local", "stationary"):
+        out = tmp_path / noise
+        assert main(["enhance", str(folders["test"] / "cat.png"), "--calibration", str(cal), "--noise", noise,
+                     "--out", str(out)]) == 0
+        (png,) = out.glob("*.png")
+        prov = read_png_provenance(png)
+        assert prov["noise"] == noise and prov["restoration_lattice"] == 4
+        outs[noise] = load_image(png)
+    assert np.abs(outs["local"] - outs["stationary"]).max() > 1 / 255  # eq. 5's noise is spread differently
+    assert main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
+                 "--restoration-lattice", "1", "--out", str(tmp_path / "bad.safetensors")]) == 2
+    assert "restoration_lattice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["enhance", str(folders["test"]), "--calibration", str(cal), "--noise", "pink", "--out", str(tmp_path)])

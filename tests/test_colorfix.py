@@ -149,6 +149,70 @@ def test_remove_lattice_replaces_exactly_the_lattice_frequencies(pair):
     assert mask.sum() == 8 * 3 * 8 * 3 - 9
 
 
+def test_lattice_band_mask_holds_the_lattice_bins_and_a_band_around_them_only():
+    from dot_core.colorfix import RESTORATION_LATTICE_BAND, lattice_band_mask, lattice_mask
+
+    H, W, p, band = 300, 451, 4, RESTORATION_LATTICE_BAND  # sides p does not divide
+    mask = lattice_band_mask(H, W, p, band).numpy()
+    assert (mask | lattice_mask(H, W, p).numpy()).sum() == mask.sum()  # the ±1 bins are in it
+    fy, fx = np.fft.fftfreq(H)[:, None], np.fft.fftfreq(W)[None, :]
+    dist = lambda f: np.abs(f - np.round(f * p) / p)  # noqa: E731  cycles/pixel to the nearest k/p
+    assert (dist(fy) + 0 * fx)[mask].max() <= band + 1.5 / H and (dist(fx) + 0 * fy)[mask].max() <= band + 1.5 / W
+    assert not mask[np.hypot(fy + 0 * fx, fx + 0 * fy) <= band].any()  # never the band around the mean
+    share = mask.mean()
+    assert 0.01 < share < 0.02  # (p² − 1) squares of side 2·band: about 1.5 % of the spectrum
+    with pytest.raises(ValueError, match="band"):
+        lattice_band_mask(64, 64, 4, 0.2)
+
+
+def test_remove_lattice_with_a_band_removes_a_content_modulated_grid(pair):
+    from dot_core.colorfix import RESTORATION_LATTICE_BAND, lattice_band_mask, remove_lattice
+    from dot_core.metrics import lattice_energy
+
+    x_star, x0 = pair
+    x_star, x0 = np.tile(x_star, (3, 3, 1)), np.tile(x0, (3, 3, 1))  # 192 × 192
+    yy, xx = np.mgrid[:192, :192]
+    # a restorer's residue, amplified by transport: a 4-pixel pattern whose strength follows the content
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * yy / 96) * np.cos(2 * np.pi * xx / 64)
+    grid = (0.04 * envelope * np.cos(np.pi * xx / 2) * np.cos(np.pi * yy / 2))[..., None]
+    printed = (x0 + grid).astype(np.float32)
+    exact = remove_lattice(printed, x_star, 4)
+    banded = remove_lattice(printed, x_star, 4, band=RESTORATION_LATTICE_BAND)
+    clean = remove_lattice(x0, x_star, 4, band=RESTORATION_LATTICE_BAND)
+    # the exact bins miss the grid's modulation sidebands; the band takes all of it
+    assert np.abs(exact - remove_lattice(x0, x_star, 4)).max() > 0.01
+    np.testing.assert_allclose(banded, clean, atol=2e-3)
+    assert lattice_energy(banded, period=4) < 0.5 * lattice_energy(exact, period=4)
+    mask = lattice_band_mask(192, 192, 4, RESTORATION_LATTICE_BAND).numpy()
+    spec = lambda a: np.fft.fft2(a.astype(np.float64), axes=(0, 1))  # noqa: E731
+    np.testing.assert_allclose(spec(banded - printed)[~mask], 0, atol=1e-2)  # every other frequency kept
+
+
+def test_a_calibrations_restorer_lattice_keeps_x_stars_content_there_at_every_alpha():
+    from dot_core.colorfix import RESTORATION_LATTICE_BAND, lattice_band_mask
+
+    enc = load_encoder("detail")
+    cals = {}
+    for period in (None, 4):
+        cal = Calibrator(enc, 5, restoration_lattice=period)
+        cal.add_restored(bicubic_x4(photo("coffee", 96)))
+        cal.add_clean(photo("chelsea", 96))
+        cals[period] = cal.fit()
+    assert cals[4].restoration_lattice == 4 and cals[None].restoration_lattice is None
+    assert "restorer's lattice: 4 px" in cals[4].summary()
+    img = bicubic_x4(photo("rocket", 96))
+    on = DOTPipeline(enc, cals[4]).enhance(img)
+    off = DOTPipeline(enc, cals[None]).enhance(img)
+    assert (on.provenance["restoration_lattice"], off.provenance["restoration_lattice"]) == (4, None)
+    mask = lattice_band_mask(96, 96, 4, RESTORATION_LATTICE_BAND).numpy()
+    spec = lambda a: np.fft.fft2(a.astype(np.float64), axes=(0, 1))  # noqa: E731
+    # x̂0 − x* has nothing in the band (so neither has x̂α − x* = (1 − α)(x̂0 − x*), whatever α) ...
+    np.testing.assert_allclose(spec(on.transported - img)[mask], 0, atol=1e-4)
+    assert np.abs(spec(off.transported - img)[mask]).max() > 0.5  # ... where transport alone changes it
+    # ... and every other frequency is the same transport
+    np.testing.assert_allclose(spec(on.transported - off.transported)[~mask], 0, atol=1e-4)
+
+
 def test_lattice_fix_is_opt_in_for_learned_decoders_and_recorded(tiny_kl_dir):
     from dot_core.colorfix import resolve_lattice_fix
 

@@ -98,15 +98,68 @@ def test_transport_latent_stochastic_is_seeded_and_finite():
     assert not torch.allclose(a, c)
 
 
+@pytest.mark.parametrize("noise", ["local", "stationary"])
 @pytest.mark.parametrize("chunk", [1, 37, 500, 1 << 22])
-def test_transport_latent_stochastic_is_the_same_whatever_the_chunks(chunk):
+def test_transport_latent_stochastic_is_the_same_whatever_the_chunks(chunk, noise):
     # eq. 5's noise comes from each patch's index, not from a stream drawn chunk by chunk
     B = torch.randn(12, 4, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     op = fit_operator(torch.zeros(12), B @ B.T, torch.zeros(12), torch.eye(12, dtype=torch.float64))
     assert op.stochastic
     z = torch.randn(1, 3, 21, 17, generator=torch.Generator().manual_seed(6))
-    ref = transport_latent(z, op, 2, seed=9, max_chunk_elements=1 << 22)
-    torch.testing.assert_close(transport_latent(z, op, 2, seed=9, max_chunk_elements=chunk), ref)
+    ref = transport_latent(z, op, 2, seed=9, noise=noise, max_chunk_elements=1 << 22)
+    torch.testing.assert_close(transport_latent(z, op, 2, seed=9, noise=noise, max_chunk_elements=chunk), ref)
+
+
+def _singular_source(d: int = 6, rank: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    B = torch.randn(d, rank, generator=g, dtype=torch.float64)
+    A = torch.randn(d, d, generator=g, dtype=torch.float64)
+    mu_s, mu_t = torch.randn(d, generator=g, dtype=torch.float64), torch.randn(d, generator=g, dtype=torch.float64)
+    return mu_s, B @ B.T, mu_t, A @ A.T / d + 0.1 * torch.eye(d, dtype=torch.float64), B
+
+
+@pytest.mark.parametrize("noise", ["local", "stationary"])
+def test_transport_latent_reaches_the_target_covariance_with_either_noise(noise):
+    # p = 1: a patch is one latent pixel's C channels, so the output pixels are the transported
+    # patches themselves. Source pixels drawn from the singular source: T Σs' Tᵀ + E[g²] Σw = Σt
+    # holds for both noise models (E[g²] = 1 over the source the operator was fitted to).
+    mu_s, Cs, mu_t, Ct, B = _singular_source()
+    op = fit_operator(mu_s, Cs, mu_t, Ct)
+    assert op.stochastic and op.source_energy == pytest.approx(float(Cs.trace()))
+    n = 200 * 200
+    g = torch.Generator().manual_seed(1)
+    # a Gaussian scale mixture with E[s] = 1: patches of very different energy, as in a photograph
+    scale = torch.distributions.Gamma(2.0, 2.0).sample((n,)).double().sqrt()
+    v = mu_s + (torch.randn(n, 3, generator=g, dtype=torch.float64) @ B.T) * scale[:, None]
+    z = v.T.reshape(1, 6, 200, 200)
+    out = transport_latent(z, op, 1, noise=noise).reshape(6, n).T
+    cov = torch.cov(out.T)
+    torch.testing.assert_close(out.mean(0), mu_t, atol=0.05, rtol=0)
+    assert (cov - Ct).abs().max() / Ct.abs().max() < 0.05
+
+
+def test_local_noise_leaves_flat_patches_flat_and_scales_with_their_energy():
+    mu_s, Cs, mu_t, Ct, B = _singular_source()
+    op = fit_operator(mu_s, Cs, mu_t, Ct)
+    flat = mu_s.reshape(1, 6, 1, 1).expand(1, 6, 8, 8).clone()  # every patch equal to the mean
+    expected = (mu_t - op.T @ mu_s + op.T @ mu_s).reshape(1, 6, 1, 1).expand(1, 6, 8, 8)
+    torch.testing.assert_close(transport_latent(flat, op, 1, noise="local"), expected)
+    assert (transport_latent(flat, op, 1, noise="stationary") - expected).abs().max() > 0.1
+    # twice the deviation from the mean: twice the noise (same seed, same patch indices)
+    one = mu_s + B @ torch.ones(3, dtype=torch.float64)
+    two = mu_s + 2 * B @ torch.ones(3, dtype=torch.float64)
+    noise_of = {}
+    for k, v in (("one", one), ("two", two)):
+        z = v.reshape(1, 6, 1, 1).expand(1, 6, 8, 8).clone()
+        det = ((v - mu_s) @ op.T.T + mu_t).reshape(1, 6, 1, 1)
+        noise_of[k] = transport_latent(z, op, 1, noise="local") - det
+    torch.testing.assert_close(noise_of["two"], 2 * noise_of["one"])
+
+
+def test_transport_latent_rejects_an_unknown_noise_model():
+    mu_s, Cs, mu_t, Ct, _ = _singular_source()
+    with pytest.raises(ValueError, match="noise must be one of"):
+        transport_latent(torch.randn(1, 6, 4, 4), fit_operator(mu_s, Cs, mu_t, Ct), 1, noise="pink")
 
 
 def test_patch_normals_are_standard_normal_and_independent_of_the_batch():

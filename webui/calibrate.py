@@ -19,7 +19,9 @@ from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import engine_error, fail
-from .settings import COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, Settings
+from .settings import (
+    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, RESTORATION_LATTICE_CHOICES, Settings,
+)
 from .state import CalibrationState, ImageState
 
 
@@ -27,6 +29,13 @@ def check_color_fix(color_fix: str) -> None:
     """Refuse a colour fix that is not one of the page's choices."""
     if color_fix not in COLOR_FIX_CHOICES:
         raise fail(f"color_fix must be one of {', '.join(COLOR_FIX_CHOICES)}, got {color_fix!r}")
+
+
+def restoration_lattice_period(choice: str) -> int | None:
+    """The page's "Restorer's grid" choice as a period in pixels (None for "none"); refuses others."""
+    if str(choice) not in RESTORATION_LATTICE_CHOICES:
+        raise fail(f"restoration_lattice must be one of {', '.join(RESTORATION_LATTICE_CHOICES)}, got {choice!r}")
+    return None if str(choice) == LATTICE_NONE else int(choice)
 
 
 def summary(state: CalibrationState) -> str:
@@ -71,6 +80,7 @@ class CalibrationHandlers:
         fold_kernel: str = FOLD_AUTO,
         preset: str = "",
         color_fix: str = COLOR_FIX_AUTO,
+        restoration_lattice: str = LATTICE_NONE,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
         progress=gr.Progress(track_tqdm=True),
@@ -86,6 +96,7 @@ class CalibrationHandlers:
         if fold_kernel not in FOLD_CHOICES:
             raise fail(f"fold_kernel must be one of {', '.join(FOLD_CHOICES)}, got {fold_kernel!r}")
         check_color_fix(color_fix)
+        period = restoration_lattice_period(restoration_lattice)
         try:
             patch_size = int(patch_size)
         except (TypeError, ValueError):
@@ -107,6 +118,9 @@ class CalibrationHandlers:
             except (KeyError, ValueError, EncoderUnavailableError) as exc:
                 raise engine_error(exc) from None
             source = f"preset {preset}"
+            if period is not None and period != cal.restoration_lattice:
+                gr.Warning(f"The preset {preset} states its own restorer's grid "
+                           f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
         else:
             if mode == "zero-shot":
                 if restored:
@@ -121,7 +135,7 @@ class CalibrationHandlers:
                            f"{len(clean)}. Pairs are matched by file name order.")
             jobs, skipped = self._read_jobs(restored, clean, mode, progress)
             try:
-                cal = engine.fit(jobs, encoder, patch_size, mode)
+                cal = engine.fit(jobs, encoder, patch_size, mode, restoration_lattice=period)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
             source = _source(jobs)

@@ -69,13 +69,16 @@ def check_encoder(name: str, *, custom_encoders: bool) -> None:
 
 
 @gpu
-def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, patch_size: int, mode: str):
+def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, patch_size: int, mode: str, *,
+        restoration_lattice: int | None = None):
     """Encode every image, collect patch moments, fit the operator (eq. 2); a Calibration.
+
+    ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4).
 
     ``jobs``: ("restored" | "clean", image, None) or ("pair", restored, clean). Progress goes
     through tqdm (tracked by ``gr.Progress(track_tqdm=True)``, also under ZeroGPU).
     """
-    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode)
+    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice)
     for role, a, b in tqdm(jobs, desc="encoding", unit="image"):
         if role == "pair":
             calibrator.add_pair(a, b)

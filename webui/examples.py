@@ -52,7 +52,8 @@ class ExampleHandlers:
         ready = self.calibration.presets.get_preset(preset).encoders  # latent spaces with a shipped calibration
         encoder = encoder if encoder in ready or not ready else ready[0]
         summary, cal_state, _ = self.calibration.calibrate(None, None, encoder, 0, "unpaired", fold_kernel, preset,
-                                                           color_fix, cal_state, None, progress)
+                                                           color_fix, cal_state=cal_state, img_state=None,
+                                                           progress=progress)
         original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state)
         text, fig, img_state = self.ground_truth.compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
         cal = cal_state.pipeline.calibration

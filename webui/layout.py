@@ -33,6 +33,8 @@ from .settings import (
     FOLD_AUTO,
     FOLD_CHOICES,
     IMAGE_TYPES,
+    LATTICE_NONE,
+    RESTORATION_LATTICE_CHOICES,
     Settings,
 )
 from .startup import Startup, default_patch_size
@@ -112,6 +114,7 @@ class CalibrateUI:
     mode: gr.Radio
     fold_kernel: gr.Radio
     color_fix: gr.Radio
+    restoration_lattice: gr.Radio
     download: gr.File
     upload: gr.File
 
@@ -178,6 +181,11 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                  info="keep the restoration's colours: wavelet (its low frequencies), adain "
                                  "(its channel statistics), none (the paper's method); auto: wavelet for learned "
                                  "latents, none for detail and pixel")
+            restoration_lattice = gr.Radio(list(RESTORATION_LATTICE_CHOICES), value=LATTICE_NONE,
+                                           label="Restorer's grid (px)",
+                                           info="your restorer upscales ×p (e.g. 4)? Then the restoration's content "
+                                           "is kept on that p-pixel grid's frequencies, so transport cannot grow "
+                                           "its interpolation pattern. Presets state their own.")
     with gr.Row():
         # shown once there is a calibration (an empty box before that says nothing)
         download = gr.File(label="Download this calibration (.safetensors)", interactive=False, visible=False,
@@ -185,7 +193,7 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
         upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
                          height=140, elem_id="dot-cal-upload")
     return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
-                       patch_size, mode, fold_kernel, color_fix, download, upload)
+                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, download, upload)
 
 
 def _enhance_ui() -> EnhanceUI:
@@ -329,7 +337,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         heavy(
             c.button.click, h.calibration.calibrate,
             [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, c.color_fix,
-             cal_state, img_state],
+             c.restoration_lattice, cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
             **shown).success(**controls).success(**refresh).success(**after).success(**settle)

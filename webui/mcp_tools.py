@@ -78,8 +78,8 @@ class ToolHandlers:
     enhance: EnhanceHandlers
 
     def dot_calibrate(self, restored: str | None, clean: str | None, encoder: str = "detail", patch_size: int = 3,
-                      mode: str = "unpaired", preset: str = "", progress=gr.Progress(track_tqdm=True),
-                      request: gr.Request = None):
+                      mode: str = "unpaired", preset: str = "", restoration_lattice: str = "none",
+                      progress=gr.Progress(track_tqdm=True), request: gr.Request = None):
         """Fit a Deep Optimal Transport calibration: the closed-form map taking the statistics of latent
         patches of a restoration model's outputs to those of clean natural images (Adrai et al. 2023, eq. 2).
 
@@ -94,11 +94,15 @@ class ToolHandlers:
             patch_size: patch side p in latent pixels (the transport acts on C·p²-dimensional patches).
             mode: "unpaired", "paired" (restored[i] restores clean[i]) or "zero-shot".
             preset: name of a ready calibration instead of images, e.g. "sr-bicubic-x4"; empty to use images.
+            restoration_lattice: "none", or the restoring upscaler's factor in pixels ("2", "3", "4", "8"): the
+                restoration's content is then kept on that grid's frequencies, so its interpolation pattern
+                cannot grow.
         """
         most = self.calibration.settings.max_calibration_images
         restored, clean = unpack_images(restored, most=most), unpack_images(clean, most=most)
         summary, cal_state, _ = self.calibration.calibrate(restored, clean, encoder, patch_size, mode, FOLD_AUTO,
-                                                           preset, progress=progress)
+                                                           preset, restoration_lattice=restoration_lattice,
+                                                           progress=progress)
         return summary, cal_state.file
 
     def dot_enhance(self, image: str, calibration: str, alpha: float = DEFAULT_ALPHA, request: gr.Request = None):

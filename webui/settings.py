@@ -18,6 +18,10 @@ FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_k
 FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
 COLOR_FIX_AUTO = "auto"  # the latent space's own colour fix (Encoder.default_color_fix)
 COLOR_FIX_CHOICES = (COLOR_FIX_AUTO, *COLOR_FIXES)
+# the restorer's lattice period a visitor can declare (Calibration.restoration_lattice): none, or
+# a ×p upscaler's p (8: JPEG blocks)
+LATTICE_NONE = "none"
+RESTORATION_LATTICE_CHOICES = (LATTICE_NONE, "2", "3", "4", "8")
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"]
 
 
