@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dot_core import DOTPipeline, load_encoder  # noqa: E402
+from dot_core import DOTPipeline, encoder_for  # noqa: E402
 from crops import crop_strip  # noqa: E402
 from dot_core.metrics import spectrum_distance  # noqa: E402
 from dot_core.presets import SHIPPED_ENCODERS, list_presets, load_preset, make_restoration  # noqa: E402
@@ -60,7 +60,8 @@ def measure(y: np.ndarray, x: np.ndarray, period: int) -> dict[str, float]:
 
 def evaluate(preset: str, encoder: str, alphas: np.ndarray, held: dict, crops: Path) -> dict:
     """Per-photograph metrics over α for one preset and latent: {photo: {α: {metric: value}}}."""
-    pipe = DOTPipeline(load_encoder(encoder), load_preset(preset, encoder))
+    cal = load_preset(preset, encoder)
+    pipe = DOTPipeline(encoder_for(cal), cal)  # the preset's own latent settings (e.g. detail's σ)
     period = LATTICE_PERIOD[preset]
     out = {}
     for photo, (clean, restored) in held.items():

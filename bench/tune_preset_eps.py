@@ -94,11 +94,12 @@ def before_blends(preset: str, rev: str, photos: dict) -> dict:
         return {n: {a: data[f"{n}|{a}"] for a in ALPHAS} for n in photos}
 
 
-def sweep_blends(preset: str, eps_values: list[float], photos: dict, sigma: float | None = None) -> dict:
+def sweep_blends(preset: str, eps_values: list[float], photos: dict, sigma: float | None = None,
+                 patch_size: int | None = None) -> dict:
     """{ε: {photo: {α: image}}}: one moment accumulation, one operator fit per ε (split σ: detail's
-    default unless given)."""
+    default unless given; patch size: the recipe's unless given)."""
     enc = DetailEncoder(device="cpu") if sigma is None else DetailEncoder(device="cpu", sigma=sigma)
-    cal = Calibrator(enc, int(get_recipe(preset).patch_sizes["detail"]))
+    cal = Calibrator(enc, int(patch_size or get_recipe(preset).patch_sizes["detail"]))
     restored, clean = _calibration_images(preset)
     for r in restored:
         cal.add_restored(r)
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", required=True, choices=sorted(LATTICE_PERIOD))
     parser.add_argument("--eps", type=float, nargs="+", default=[0.03, 0.1, 0.3])
     parser.add_argument("--sigma", type=float, default=None, help="detail's split σ (default: its default)")
+    parser.add_argument("--patch-size", type=int, default=None, help="detail's patch size (default: the recipe's)")
     parser.add_argument("--before", default="832e4dd", metavar="REV")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--crops", type=Path, default=None)
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     period = LATTICE_PERIOD[args.preset]
     photos = tuning_crops(args.preset)
     old = before_blends(args.preset, args.before, photos)
-    new = sweep_blends(args.preset, sorted(args.eps), photos, args.sigma)
+    new = sweep_blends(args.preset, sorted(args.eps), photos, args.sigma, args.patch_size)
     sigma = args.sigma if args.sigma is not None else DetailEncoder(device="cpu").describe()["sigma"]
     before = summarise(old, photos, period)
     sums = {eps: summarise(b, photos, period) for eps, b in new.items()}
@@ -203,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     heads = " | ".join(f"{n}: texture α=0 / lattice α=0 / α=−1" for n in photos)
     lines = [f"# ε of `detail` for {args.preset}, on 256² crops of the tuning photographs ({', '.join(TUNING)})", "",
              f"Written by `python bench/tune_preset_eps.py --preset {args.preset} --eps {' '.join(f'{e:g}' for e in sorted(args.eps))}"
-             + (f" --sigma {args.sigma:g}" if args.sigma is not None else "") + "` "
-             f"(split σ = {sigma:g}; "
+             + (f" --sigma {args.sigma:g}" if args.sigma is not None else "")
+             + (f" --patch-size {args.patch_size}" if args.patch_size is not None else "") + "` "
+             f"(split σ = {sigma:g}, patch {args.patch_size or get_recipe(args.preset).patch_sizes['detail']}; "
              f"{time.strftime('%Y-%m-%d')}, {time.time() - t0:.0f} s). Texture is the ratio to the restoration's distance, "
              f"lattice (period {period}) the ratio to the ground truth's; means over the photographs but "
              f"{', '.join(LATTICE_ONLY)}. Lattice of the restoration (α = 1): "

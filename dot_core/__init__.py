@@ -32,7 +32,7 @@ from .gaussian_ot import (
 )
 from .imageio import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
 from .latent_cache import LatentCache
-from .latents import KNOWN_VAES, WEIGHT_FREE, load_encoder
+from .latents import KNOWN_VAES, WEIGHT_FREE, encoder_for, load_encoder
 from .metrics import psnr, spectrum_distance, ssim, texture_distance
 from .moments import PatchMoments
 from .patches import fold_kernel, iter_valid_patches, transport_latent

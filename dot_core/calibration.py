@@ -143,7 +143,11 @@ class Calibration:
 
     def summary(self) -> str:
         """A few lines for people: W2, sample counts, warnings."""
-        lines = [f"latent space {self.encoder}, patch {self.patch_size}×{self.patch_size} (d = {self.dim}), {self.mode}"]
+        config = self.info.get("encoder_config") or {}
+        extra = {k: v for k, v in config.items() if k not in ("encoder", "channels", "factor", "layout")}
+        settings = f" ({', '.join(f'{k} = {v}' for k, v in extra.items())})" if extra else ""  # e.g. detail's σ
+        lines = [f"latent space {self.encoder}{settings}, patch {self.patch_size}×{self.patch_size} (d = {self.dim}), "
+                 f"{self.mode}"]
         if self.w2 is not None:
             lines.append(f"latent W2 (Gelbrich, not squared) restored→clean: {self.w2:.4g}")
         src = "from each image" if self.source is None else f"{self.source.n:,} patches"

@@ -21,7 +21,7 @@ from .calibration_file import load_calibration, read_provenance, save_calibratio
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
-from .latents import load_encoder
+from .latents import encoder_for, load_encoder
 from .patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import DOTPipeline, TransportConfig
 from .provenance import write_png_provenance
@@ -236,7 +236,13 @@ def run_enhance(args: argparse.Namespace) -> int:
         calibration = load_calibration(args.calibration)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    encoder = _load_encoder(args.encoder or calibration.encoder, args)
+    if args.encoder:
+        encoder = _load_encoder(args.encoder, args)
+    else:  # the latent the calibration was made in, with the settings it recorded (detail's σ)
+        try:
+            encoder = encoder_for(calibration, device=_group(args).device_for(args.device), dtype=args.dtype)
+        except (EncoderUnavailableError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
     try:
         pipe = DOTPipeline(
             encoder, calibration,

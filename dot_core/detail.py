@@ -47,10 +47,12 @@ transported by eq. 2 for Σs + εI (see :func:`dot_core.gaussian_ot.fit_operator
 * patch p = 5 (d = 25): p = 7 was no better in the earlier sweep for twice the dimension.
 * luma only: cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs teach
   it nothing wrong about chroma.
-* one latent (one σ) serves every preset, but ε is a calibration's own: the denoising presets
-  use ε = 0.01 and JPEG ε = 0.1 (their recipes, chosen by ``bench/tune_preset_eps.py`` on the
-  same tuning photographs), since ε = 0.3 there cost texture without a grid to prevent; figures
-  in ``bench/results/quality.md`` and ``bench/results/preset_eps_reporting.md``.
+* σ = 1 and ε = 0.3 are the latent's defaults; a calibration records its σ (``info.encoder_config``)
+  and its ε, and :func:`dot_core.latents.encoder_for` rebuilds the latent it was made in. The
+  presets' recipes choose their own (``bench/tune_preset_eps.py`` and ``bench/tune_detail.py
+  --grid band`` on the same tuning photographs): ``sr-bicubic-x4`` ε = 0.2 (with its restorer's
+  ×4 band the grid no longer rules out ε below 0.3), ``denoise-nlm-25`` ε = 0.01, ``denoise-nlm-50``
+  σ = 1.25, ε = 0.03, ``jpeg-q10`` ε = 0.1; figures in ``bench/results/quality.md``.
 
 Cost: one separable 7-tap blur (radius ⌈3σ⌉) of three channels; encode + decode of a 1024² image take about
 0.25 s of one CPU core.
@@ -72,9 +74,10 @@ import torch.nn.functional as F
 from .encoders import Encoder, resolve_device
 from .kernels import gaussian_radius, gaussian_taps
 
-__all__ = ["DetailEncoder", "DEFAULT_EPS", "OPPONENT", "gaussian_blur"]
+__all__ = ["DetailEncoder", "DEFAULT_EPS", "DEFAULT_SIGMA", "OPPONENT", "gaussian_blur"]
 
 DEFAULT_EPS = 0.3  # ε of this latent (relative to mean λ(Σs)): see "Why these defaults"
+DEFAULT_SIGMA = 1.0  # pixels: the split σ of this latent, see "Why these defaults"
 
 # Orthonormal opponent colour basis (rows: luma, red–blue, green–magenta); inverse = transpose.
 OPPONENT = torch.tensor(
@@ -132,7 +135,8 @@ class DetailEncoder(Encoder):
     default_eps = DEFAULT_EPS
     default_fold_kernel = "gaussian"  # see "Why these defaults" above
 
-    def __init__(self, *, device: str | torch.device | None = None, sigma: float = 1.0, patch_size: int = 5) -> None:
+    def __init__(self, *, device: str | torch.device | None = None, sigma: float = DEFAULT_SIGMA,
+                 patch_size: int = 5) -> None:
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0.25 <= sigma <= 32:
             raise ValueError(f"sigma must be a number of pixels in [0.25, 32], got {sigma!r}")
         if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 1 <= patch_size <= 16:

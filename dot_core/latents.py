@@ -23,12 +23,12 @@ from urllib.parse import urlparse
 
 import torch
 
-from .detail import DetailEncoder
+from .detail import DEFAULT_SIGMA, DetailEncoder
 from .diffusers_vae import DiffusersVAEEncoder
 from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device, resolve_dtype
 from .taesd import TAESDEncoder, find_taesd_weights
 
-__all__ = ["KNOWN_VAES", "WEIGHT_FREE", "load_encoder", "hub_reachable"]
+__all__ = ["KNOWN_VAES", "WEIGHT_FREE", "load_encoder", "encoder_for", "detail_encoder", "hub_reachable"]
 
 # Short names of pretrained VAEs: (Hub repo id, diffusers class name).
 KNOWN_VAES: dict[str, tuple[str, str]] = {
@@ -159,6 +159,34 @@ def _load(name: str, device: torch.device, dtype: torch.dtype, sample_posterior:
         )
     vae = _load_vae_hub(name, repo, cls_name, dtype)
     return DiffusersVAEEncoder(vae, name=name, device=device, dtype=dtype, sample_posterior=sample_posterior)
+
+
+def encoder_for(calibration, *, device: str | torch.device | None = None,
+                dtype: str | torch.dtype | None = None) -> Encoder:
+    """The latent space ``calibration`` was made in, with the settings it recorded.
+
+    ``detail`` is rebuilt with the split σ in ``info["encoder_config"]`` (a preset may choose its
+    own, e.g. ``denoise-nlm-50``: 1.25); every other latent is :func:`load_encoder` of its name,
+    and :func:`dot_core.pipeline.check_compatible` still checks what it recorded. A σ outside
+    ``DetailEncoder``'s range raises ``ValueError``.
+    """
+    config = calibration.info.get("encoder_config") or {}
+    sigma = config.get("sigma")
+    if calibration.encoder == "detail" and sigma is not None and sigma != DEFAULT_SIGMA:
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
+            raise ValueError(f"the calibration records a detail σ of {sigma!r}, not a number of pixels")
+        return detail_encoder(float(sigma), device=device)
+    return load_encoder(calibration.encoder, device=device, dtype=dtype)
+
+
+def detail_encoder(sigma: float = DEFAULT_SIGMA, *, device: str | torch.device | None = None) -> Encoder:
+    """The ``detail`` latent with split σ ``sigma`` (cached like :func:`load_encoder`)."""
+    return _detail_cached(float(sigma), resolve_device(device))
+
+
+@functools.lru_cache(maxsize=4)
+def _detail_cached(sigma: float, device: torch.device) -> Encoder:
+    return DetailEncoder(device=device, sigma=sigma)
 
 
 @functools.lru_cache(maxsize=4)

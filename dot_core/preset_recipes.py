@@ -27,6 +27,7 @@ __all__ = [
     "EXAMPLE_CROPS",
     "COMMAND",
     "DETAIL_EPS",
+    "DETAIL_SIGMA",
     "Recipe",
     "RECIPES",
     "get_recipe",
@@ -57,9 +58,13 @@ COMMAND = "python -m dot_core.presets"
 # these restorations still have, and gains less texture than before; each value here was chosen by
 # ``bench/tune_preset_eps.py`` on 256² crops of the TUNING photographs only, lattice not raised:
 # the largest ε whose texture gain at α = 0 is at least the pre-issue-11 one (JPEG), else the ε of
-# the largest gain (the denoisers: at detail's σ = 1 no ε reaches their gain with the former
-# σ = 1.25, ε = 0.05). Figures in ``bench/results/tune_preset_eps_<name>.md``.
-DETAIL_EPS = {"denoise-nlm-25": 0.01, "denoise-nlm-50": 0.01, "jpeg-q10": 0.1}
+# the largest gain (NLM-25: at detail's σ = 1 no ε reaches its gain with the former σ = 1.25,
+# ε = 0.05). NLM-50 keeps a split σ of its own, 1.25 (a calibration records it; see DETAIL_SIGMA):
+# at σ = 1 no ε or patch size (3, 5, 7) reached its former gain on the tuning crops, at σ = 1.25
+# ε = 0.03 does (0.774× vs 0.783×). Figures in ``bench/results/tune_preset_eps_<name>*.md``.
+DETAIL_EPS = {"denoise-nlm-25": 0.01, "denoise-nlm-50": 0.03, "jpeg-q10": 0.1}
+# detail's split σ for the presets that choose their own (bench/tune_preset_eps.py --sigma).
+DETAIL_SIGMA = {"denoise-nlm-50": 1.25}
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,12 @@ class Recipe:
     # the restorer's lattice period in pixels (a ×p upscaler: p), recorded in every calibration of
     # the preset (Calibration.restoration_lattice); None: the restorer has none
     restoration_lattice: int | None = None
+    # settings of a latent that this preset chooses itself (detail: {"sigma": ...}); recorded in the
+    # calibration's encoder_config, so dot_core.latents.encoder_for rebuilds that latent
+    encoder_settings: dict | None = None
 
 
-def _nlm_recipe(sigma_255: int, look: str, detail_eps: float) -> Recipe:
+def _nlm_recipe(sigma_255: int, look: str, detail_eps: float, detail_sigma: float | None = None) -> Recipe:
     """Seeded Gaussian noise of σ = sigma_255/255, removed by scikit-image's non-local means."""
     return Recipe(
         f"denoise-nlm-{sigma_255}",
@@ -91,6 +99,7 @@ def _nlm_recipe(sigma_255: int, look: str, detail_eps: float) -> Recipe:
          "sigma_estimate": "σ̂ = mean over channels of median(|Haar HH|)/0.6745 (estimate_sigma's estimator)"},
         {"detail": 5, "pixel": 3},
         {"detail": detail_eps},
+        encoder_settings=None if detail_sigma is None else {"detail": {"sigma": detail_sigma}},
     )
 
 
@@ -103,11 +112,13 @@ RECIPES = (
          "size": "ceil(W/4) × ceil(H/4)"},
         {"kind": "upscale", "factor": 4, "filter": "bicubic", "library": "Pillow"},
         {"detail": 5, "pixel": 3},
-        {"detail": 0.3},  # detail's own default, chosen on this preset (bench/tune_detail.py)
+        # with the restorer's ×4 band, ε = 0.2 meets every target on the tuning photographs with more
+        # texture than detail's own 0.3 (bench/tune_detail.py --grid band); 0.1 breaks brick's monotonicity
+        {"detail": 0.2},
         restoration_lattice=4,  # Pillow's bicubic ×4 leaves its 4-pixel interpolation phase
     ),
     _nlm_recipe(25, "waxy, flattened texture", DETAIL_EPS["denoise-nlm-25"]),
-    _nlm_recipe(50, "strongly smoothed", DETAIL_EPS["denoise-nlm-50"]),
+    _nlm_recipe(50, "strongly smoothed", DETAIL_EPS["denoise-nlm-50"], DETAIL_SIGMA["denoise-nlm-50"]),
     Recipe(
         "jpeg-q10",
         "JPEG decoding, quality 10",

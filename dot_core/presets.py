@@ -37,7 +37,7 @@ import torch
 
 from .calibration import Calibration, Calibrator
 from .calibration_file import load_calibration, save_calibration
-from .latents import load_encoder
+from .latents import detail_encoder, load_encoder
 from .preset_recipes import (
     CALIBRATION_PHOTOS,
     COMMAND,
@@ -104,6 +104,14 @@ def _example_paths(name: str, root: Path = PRESETS_DIR) -> tuple[tuple[Path, Pat
     return tuple((folder / f"{p}_restored.png", folder / f"{p}_clean.png") for p in EXAMPLE_CROPS)
 
 
+def _encoder(recipe: Recipe, name: str, **kwargs):
+    """Latent space ``name`` with the settings ``recipe`` chooses for it (detail's σ), else its defaults."""
+    settings = (recipe.encoder_settings or {}).get(name)
+    if settings and name == "detail":
+        return detail_encoder(float(settings["sigma"]), **kwargs)
+    return load_encoder(name, **kwargs)
+
+
 def _patch_size(recipe: Recipe, encoder) -> int:
     return int(recipe.patch_sizes.get(encoder.name, encoder.default_patch_size))
 
@@ -119,7 +127,7 @@ def recipe_dict(name: str) -> dict:
     r = get_recipe(name)
     latents = {}
     for enc_name in SHIPPED_ENCODERS:
-        enc = load_encoder(enc_name, device="cpu")
+        enc = _encoder(r, enc_name, device="cpu")
         latents[enc_name] = {
             "patch_size": _patch_size(r, enc), "eps": _eps(r, enc), "file": f"{enc_name}.safetensors",
             "encoder": enc.describe(),
@@ -195,7 +203,7 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
     and to the user cache for VAEs. Raises ``EncoderUnavailableError`` when the VAE cannot load.
     """
     r = get_recipe(name)
-    enc = load_encoder(encoder)
+    enc = _encoder(r, encoder)
     shipped = enc.name in SHIPPED_ENCODERS
     if out is None:
         out = PRESETS_DIR / name / f"{enc.name}.safetensors" if shipped else _cache_path(name, enc.name)

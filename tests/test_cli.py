@@ -207,3 +207,31 @@ def test_restoration_lattice_and_noise_reach_the_calibration_and_the_outputs(fol
     assert "restoration_lattice" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["enhance", str(folders["test"]), "--calibration", str(cal), "--noise", "pink", "--out", str(tmp_path)])
+
+
+def test_enhance_uses_the_detail_sigma_the_calibration_recorded(folders, tmp_path, capsys):
+    """A calibration made in detail with σ = 1.5 is applied in that latent (not refused, not σ = 1)."""
+    from dot_core import Calibrator, DOTPipeline, encoder_for, save_calibration
+    from dot_core.detail import DetailEncoder
+
+    enc = DetailEncoder(device="cpu", sigma=1.5)
+    cal = Calibrator(enc, 5)
+    for p in sorted(folders["restored"].glob("*.png")):
+        cal.add_restored(load_image(p))
+    for p in sorted(folders["clean"].glob("*.png")):
+        cal.add_clean(load_image(p))
+    path = save_calibration(cal.fit(), tmp_path / "s15.safetensors")
+    assert main(["enhance", str(folders["test"] / "cat.png"), "--calibration", str(path), "--out", str(tmp_path / "o")]) == 0
+    (png,) = (tmp_path / "o").glob("*.png")
+    from dot_core.calibration_file import load_calibration
+
+    back = load_calibration(path)
+    expected = DOTPipeline(encoder_for(back), back).enhance(load_image(folders["test"] / "cat.png")).transported
+    assert np.abs(load_image(png) - expected).max() <= 1 / 255 + 1e-6
+    assert encoder_for(back).describe()["sigma"] == 1.5
+    back.info["encoder_config"]["sigma"] = "wide"
+    with pytest.raises(ValueError, match="not a number of pixels"):
+        encoder_for(back)
+    back.info["encoder_config"]["sigma"] = 99.0
+    with pytest.raises(ValueError, match="sigma must be a number of pixels"):
+        encoder_for(back)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dot_core import DOTPipeline, load_encoder
+from dot_core import DOTPipeline, encoder_for, load_encoder
 from dot_core import presets as P
 from dot_core.calibration_file import load_calibration, read_provenance
 from dot_core.cli import main as cli_main
@@ -75,10 +75,29 @@ def test_each_preset_file_records_the_eps_its_recipe_carries(name):
         expected = recipe.eps.get(encoder, load_encoder(encoder, device="cpu").default_eps)
         recorded = load_calibration(P.PRESETS_DIR / name / f"{encoder}.safetensors").eps
         assert recorded == _recipe_json(name)["latents"][encoder]["eps"] == expected, (encoder, recorded, expected)
-    if name == "sr-bicubic-x4":  # detail's defaults were chosen on this preset: it keeps them
-        assert recipe.eps["detail"] == load_encoder("detail", device="cpu").default_eps
+    if name == "sr-bicubic-x4":  # chosen with its restorer's ×4 band (bench/tune_detail.py --grid band)
+        assert recipe.eps["detail"] == 0.2 and recipe.restoration_lattice == 4
     else:  # chosen by bench/tune_preset_eps.py
         assert recipe.eps["detail"] == DETAIL_EPS[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_presets_own_detail_sigma_is_recorded_and_rebuilt(name):
+    """A recipe's detail σ (denoise-nlm-50: 1.25) is in recipe.json and the calibration, and
+    encoder_for rebuilds that latent; the others use detail's default σ."""
+    from dot_core.detail import DEFAULT_SIGMA
+    from dot_core.preset_recipes import DETAIL_SIGMA
+
+    sigma = DETAIL_SIGMA.get(name, DEFAULT_SIGMA)
+    cal = P.load_preset(name, "detail")
+    assert cal.info["encoder_config"]["sigma"] == sigma == _recipe_json(name)["latents"]["detail"]["encoder"]["sigma"]
+    enc = encoder_for(cal, device="cpu")
+    assert enc.describe()["sigma"] == sigma
+    DOTPipeline(enc, cal)  # compatible
+    assert f"latent space detail (sigma = {sigma})" in cal.summary()  # the app's summary says which
+    if sigma != DEFAULT_SIGMA:
+        with pytest.raises(ValueError, match="sigma"):
+            DOTPipeline(load_encoder("detail", device="cpu"), cal)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -143,7 +162,8 @@ def test_denoising_and_jpeg_detail_presets_gain_texture_without_a_lattice(name):
 
     restored_path, clean_path = P.get_preset(name).examples[0]  # astronaut, 320²
     restored, clean = load_image(restored_path), load_image(clean_path)
-    pipe = DOTPipeline(load_encoder("detail", device="cpu"), P.load_preset(name, "detail"))
+    cal = P.load_preset(name, "detail")
+    pipe = DOTPipeline(encoder_for(cal, device="cpu"), cal)  # the preset's own σ (denoise-nlm-50: 1.25)
     out = pipe.enhance(restored).transported
     period = 8 if name.startswith("jpeg") else 4
     tex1, tex0 = (texture_distance(y, clean, n_patches=1024, n_projections=64) for y in (restored, out))

@@ -20,6 +20,7 @@ from dot_core import (
     DOTPipeline,
     EncoderUnavailableError,
     TransportConfig,
+    encoder_for,
     load_encoder,
     load_image,
     save_calibration,
@@ -102,7 +103,7 @@ def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool
     # a calibration file names its latent space: a stranger's may name anything
     check_encoder(cal.encoder, custom_encoders=custom_encoders)
     try:
-        encoder = load_encoder(cal.encoder)
+        encoder = encoder_for(cal)  # with the settings it recorded (a preset's own detail σ)
         config = TransportConfig(fold_kernel=None if fold_kernel == FOLD_AUTO else fold_kernel, color_fix=color_fix)
         pipeline = DOTPipeline(encoder, cal, config=config)
     except (EncoderUnavailableError, ValueError, OSError) as exc:
