@@ -294,3 +294,31 @@ def test_screenshots_and_a_short_phone_page(example, fresh, shot_dir):
     print(f"phone page height with 10 + 10 calibration files, an image and its ground truth: {height} px")
     # 4,855 px before; the batch, suggestion and round-trip blocks added ~200 px since
     assert height < 4100, height  # thumbnail strips under the file lists, a smaller plot font
+
+
+def test_the_restorers_grid_is_what_the_visitor_chose_and_a_preset_states_its_own(browser, app_url, app_images):
+    """Advanced → "Restorer's grid": 4 px on one's own uploads is in the summary; back to none it is
+    gone; a preset (bicubic ×4) states its own whatever the radio says."""
+    page = _open(browser, app_url)
+    try:
+        page.get_by_text("Advanced", exact=True).click()
+        grid = page.locator("#dot-restorer-grid")
+        grid.get_by_label("4", exact=True).check()
+        text = _calibrate(page, app_images["restored"], app_images["clean"])
+        assert "restorer's lattice: 4 px" in text, text
+        # a person who changes their mind as soon as the summary appears: a new click, not the second half
+        # of a double click (page.js drops a click within 800 ms of the last on the same button)
+        page.wait_for_timeout(850)
+        grid.get_by_label("none", exact=True).check()
+        page.click("#dot-calibrate")
+        page.wait_for_function("() => { const t = document.querySelector('#dot-summary').innerText;"
+                               " return t.includes('W2') && !t.includes(\"restorer's lattice\"); }", timeout=60_000)
+        page.locator("#dot-restored button[aria-label='Clear']").first.click()
+        page.locator("#dot-clean button[aria-label='Clear']").first.click()
+        page.locator("#dot-preset input").first.click()
+        page.get_by_role("option", name=re.compile("Bicubic")).first.click()
+        page.click("#dot-calibrate")
+        text = _wait_summary(page, "preset sr-bicubic-x4")
+        assert "restorer's lattice: 4 px" in text, text
+    finally:
+        page.context.close()

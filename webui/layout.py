@@ -185,7 +185,8 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                            label="Restorer's grid (px)",
                                            info="your restorer upscales ×p (e.g. 4)? Then the restoration's content "
                                            "is kept on that p-pixel grid's frequencies, so transport cannot grow "
-                                           "its interpolation pattern. Presets state their own.")
+                                           "its interpolation pattern. Presets state their own.",
+                                           elem_id="dot-restorer-grid")
     with gr.Row():
         # shown once there is a calibration (an empty box before that says nothing)
         download = gr.File(label="Download this calibration (.safetensors)", interactive=False, visible=False,
