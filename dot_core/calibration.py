@@ -143,9 +143,8 @@ class Calibration:
 
     def summary(self) -> str:
         """A few lines for people: W2, sample counts, warnings."""
-        config = self.info.get("encoder_config") or {}
-        extra = {k: v for k, v in config.items() if k not in ("encoder", "channels", "factor", "layout")}
-        settings = f" ({', '.join(f'{k} = {v}' for k, v in extra.items())})" if extra else ""  # e.g. detail's σ
+        sigma = (self.info.get("encoder_config") or {}).get("sigma")  # detail's split, a preset may choose its own
+        settings = f" (sigma = {sigma})" if sigma is not None else ""
         lines = [f"latent space {self.encoder}{settings}, patch {self.patch_size}×{self.patch_size} (d = {self.dim}), "
                  f"{self.mode}"]
         if self.w2 is not None:
