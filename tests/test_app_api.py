@@ -319,7 +319,7 @@ def test_app_examples_run_a_preset_in_one_call(app_images):
     handlers = (CalibrationHandlers(services.settings, services.images, FakePresets),
                 EnhanceHandlers(services.settings, services.images),
                 GroundTruthHandlers(services.settings, services.images))
-    out = ExampleHandlers(*handlers).run(0, "detail", "uniform", "auto", None, None)
+    out = ExampleHandlers(*handlers).run(0, "detail", "uniform", "auto", "stationary", None, None)
     assert len(out) == 16
     summary, cal_state, _, encoder, patch, name, image, gt, alpha, original, *_ = out
     assert "W2" in summary and "preset bicubic-x4" in summary

@@ -241,3 +241,27 @@ def test_restorers_grid_reaches_the_calibration_summary_and_x0(app_images):
     assert preset_state.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px" in text
     with pytest.raises(gr.Error, match="restoration_lattice must be one of"):
         handlers.calibrate(*args, restoration_lattice="5")
+
+
+def test_synthesised_grain_choice_reaches_the_pipeline_and_the_summary(app_images):
+    """Advanced → "Synthesised grain": local is the pipeline's noise model, said in the summary, and
+    changes x̂0 where eq. 5 synthesises; the default is the paper's stationary; others are refused."""
+    import gradio as gr
+
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.settings import Settings
+
+    store = ArrayStore(2**26)
+    handlers = CalibrationHandlers(Settings(), store)
+    text, plain, _ = handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4")
+    assert plain.pipeline.config.noise == "stationary" and "noise: local" not in text
+    assert plain.pipeline.calibration.operator.stochastic  # ε = 0.2 leaves degenerate directions to eq. 5
+    text, local, _ = handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", noise="local")
+    assert local.pipeline.config.noise == "local" and "noise: local" in text
+    *_, a = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.0, plain)
+    *_, b = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.0, local)
+    assert np.abs(a.blend(0.0).astype(np.float64) - b.blend(0.0)).max() > 2 / 255
+    with pytest.raises(gr.Error, match="noise must be one of"):
+        handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", noise="pink")

@@ -298,7 +298,8 @@ def test_screenshots_and_a_short_phone_page(example, fresh, shot_dir):
 
 def test_the_restorers_grid_is_what_the_visitor_chose_and_a_preset_states_its_own(browser, app_url, app_images):
     """Advanced → "Restorer's grid": 4 px on one's own uploads is in the summary; back to none it is
-    gone; a preset (bicubic ×4) states its own whatever the radio says."""
+    gone; a preset (bicubic ×4) states its own whatever the radio says; "Synthesised grain" local is
+    said too."""
     page = _open(browser, app_url)
     try:
         page.get_by_text("Advanced", exact=True).click()
@@ -317,8 +318,9 @@ def test_the_restorers_grid_is_what_the_visitor_chose_and_a_preset_states_its_ow
         page.locator("#dot-clean button[aria-label='Clear']").first.click()
         page.locator("#dot-preset input").first.click()
         page.get_by_role("option", name=re.compile("Bicubic")).first.click()
+        page.locator("#dot-noise").get_by_label("local", exact=True).check()  # and the grain where detail is
         page.click("#dot-calibrate")
         text = _wait_summary(page, "preset sr-bicubic-x4")
-        assert "restorer's lattice: 4 px" in text, text
+        assert "restorer's lattice: 4 px" in text and "noise: local" in text, text
     finally:
         page.context.close()

@@ -20,7 +20,8 @@ from serving.image_store import ArrayStore
 from . import engine
 from .errors import engine_error, fail
 from .settings import (
-    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, RESTORATION_LATTICE_CHOICES, Settings,
+    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, NOISE_CHOICES, NOISE_DEFAULT,
+    RESTORATION_LATTICE_CHOICES, Settings,
 )
 from .state import CalibrationState, ImageState
 
@@ -29,6 +30,12 @@ def check_color_fix(color_fix: str) -> None:
     """Refuse a colour fix that is not one of the page's choices."""
     if color_fix not in COLOR_FIX_CHOICES:
         raise fail(f"color_fix must be one of {', '.join(COLOR_FIX_CHOICES)}, got {color_fix!r}")
+
+
+def check_noise(noise: str) -> None:
+    """Refuse a noise model that is not one of the page's choices."""
+    if noise not in NOISE_CHOICES:
+        raise fail(f"noise must be one of {', '.join(NOISE_CHOICES)}, got {noise!r}")
 
 
 def restoration_lattice_period(choice: str) -> int | None:
@@ -52,6 +59,8 @@ def summary(state: CalibrationState) -> str:
     fix = state.pipeline.color_fix
     lines.append("- colour fix: none (the paper's method as is)" if fix == "none" else
                  f"- colour fix: {fix} (the restoration's colours kept, the transported detail taken)")
+    if cal.operator is not None and cal.operator.stochastic and state.pipeline.config.noise == "local":
+        lines.append("- synthesised grain (eq. 5) follows the image's detail: flat regions stay flat (noise: local)")
     lines += [f"- ⚠️ **Skipped** {reason}" for reason in state.skipped]
     return "\n".join(lines)
 
@@ -81,6 +90,7 @@ class CalibrationHandlers:
         preset: str = "",
         color_fix: str = COLOR_FIX_AUTO,
         restoration_lattice: str = LATTICE_NONE,
+        noise: str = NOISE_DEFAULT,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
         progress=gr.Progress(track_tqdm=True),
@@ -96,6 +106,7 @@ class CalibrationHandlers:
         if fold_kernel not in FOLD_CHOICES:
             raise fail(f"fold_kernel must be one of {', '.join(FOLD_CHOICES)}, got {fold_kernel!r}")
         check_color_fix(color_fix)
+        check_noise(noise)
         period = restoration_lattice_period(restoration_lattice)
         try:
             patch_size = int(patch_size)
@@ -142,7 +153,7 @@ class CalibrationHandlers:
             if skipped:
                 gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
         new_cal = engine.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
-                                         color_fix=color_fix)
+                                         color_fix=color_fix, noise=noise)
         if skipped:
             new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
         img_state = engine.follow(self.images, img_state, new_cal)
@@ -151,16 +162,18 @@ class CalibrationHandlers:
         return summary(new_cal), new_cal, img_state
 
     def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO, color_fix: str = COLOR_FIX_AUTO,
-                              img_state: ImageState | None = None, cal_state: CalibrationState | None = None,
-                              request: gr.Request = None):
+                              noise: str = NOISE_DEFAULT, img_state: ImageState | None = None,
+                              cal_state: CalibrationState | None = None, request: gr.Request = None):
         """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
         if not calibration:
             raise fail("No calibration file was given.")
         check_color_fix(color_fix)
+        check_noise(noise)
         try:
             cal = load_calibration(calibration)
             new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
-                                             custom_encoders=self.settings.custom_encoders, color_fix=color_fix)
+                                             custom_encoders=self.settings.custom_encoders, color_fix=color_fix,
+                                             noise=noise)
         except (ValueError, gr.Error) as exc:  # refused: say what stays in use
             kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
                     else "No calibration is in use yet.")

@@ -29,7 +29,7 @@ from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
 from .files import out_dir, write_blend_png, write_png
-from .settings import COLOR_FIX_AUTO, FOLD_AUTO
+from .settings import COLOR_FIX_AUTO, FOLD_AUTO, NOISE_DEFAULT
 from .state import CalibrationState, ImageState
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for the heavy calls; a no-op everywhere else
@@ -98,13 +98,15 @@ def transport(pipeline: DOTPipeline, image: np.ndarray):
 
 
 def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool,
-                    color_fix: str = COLOR_FIX_AUTO) -> CalibrationState:
-    """The pipeline applying ``cal`` (with ``color_fix``: auto, none, wavelet or adain), saved for download."""
+                    color_fix: str = COLOR_FIX_AUTO, noise: str = NOISE_DEFAULT) -> CalibrationState:
+    """The pipeline applying ``cal`` (with ``color_fix``: auto, none, wavelet or adain; ``noise``: how
+    eq. 5's noise is spread, stationary or local), saved for download."""
     # a calibration file names its latent space: a stranger's may name anything
     check_encoder(cal.encoder, custom_encoders=custom_encoders)
     try:
         encoder = encoder_for(cal)  # with the settings it recorded (a preset's own detail σ)
-        config = TransportConfig(fold_kernel=None if fold_kernel == FOLD_AUTO else fold_kernel, color_fix=color_fix)
+        config = TransportConfig(fold_kernel=None if fold_kernel == FOLD_AUTO else fold_kernel, color_fix=color_fix,
+                                 noise=noise)
         pipeline = DOTPipeline(encoder, cal, config=config)
     except (EncoderUnavailableError, ValueError, OSError) as exc:
         raise engine_error(exc) from None

@@ -39,7 +39,7 @@ class ExampleHandlers:
     def items(self) -> list[tuple[str, str, str, str]]:
         return example_items(self.calibration.presets)
 
-    def run(self, index: int, encoder: str, fold_kernel: str, color_fix: str, cal_state, img_state,
+    def run(self, index: int, encoder: str, fold_kernel: str, color_fix: str, noise: str, cal_state, img_state,
             progress=gr.Progress()):
         """One click: the preset's calibration, then its example image and ground truth.
 
@@ -52,8 +52,8 @@ class ExampleHandlers:
         ready = self.calibration.presets.get_preset(preset).encoders  # latent spaces with a shipped calibration
         encoder = encoder if encoder in ready or not ready else ready[0]
         summary, cal_state, _ = self.calibration.calibrate(None, None, encoder, 0, "unpaired", fold_kernel, preset,
-                                                           color_fix, cal_state=cal_state, img_state=None,
-                                                           progress=progress)
+                                                           color_fix, noise=noise, cal_state=cal_state,
+                                                           img_state=None, progress=progress)
         original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state)
         text, fig, img_state = self.ground_truth.compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
         cal = cal_state.pipeline.calibration
@@ -61,8 +61,8 @@ class ExampleHandlers:
         return (summary, cal_state, download, cal.encoder, cal.patch_size, preset, restored, clean,
                 DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig, img_state)
 
-    def select(self, gallery, encoder, fold_kernel, color_fix, cal_state, img_state, evt: gr.SelectData,
+    def select(self, gallery, encoder, fold_kernel, color_fix, noise, cal_state, img_state, evt: gr.SelectData,
                progress=gr.Progress(), request: gr.Request = None):
         """The gallery's select event; ``gallery`` is its first input so that a refusal at admission
         shows on it (its value is not needed)."""
-        return self.run(evt.index, encoder, fold_kernel, color_fix, cal_state, img_state, progress)
+        return self.run(evt.index, encoder, fold_kernel, color_fix, noise, cal_state, img_state, progress)

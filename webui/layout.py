@@ -34,6 +34,8 @@ from .settings import (
     FOLD_CHOICES,
     IMAGE_TYPES,
     LATTICE_NONE,
+    NOISE_CHOICES,
+    NOISE_DEFAULT,
     RESTORATION_LATTICE_CHOICES,
     Settings,
 )
@@ -115,6 +117,7 @@ class CalibrateUI:
     fold_kernel: gr.Radio
     color_fix: gr.Radio
     restoration_lattice: gr.Radio
+    noise: gr.Radio
     download: gr.File
     upload: gr.File
 
@@ -187,6 +190,10 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                            "is kept on that p-pixel grid's frequencies, so transport cannot grow "
                                            "its interpolation pattern. Presets state their own.",
                                            elem_id="dot-restorer-grid")
+            noise = gr.Radio(list(NOISE_CHOICES), value=NOISE_DEFAULT, label="Synthesised grain",
+                             info="the detail a restoration lacks entirely is synthesised (eq. 5): stationary, "
+                             "the paper's, the same grain everywhere; local, scaled by the image's own detail, so "
+                             "flat sky stays flat", elem_id="dot-noise")
     with gr.Row():
         # shown once there is a calibration (an empty box before that says nothing)
         download = gr.File(label="Download this calibration (.safetensors)", interactive=False, visible=False,
@@ -194,7 +201,7 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
         upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
                          height=140, elem_id="dot-cal-upload")
     return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
-                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, download, upload)
+                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, noise, download, upload)
 
 
 def _enhance_ui() -> EnhanceUI:
@@ -338,13 +345,13 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         heavy(
             c.button.click, h.calibration.calibrate,
             [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, c.color_fix,
-             c.restoration_lattice, cal_state, img_state],
+             c.restoration_lattice, c.noise, cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
             **shown).success(**controls).success(**refresh).success(**after).success(**settle)
         loaded = heavy(
             c.upload.upload, h.calibration.load_calibration_file,
-            [c.upload, c.fold_kernel, c.color_fix, img_state, cal_state],
+            [c.upload, c.fold_kernel, c.color_fix, c.noise, img_state, cal_state],
             [c.summary, cal_state, img_state], api_name="load_calibration",
         )
         loaded.failure(lambda: None, None, c.upload, api_visibility="private", show_progress="hidden")  # not kept
@@ -374,7 +381,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         if examples:
             heavy(
                 gallery.select, h.examples.select,
-                [gallery, c.encoder, c.fold_kernel, c.color_fix, cal_state, img_state],
+                [gallery, c.encoder, c.fold_kernel, c.color_fix, c.noise, cal_state, img_state],
                 [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, e.image, e.gt_file, e.alpha,
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private", trigger_mode="once",
