@@ -61,6 +61,15 @@ def _wait_server_image(page, alpha: float) -> None:
     )
 
 
+def _calibrate_on_uploads(page, app_images: dict) -> None:
+    """Drop the restored and clean test images, wait for their thumbnails, calibrate, wait for the summary."""
+    page.locator("#dot-restored input[type=file]").set_input_files(app_images["restored"])
+    page.locator("#dot-clean input[type=file]").set_input_files(app_images["clean"])
+    page.wait_for_function("document.querySelectorAll('.dot-thumbs img').length >= 6", timeout=30_000)
+    page.click("#dot-calibrate")
+    page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('W2')", timeout=120_000)
+
+
 def _blend(alpha: float, x_star: np.ndarray, x0: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(alpha * x_star + (1 - alpha) * x0), 0, 255)  # eq. (4)
 
@@ -90,12 +99,7 @@ def test_browser_calibrate_enhance_and_slide(app_url, app_images, shots):
             assert "latent" in page.inner_text("#dot-notice")  # says which latent space it runs on
 
             # 1. calibrate on uploaded images
-            page.locator("#dot-restored input[type=file]").set_input_files(app_images["restored"])
-            page.locator("#dot-clean input[type=file]").set_input_files(app_images["clean"])
-            page.wait_for_function("document.querySelectorAll('.dot-thumbs img').length >= 6", timeout=30_000)
-            page.click("#dot-calibrate")
-            page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('W2')",
-                                   timeout=120_000)
+            _calibrate_on_uploads(page, app_images)
             assert "3 restored + 3 clean" in page.inner_text("#dot-summary")
 
             # 2. enhance: original | transported | interpolated at the default α

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_browser import ARGS, CHROMIUM, _blend, _shown, _slider_value, _wait_server_image
+from test_browser import ARGS, CHROMIUM, _blend, _calibrate_on_uploads, _shown, _slider_value, _wait_server_image
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 
@@ -42,12 +42,7 @@ def test_browser_suggestion_roundtrip_and_batch(app_url, app_images, feature_sho
             page.wait_for_selector("#dot-calibrate")
             assert not page.is_visible("#dot-suggest-psnr")  # no ground truth, no suggestion
 
-            page.locator("#dot-restored input[type=file]").set_input_files(app_images["restored"])
-            page.locator("#dot-clean input[type=file]").set_input_files(app_images["clean"])
-            page.wait_for_function("document.querySelectorAll('.dot-thumbs img').length >= 6", timeout=30_000)
-            page.click("#dot-calibrate")
-            page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('W2')",
-                                   timeout=120_000)
+            _calibrate_on_uploads(page, app_images)
             page.locator("#dot-image input[type=file]").set_input_files(app_images["image"])
             _wait_server_image(page, _slider_value(page))
             page.locator("#dot-gt input[type=file]").set_input_files(app_images["ground_truth"])

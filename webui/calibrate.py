@@ -26,22 +26,15 @@ from .settings import (
 from .state import CalibrationState, ImageState
 
 
-def check_color_fix(color_fix: str) -> None:
-    """Refuse a colour fix that is not one of the page's choices."""
-    if color_fix not in COLOR_FIX_CHOICES:
-        raise fail(f"color_fix must be one of {', '.join(COLOR_FIX_CHOICES)}, got {color_fix!r}")
-
-
-def check_noise(noise: str) -> None:
-    """Refuse a noise model that is not one of the page's choices."""
-    if noise not in NOISE_CHOICES:
-        raise fail(f"noise must be one of {', '.join(NOISE_CHOICES)}, got {noise!r}")
+def check_choice(name: str, value, choices) -> None:
+    """Refuse a value of control ``name`` that is not one of the page's ``choices`` (an API caller's typo)."""
+    if value not in choices:
+        raise fail(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def restoration_lattice_period(choice: str) -> int | None:
     """The page's "Restorer's grid" choice as a period in pixels (None for "none"); refuses others."""
-    if str(choice) not in RESTORATION_LATTICE_CHOICES:
-        raise fail(f"restoration_lattice must be one of {', '.join(RESTORATION_LATTICE_CHOICES)}, got {choice!r}")
+    check_choice("restoration_lattice", str(choice), RESTORATION_LATTICE_CHOICES)
     return None if str(choice) == LATTICE_NONE else int(choice)
 
 
@@ -101,12 +94,10 @@ class CalibrationHandlers:
         if not encoder:
             raise fail("Pick a latent space (encoder).")
         engine.check_encoder(encoder, custom_encoders=self.settings.custom_encoders)
-        if mode not in MODES:
-            raise fail(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if fold_kernel not in FOLD_CHOICES:
-            raise fail(f"fold_kernel must be one of {', '.join(FOLD_CHOICES)}, got {fold_kernel!r}")
-        check_color_fix(color_fix)
-        check_noise(noise)
+        check_choice("mode", mode, MODES)
+        check_choice("fold_kernel", fold_kernel, FOLD_CHOICES)
+        check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
+        check_choice("noise", noise, NOISE_CHOICES)
         period = restoration_lattice_period(restoration_lattice)
         try:
             patch_size = int(patch_size)
@@ -167,8 +158,8 @@ class CalibrationHandlers:
         """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
         if not calibration:
             raise fail("No calibration file was given.")
-        check_color_fix(color_fix)
-        check_noise(noise)
+        check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
+        check_choice("noise", noise, NOISE_CHOICES)
         try:
             cal = load_calibration(calibration)
             new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
