@@ -334,3 +334,33 @@ def test_alpha_outside_the_apps_range_is_refused(folders, tmp_path, capsys, alph
 
 def test_alpha_range_is_stated_in_help():
     assert "[-1, 2]" in _parser("enhance").format_help()
+
+
+def test_calibrate_eps_is_recorded_and_checked(folders, tmp_path, capsys):
+    from dot_core.calibration_file import load_calibration
+
+    out = tmp_path / "e.safetensors"
+    args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "pixel"]
+    assert main([*args, "--eps", "0.25", "--out", str(out)]) == 0
+    assert load_calibration(out).eps == 0.25
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0 and "eps 0.25" in capsys.readouterr().out
+    for bad in ("-1", "nan", "inf"):
+        assert main([*args, "--eps", bad, "--out", str(tmp_path / "bad.safetensors")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "eps must be a finite number ≥ 0" in err
+    assert not (tmp_path / "bad.safetensors").exists()
+    assert "--eps" in _parser("calibrate").format_help()
+
+
+def test_calibrate_refuses_a_calibration_too_large_to_load_before_reading_images(folders, tmp_path, capsys,
+                                                                                 monkeypatch):
+    import dot_core.calibration_file as cf
+    import dot_core.cli as cli
+
+    read = []
+    monkeypatch.setattr(cf, "MAX_CALIBRATION_BYTES", cf.MAX_HEADER_BYTES + 1000)  # as if d = 27 were too large
+    monkeypatch.setattr(cli, "load_image", lambda *a, **k: read.append(a) or 1 / 0)
+    code = main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
+                 "--encoder", "pixel", "--out", str(tmp_path / "c.safetensors")])
+    assert code == 2 and read == [] and "smaller patch size" in capsys.readouterr().err
