@@ -155,29 +155,28 @@ class Calibration:
         return replace(self, target=target, source=source, info=self._merged_info(other, target, source))
 
     def _merged_info(self, other: "Calibration", target: PatchMoments, source: PatchMoments | None) -> dict:
-        """``info`` of the merged calibration: counts added, warnings and the pair PSNR recomputed."""
+        """``info`` of the merged calibration: counts added; the warnings that follow from counts and
+        the pairs' PSNR recomputed for the merged sets; other warnings (resolution) kept once."""
         keys = ("n_restored_images", "n_clean_images", "n_skipped_restored", "n_skipped_clean")
         info = {**self.info, **{k: self.info.get(k, 0) + other.info.get(k, 0) for k in keys}}
-        sets = [("clean", target)] + ([] if source is None else [("restored", source)])
-        counted = {w for cal in (self, other) for role, m in (("clean", cal.target), ("restored", cal.source))
-                   if m is not None for w in sample_warnings(role, m.n, self.dim) + skip_warnings(
-                       role, cal.info.get(f"n_skipped_{role}", 0))}
-        others = [w for cal in (self, other) for w in cal.info.get("warnings", []) if w not in counted]
-        info["warnings"] = [w for role, m in sets for w in sample_warnings(role, m.n, self.dim)
-                            + skip_warnings(role, info[f"n_skipped_{role}"])]
-        info["warnings"] += list(dict.fromkeys(others))  # e.g. the resolution warning: kept once
+        from_counts = {w for cal in (self, other) for w in cal._count_warnings(cal.target, cal.source, cal.info)}
+        kept = [w for cal in (self, other) for w in cal.info.get("warnings", []) if w not in from_counts]
+        info["warnings"] = self._count_warnings(target, source, info) + list(dict.fromkeys(kept))
         info.pop("pair_psnr_db", None), info.pop("n_pairs", None)
         pairs = [(cal.info.get("n_pairs", cal.info.get("n_restored_images", 0)), cal.info.get("pair_psnr_db"))
                  for cal in (self, other)]
-        if all(p is not None and n > 0 for n, p in pairs):  # PSNR of the mean squared error over all pairs
+        if all(db is not None and n > 0 for n, db in pairs):  # PSNR of the mean squared error over all pairs
             n_pairs = sum(n for n, _ in pairs)
-            info["pair_psnr_db"] = _psnr(sum(n * 10 ** (-p / 10) for n, p in pairs) / n_pairs)
+            info["pair_psnr_db"] = _psnr(sum(n * 10 ** (-db / 10) for n, db in pairs) / n_pairs)
             if n_pairs != info["n_restored_images"]:
                 info["n_pairs"] = n_pairs
-        for role in ("restored", "clean"):
-            if not info[f"n_skipped_{role}"]:
-                del info[f"n_skipped_{role}"]
-        return info
+        return {k: v for k, v in info.items() if not (k.startswith("n_skipped_") and v == 0)}
+
+    def _count_warnings(self, target: PatchMoments, source: PatchMoments | None, info: dict) -> list[str]:
+        """The warnings that follow from sample and skip counts, in :meth:`Calibrator.warnings`' order."""
+        sets = [("clean", target)] + ([] if source is None else [("restored", source)])
+        return [w for role, m in sets
+                for w in sample_warnings(role, m.n, self.dim) + skip_warnings(role, info.get(f"n_skipped_{role}", 0))]
 
     def summary(self) -> str:
         """A few lines for people: W2, sample counts, warnings."""

@@ -280,3 +280,16 @@ def test_merge_recomputes_warnings_and_pair_psnr(pixel):
     assert merged.info["pair_psnr_db"] == pytest.approx(one.info["pair_psnr_db"], abs=1e-9)
     assert not math.isclose(merged.info["pair_psnr_db"], a.info["pair_psnr_db"])
     assert merged.info["n_restored_images"] == 4
+
+
+def test_merge_adds_the_skipped_images_of_both(pixel):
+    def with_one_tiny(name):
+        c = Calibrator(pixel, 2)
+        c.add_restored(photo(name, 40))
+        c.add_restored(photo(name, 1))  # smaller than one patch: skipped
+        c.add_clean(photo("chelsea", 40))
+        return c.fit()
+
+    merged = with_one_tiny("coffee").merge(with_one_tiny("rocket"))
+    assert "2 restored image(s) smaller than one latent patch were skipped" in merged.info["warnings"]
+    assert not any(w.startswith("1 restored") for w in merged.info["warnings"])
