@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .encoders import Encoder
-from .gaussian_ot import GaussianOperator, fit_operator, gelbrich_w2
+from .gaussian_ot import GaussianOperator, check_eps, fit_operator, gelbrich_w2
 from .latent_cache import LatentCache, encode_image
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
@@ -55,6 +55,19 @@ def check_restoration_lattice(period) -> int | None:
         raise ValueError(f"restoration_lattice must be None or an integer number of pixels in "
                          f"[2, {MAX_RESTORATION_LATTICE}] (a ×4 upscaler: 4), got {period!r}")
     return period
+
+
+def sample_warnings(role: str, n: int, dim: int) -> list[str]:
+    """The warning for a set whose n patches are few for dimension d (noisy covariance), if any."""
+    if 0 < n < MIN_SAMPLES_PER_DIM * dim:
+        return [f"only {n} {role} patches for dimension {dim} (want ≥ {MIN_SAMPLES_PER_DIM * dim}); "
+                "the covariance is noisy: add images or lower the patch size"]
+    return []
+
+
+def skip_warnings(role: str, skipped: int) -> list[str]:
+    """The warning for images smaller than one latent patch, if any were skipped."""
+    return [f"{skipped} {role} image(s) smaller than one latent patch were skipped"] if skipped else []
 
 
 def _count(n: int, noun: str) -> str:
@@ -138,8 +151,32 @@ class Calibration:
                 "with the same latent space, settings, patch size, mode, eps, method and restorer's lattice"
             )
         source = None if self.source is None else self.source.merge(other.source)
-        counts = {k: self.info.get(k, 0) + other.info.get(k, 0) for k in ("n_restored_images", "n_clean_images")}
-        return replace(self, target=self.target.merge(other.target), source=source, info={**self.info, **counts})
+        target = self.target.merge(other.target)
+        return replace(self, target=target, source=source, info=self._merged_info(other, target, source))
+
+    def _merged_info(self, other: "Calibration", target: PatchMoments, source: PatchMoments | None) -> dict:
+        """``info`` of the merged calibration: counts added; the warnings that follow from counts and
+        the pairs' PSNR recomputed for the merged sets; other warnings (resolution) kept once."""
+        keys = ("n_restored_images", "n_clean_images", "n_skipped_restored", "n_skipped_clean")
+        info = {**self.info, **{k: self.info.get(k, 0) + other.info.get(k, 0) for k in keys}}
+        from_counts = {w for cal in (self, other) for w in cal._count_warnings(cal.target, cal.source, cal.info)}
+        kept = [w for cal in (self, other) for w in cal.info.get("warnings", []) if w not in from_counts]
+        info["warnings"] = self._count_warnings(target, source, info) + list(dict.fromkeys(kept))
+        info.pop("pair_psnr_db", None), info.pop("n_pairs", None)
+        pairs = [(cal.info.get("n_pairs", cal.info.get("n_restored_images", 0)), cal.info.get("pair_psnr_db"))
+                 for cal in (self, other)]
+        if all(db is not None and n > 0 for n, db in pairs):  # PSNR of the mean squared error over all pairs
+            n_pairs = sum(n for n, _ in pairs)
+            info["pair_psnr_db"] = _psnr(sum(n * 10 ** (-db / 10) for n, db in pairs) / n_pairs)
+            if n_pairs != info["n_restored_images"]:
+                info["n_pairs"] = n_pairs
+        return {k: v for k, v in info.items() if not (k.startswith("n_skipped_") and v == 0)}
+
+    def _count_warnings(self, target: PatchMoments, source: PatchMoments | None, info: dict) -> list[str]:
+        """The warnings that follow from sample and skip counts, in :meth:`Calibrator.warnings`' order."""
+        sets = [("clean", target)] + ([] if source is None else [("restored", source)])
+        return [w for role, m in sets
+                for w in sample_warnings(role, m.n, self.dim) + skip_warnings(role, info.get(f"n_skipped_{role}", 0))]
 
     def summary(self) -> str:
         """A few lines for people: W2, sample counts, warnings."""
@@ -164,6 +201,11 @@ class Calibration:
         return "\n".join(lines)
 
 
+def _psnr(mse: float) -> float:
+    """PSNR in dB of a mean squared error over [0, 1] images (inf for a perfect restorer)."""
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
 class Calibrator:
     """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`."""
 
@@ -178,7 +220,9 @@ class Calibrator:
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
         self.restoration_lattice = check_restoration_lattice(restoration_lattice)
         # eps None: the encoder's own regularisation (Encoder.default_eps; ``detail`` sets its own)
-        self.method, self.eps = method, encoder.default_eps if eps is None else eps
+        if method not in ("auto", "deterministic", "stochastic"):
+            raise ValueError(f"method must be 'auto', 'deterministic' or 'stochastic', got {method!r}")
+        self.method, self.eps = method, encoder.default_eps if check_eps(eps) is None else float(eps)
         self.cache = cache  # latents of images seen before are not encoded again
         d = encoder.ot_channels * patch_size**2
         self.source = PatchMoments(d)
@@ -237,13 +281,7 @@ class Calibrator:
         d = self.source.dim
         sets = [("clean", self.target)] + ([] if self.mode == "zero-shot" else [("restored", self.source)])
         for role, m in sets:
-            if 0 < m.n < MIN_SAMPLES_PER_DIM * d:
-                out.append(
-                    f"only {m.n} {role} patches for dimension {d} (want ≥ {MIN_SAMPLES_PER_DIM * d}); "
-                    "the covariance is noisy: add images or lower the patch size"
-                )
-            if self.skipped[role]:
-                out.append(f"{self.skipped[role]} {role} image(s) smaller than one latent patch were skipped")
+            out += sample_warnings(role, m.n, d) + skip_warnings(role, self.skipped[role])
         px = {r: statistics.median(h * w for h, w in s) for r, s in self.sizes.items() if s}
         if len(px) == 2:
             ratio = math.sqrt(max(px.values()) / min(px.values()))
@@ -270,14 +308,16 @@ class Calibrator:
             "warnings": self.warnings(),
             "encoder_config": self.encoder.describe(),  # e.g. detail's σ: checked when applied
         }
+        info.update({f"n_skipped_{role}": k for role, k in self.skipped.items() if k})  # read by merge
         if self.restoration_lattice is not None:
             info["restoration_lattice"] = self.restoration_lattice
         if self._pair_sq_err:
-            mse = statistics.fmean(self._pair_sq_err)
-            info["pair_psnr_db"] = float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
-        return Calibration(
+            info["pair_psnr_db"] = _psnr(statistics.fmean(self._pair_sq_err))
+            if len(self._pair_sq_err) != info["n_restored_images"]:  # pairs too small to encode still count
+                info["n_pairs"] = len(self._pair_sq_err)
+        return Calibration(  # copies: images added after fit() change the calibrator, not this calibration
             encoder=self.encoder.name, channels=self.encoder.ot_channels, factor=self.encoder.factor,
-            patch_size=self.patch_size, mode=self.mode, target=self.target,
-            source=None if self.mode == "zero-shot" else self.source,
+            patch_size=self.patch_size, mode=self.mode, target=self.target.copy(),
+            source=None if self.mode == "zero-shot" else self.source.copy(),
             method=self.method, eps=self.eps, info=info,
         )

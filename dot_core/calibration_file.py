@@ -12,6 +12,7 @@ the same for ``source.`` unless zero-shot, and for reference ``operator.T``, ``o
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -25,17 +26,48 @@ from ._version import __version__
 from .calibration import MAX_RESTORATION_LATTICE, MODES, Calibration
 from .moments import PatchMoments
 
-__all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "save_calibration", "load_calibration", "read_provenance"]
+__all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "calibration_file_bytes", "check_savable", "save_calibration",
+           "load_calibration", "read_provenance"]
 
 FORMAT = "dot-calibration"
 FORMAT_VERSION = 1
 MAX_CALIBRATION_BYTES = 64 * 1024 * 1024
 MAX_DIM = 4096
+MAX_HEADER_BYTES = 1 << 20  # the loader's limit on the JSON header (names, shapes, metadata)
 _METHODS = ("auto", "deterministic", "stochastic")
 
 
+def calibration_file_bytes(dim: int, *, mode: str = "unpaired", method: str = "auto") -> int:
+    """The most bytes a calibration of patch dimension d = C·p² can take on disk.
+
+    float64 tensors: n, S1 (d) and S2 (d × d) per set (one set in zero-shot mode), the operator's
+    T (d × d) and means, and Σw (d × d) unless the operator is deterministic; plus the header.
+    """
+    d, sets = dim, 1 if mode == "zero-shot" else 2
+    square = sets + (0 if mode == "zero-shot" else 1 + (method != "deterministic"))
+    vectors = sets + (0 if mode == "zero-shot" else 2)
+    return 8 * (sets + vectors * d + square * d * d) + MAX_HEADER_BYTES
+
+
+def check_savable(dim: int, *, mode: str = "unpaired", method: str = "auto") -> None:
+    """Refuse, before any work, a calibration whose file could exceed what :func:`load_calibration`
+    reads (``MAX_CALIBRATION_BYTES``): what can be saved can be loaded."""
+    size = calibration_file_bytes(dim, mode=mode, method=method)
+    if size > MAX_CALIBRATION_BYTES:
+        raise ValueError(
+            f"patch dimension d = C·p² = {dim} makes a calibration file of up to {size / 2**20:.0f} MiB, over "
+            f"the {MAX_CALIBRATION_BYTES / 2**20:.0f} MiB calibration files are limited to; use a smaller "
+            "patch size")
+
+
 def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
-    """Write ``cal`` to ``path`` (``.safetensors``); returns the path."""
+    """Write ``cal`` to ``path`` (``.safetensors``); returns the path.
+
+    Refuses (``ValueError``) a calibration :func:`load_calibration` would refuse for its size, and
+    writes a temporary file first, so ``path`` is never left half-written; a disk error (a folder
+    at ``path``, no space) is an ``OSError`` naming the path.
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
@@ -66,8 +98,22 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     path = Path(path)
+    size = sum(t.numel() * t.element_size() for t in tensors.values()) + len(json.dumps(meta)) + 8 * 1024
+    if size > MAX_CALIBRATION_BYTES or len(json.dumps(meta)) > MAX_HEADER_BYTES // 2:
+        raise ValueError(f"{path.name}: this calibration ({size / 2**20:.1f} MiB) is over the "
+                         f"{MAX_CALIBRATION_BYTES / 2**20:.0f} MiB calibration files are limited to; "
+                         "use a smaller patch size")
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=meta)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        save_file(tensors, str(part), metadata=meta)
+        os.replace(part, path)
+    except SafetensorError as exc:  # safetensors reports its I/O failures as its own error
+        raise OSError(errno.EIO, str(exc), str(path)) from None
+    finally:
+        part.unlink(missing_ok=True)
     return path
 
 
@@ -84,7 +130,7 @@ def _read_header(path: Path, name: str) -> tuple[dict, dict]:
         if len(head) < 8:
             raise _fail(name, "file is too short to be safetensors")
         (n,) = struct.unpack("<Q", head)
-        if n < 2 or n > size - 8 or n > 1 << 20:
+        if n < 2 or n > size - 8 or n > MAX_HEADER_BYTES:
             raise _fail(name, "it is not a safetensors file (bad header length; pickles are never loaded)")
         header = _parse_json(fh.read(n), name, "its safetensors header")
     if not isinstance(header, dict):
@@ -115,6 +161,9 @@ def _check_info(info: dict, name: str) -> None:
     checks = {
         "n_restored_images": is_count,
         "n_clean_images": is_count,
+        "n_skipped_restored": is_count,
+        "n_skipped_clean": is_count,
+        "n_pairs": is_count,
         "warnings": lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v),
         "pair_psnr_db": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
         # the latent space's settings (Encoder.describe()), compared by pipeline.check_compatible
@@ -198,7 +247,7 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     except ValueError as exc:
         raise _fail(name, f"metadata is malformed ({exc})") from None
     info = _parse_json(meta.get("info", "{}"), name, "metadata field 'info'")
-    if not (math.isfinite(eps) and 0 <= eps < 1) or not isinstance(info, dict):
+    if not (math.isfinite(eps) and eps >= 0) or not isinstance(info, dict):  # gaussian_ot.check_eps
         raise _fail(name, "metadata fields 'eps' or 'info' are malformed")
     _check_info(info, name)
     allowed = {f"{r}.{k}" for r in ("target", "source") for k in ("n", "s1", "s2")}

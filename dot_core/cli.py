@@ -17,13 +17,15 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .calibration import MODES, Calibrator, check_restoration_lattice
-from .calibration_file import load_calibration, read_provenance, save_calibration
+from .gaussian_ot import check_eps
+from .calibration_file import check_savable, load_calibration, read_provenance, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
 from .latents import encoder_for, load_encoder
+from .outputs import inputs_overwritten, output_names
 from .patches import FOLD_KERNELS, NOISE_MODELS
-from .pipeline import DOTPipeline, TransportConfig
+from .pipeline import ALPHA_MAX, ALPHA_MIN, DOTPipeline, TransportConfig, check_alpha
 from .provenance import write_png_provenance
 
 __all__ = ["main", "build_parser", "parse_alphas"]
@@ -44,7 +46,8 @@ class CLIError(Exception):
 
 
 def parse_alphas(values: list[str] | None) -> list[float]:
-    """``--alpha 0 --alpha 0.5,1`` → [0.0, 0.5, 1.0]; default [0.0]."""
+    """``--alpha 0 --alpha 0.5,1`` → [0.0, 0.5, 1.0], each in [ALPHA_MIN, ALPHA_MAX], repeats
+    dropped; default [0.0]."""
     out: list[float] = []
     for value in values or ["0"]:
         for part in value.split(","):
@@ -54,7 +57,44 @@ def parse_alphas(values: list[str] | None) -> list[float]:
                 raise CLIError(f"--alpha expects numbers, got {part!r}") from None
             if not math.isfinite(a):
                 raise CLIError(f"--alpha must be finite, got {part!r}")
-            out.append(a)
+            try:
+                a = check_alpha(a)
+            except ValueError as exc:
+                raise CLIError(f"--alpha: {exc}") from None
+            if a not in out:
+                out.append(a)
+    return out
+
+
+def _os_error(path, exc: OSError) -> CLIError:
+    """One line naming the path and what the system said (``Not a directory``, ``No space left``)."""
+    return CLIError(f"{path}: {exc.strerror or exc}")
+
+
+def _make_folder(folder: Path, out: Path) -> None:
+    """Create ``folder`` (and its parents) for ``--out``, or say in one line why it cannot be."""
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise CLIError(f"--out {out}: {blocking} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _os_error(folder, exc) from None
+
+
+def _out_file(path: str) -> Path:
+    """``calibrate --out``: a file whose folder exists or can be made; checked before any work."""
+    out = Path(path)
+    if out.is_dir():
+        raise CLIError(f"--out {out}: is a folder; give a file name, e.g. {out / 'calibration.safetensors'}")
+    _make_folder(out.parent, out)
+    return out
+
+
+def _out_dir(path: str) -> Path:
+    """``enhance --out``: a folder that exists or can be made; checked before any work."""
+    out = Path(path)
+    _make_folder(out, out)
     return out
 
 
@@ -105,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto",
                      help="operator: deterministic (eq. 2), stochastic (eq. 5, for a singular restored "
                           "covariance) or auto, which picks (default: %(default)s)")
+    cal.add_argument("--eps", type=float, default=None, metavar="E",
+                     help="the operator's stability constant, relative to the mean eigenvalue of the restored "
+                          "covariance: Σs + E·mean λ(Σs)·I replaces Σs (eq. 2); larger is smoother, a number ≥ 0 "
+                          "(default: the latent's own, 1e-9 for most)")
     cal.add_argument("--restoration-lattice", type=int, default=None, metavar="P",
                      help="the restorer's lattice period in pixels (a x4 upscaler: 4): enhancing then keeps the "
                           "restoration's content around those frequencies, so the transport cannot grow its "
@@ -118,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("inputs", nargs="+", metavar="IN", help="restored images or folders")
     enh.add_argument("--calibration", required=True, metavar="FILE", help="a calibration from 'calibrate'")
     enh.add_argument("--alpha", action="append", metavar="A",
-                     help="eq. (4): 1 = restoration, 0 = transported, beyond extrapolates; repeat or A,B,C "
-                          "(default: 0)")
+                     help=f"eq. (4): 1 = restoration, 0 = transported, beyond extrapolates, in "
+                          f"[{ALPHA_MIN:g}, {ALPHA_MAX:g}]; repeat or A,B,C (default: 0)")
     enh.add_argument("--encoder", default=None, metavar="NAME",
                      help="override the calibration's encoder, e.g. a local copy of its weights or its "
                           "TAESD-family folder "
@@ -179,13 +223,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise CLIError(f"paired mode needs as many restored as clean images, got {len(restored)} and {len(clean)}")
     try:  # before loading a latent space, which may take a while
         check_restoration_lattice(args.restoration_lattice)
+        check_eps(args.eps)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    out = _out_file(args.out) if _group(args).is_main else Path(args.out)
     encoder = _load_encoder(args.encoder, args)
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
-        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method,
+        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method, eps=args.eps,
                                 restoration_lattice=args.restoration_lattice)
+        check_savable(calibrator.source.dim, mode=args.mode, method=args.method)  # before any image is encoded
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failures = 0
@@ -212,7 +259,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from None
     if not group.is_main:
         return 1 if failures else 0
-    out = save_calibration(calibration, args.out)
+    try:
+        save_calibration(calibration, out)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise _os_error(out, exc) from None
     print(calibration.summary())
     print(f"wrote {out}")
     if failures:
@@ -220,18 +272,35 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _output_names(paths: list[Path]) -> list[str]:
-    names, seen = [], {}
-    for p in paths:
-        stem = p.stem
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return names
+def _refuse_overwriting(inputs: list[Path], out_dir: Path, names: list[list[str]]) -> None:
+    """Stop before any work when an output would replace an input (the same file by any path)."""
+    hits = inputs_overwritten(inputs, [out_dir / n for group in names for n in group])
+    if hits:
+        src, dst = hits[0]
+        raise CLIError(f"--out {out_dir}: writing {dst.name} would overwrite the input {src}"
+                       f"{f' (and {len(hits) - 1} more)' if len(hits) > 1 else ''}; choose another folder")
+
+
+def _write_outputs(pipe: DOTPipeline, result, alphas: list[float], out_dir: Path, names: list[str],
+                   args: argparse.Namespace) -> int:
+    """One PNG per α, with its provenance; returns how many were written. Disk errors stop the run."""
+    for a, name in zip(alphas, names):
+        path = out_dir / name
+        try:
+            png = save_image(path, pipe.blend(result, a, space=args.space), bits=args.bits)
+            write_png_provenance(png, {**result.provenance, "alpha": a, "space": args.space})
+        except OSError as exc:
+            raise _os_error(path, exc) from None
+    return len(names)
 
 
 def run_enhance(args: argparse.Namespace) -> int:
     alphas = parse_alphas(args.alpha)
     inputs = _paths(args.inputs, "inputs")
+    names = output_names(inputs, alphas)
+    group = _group(args)  # under accelerate launch, each process writes its own shard
+    out_dir = _out_dir(args.out) if group.is_main else Path(args.out)
+    _refuse_overwriting(inputs, out_dir, names)
     try:
         calibration = load_calibration(args.calibration)
     except ValueError as exc:
@@ -240,7 +309,7 @@ def run_enhance(args: argparse.Namespace) -> int:
         encoder = _load_encoder(args.encoder, args)
     else:  # the latent the calibration was made in, with the settings it recorded (detail's σ)
         try:
-            encoder = encoder_for(calibration, device=_group(args).device_for(args.device), dtype=args.dtype)
+            encoder = encoder_for(calibration, device=group.device_for(args.device), dtype=args.dtype)
         except (EncoderUnavailableError, ValueError) as exc:
             raise CLIError(str(exc)) from None
     try:
@@ -252,24 +321,21 @@ def run_enhance(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    out_dir = Path(args.out)
-    failures = 0
-    group = _group(args)  # under accelerate launch, each process writes its own shard
-    work = group.shard(list(zip(inputs, _output_names(inputs))))
-    for path, stem in _progress(work, "enhancing", group):
+    failures = written = 0
+    for path, mine in _progress(group.shard(list(zip(inputs, names))), "enhancing", group):
         try:
             result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
-            for a in alphas:
-                name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"
-                png = save_image(out_dir / name, pipe.blend(result, a, space=args.space), bits=args.bits)
-                write_png_provenance(png, {**result.provenance, "alpha": a, "space": args.space})
         except (ValueError, MemoryError) as exc:
             failures += 1
             _note(f"skipped {path.name}: {exc}" if isinstance(exc, MemoryError) else f"skipped: {exc}")
-    (failures,) = group.sum_ints(failures)
+            continue
+        written += _write_outputs(pipe, result, alphas, out_dir, mine, args)
+    failures, written = group.sum_ints(failures, written)
     done = len(inputs) - failures
     if group.is_main:
-        print(f"wrote {done * len(alphas)} image(s) for {done} of {len(inputs)} input(s) to {out_dir}")
+        print(f"wrote {written} image(s) for {done} of {len(inputs)} input(s) to {out_dir}")
+    if not done:
+        raise CLIError("none of the inputs could be enhanced; see above")
     return 1 if failures else 0
 
 
@@ -334,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except MemoryError as exc:
         _note(f"error: {exc or 'out of memory'}; use smaller images or --max-pixels")
+        return 2
+    except OSError as exc:  # a disk error the command did not expect: still one line
+        _note(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
         return 2
     except KeyboardInterrupt:
         _note("interrupted")

@@ -17,6 +17,7 @@ References
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import torch
 
 __all__ = [
     "GaussianOperator",
+    "check_eps",
     "sqrtm_psd",
     "transport_operator",
     "degenerate_transport_operator",
@@ -36,6 +38,21 @@ __all__ = [
 
 # Relative eigenvalue floor below which a covariance counts as singular (``λ_min ≤ rtol·λ_max``).
 SINGULAR_RTOL = 1e-10
+
+
+def check_eps(eps) -> float | None:
+    """None (the latent's own ε), or ε: a finite number ≥ 0, relative to the mean eigenvalue of Σs.
+
+    Any such ε has a meaning (:func:`fit_operator`): the operator is eq. (2) for Σs + ε·mean λ(Σs)·I,
+    so ε = 1 adds the mean variance to every direction and ε → ∞ maps every patch to μt. Files,
+    the command line and :class:`dot_core.Calibrator` accept exactly these values.
+    """
+    if eps is None:
+        return None
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps must be a finite number ≥ 0 (relative to the mean eigenvalue of the restored "
+                         f"covariance, e.g. 1e-9), got {eps!r}")
+    return float(eps)
 
 
 def _symmetrize(A: torch.Tensor) -> torch.Tensor:
@@ -125,9 +142,20 @@ def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) 
         raise ValueError(f"eps must be ≥ 0, got {eps!r}")
     if eps > 0:
         Cs = Cs + eps * torch.eye(Cs.shape[-1], dtype=torch.float64, device=Cs.device)
-    Cs12, Cs12inv = sqrtm_psd(Cs)
+    Cs12, Cs12inv = _shifted_roots(Cs, eps) if eps > 0 else sqrtm_psd(Cs)
     M12, _ = sqrtm_psd(Cs12 @ Ct @ Cs12)
     return _symmetrize(Cs12inv @ M12 @ Cs12inv)
+
+
+def _shifted_roots(Cs_eps: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""(Σs + εI)^{1/2} and its true inverse for ε > 0. Every eigenvalue of Σs + εI is at least ε,
+    so none is dropped as a pseudo-inverse would (its floor, 1e-10·λmax, is above a tiny ε); an
+    eigenvalue round-off put below ε is taken as ε."""
+    lam, U = torch.linalg.eigh(Cs_eps)
+    lam = lam.clamp_min(eps)
+    A12 = (U * lam.sqrt().unsqueeze(-2)) @ U.transpose(-1, -2)
+    A12inv = (U * lam.rsqrt().unsqueeze(-2)) @ U.transpose(-1, -2)
+    return _symmetrize(A12), _symmetrize(A12inv)
 
 
 def degenerate_transport_operator(
@@ -259,7 +287,7 @@ def fit_operator(
       (:func:`degenerate_split`); the others keep Σs + ε_a I, and the degenerate-source map of
       [2] eq. (19) / [1] eq. (5) (:func:`degenerate_transport_operator`) drops the degenerate
       directions of the input and synthesises them as noise w ~ N(0, Σw), so
-      ``T Σs' Tᵀ + Σw = Σt``.
+      ``T Σs' Tᵀ + Σw = Σt``. With no degenerate direction Σw = 0 and no noise is drawn.
     * ``"auto"``: ``"stochastic"`` exactly when some direction is degenerate, else
       ``"deterministic"``.
 
@@ -267,8 +295,9 @@ def fit_operator(
     """
     if method not in ("auto", "deterministic", "stochastic"):
         raise ValueError(f"method must be 'auto', 'deterministic' or 'stochastic', got {method!r}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-        raise ValueError(f"eps must be a number ≥ 0, got {eps!r}")
+    if eps is None:
+        raise ValueError("eps must be a finite number ≥ 0, got None")
+    eps = check_eps(eps)
     Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
     mu_s, mu_t = mu_s.to(torch.float64), mu_t.to(torch.float64)
     if mu_s.shape[-1] != Cs.shape[-1] or mu_t.shape[-1] != Ct.shape[-1] or Cs.shape != Ct.shape:
@@ -283,7 +312,8 @@ def fit_operator(
     if method == "stochastic":
         # Pseudo-inverse roots throughout: a flat target (Σt singular too) maps onto its mean.
         T, Cw = degenerate_transport_operator(Cs_kept, Ct)
-        op = GaussianOperator(T=T, mu_s=mu_s, mu_t=mu_t, noise_cov=Cw,
+        # no degenerate direction: Σs' is invertible and Σw = 0 exactly (what eigh leaves is round-off)
+        op = GaussianOperator(T=T, mu_s=mu_s, mu_t=mu_t, noise_cov=Cw if n_degenerate else None,
                               source_energy=float(Cs.diagonal(dim1=-2, dim2=-1).sum(-1)))
     else:
         op = GaussianOperator(T=transport_operator(Cs, Ct, eps=eps_abs), mu_s=mu_s, mu_t=mu_t)

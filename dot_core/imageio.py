@@ -105,7 +105,11 @@ def _load_any(source: ImageSource, label: str, max_pixels: int) -> np.ndarray:
             raise ValueError(f"{label}: is a directory, not an image file; pass the files inside")
         if not path.is_file():
             raise ValueError(f"{label}: no such file; check the path")
-        with open(path, "rb") as fp:
+        try:
+            fp = open(path, "rb")
+        except OSError as exc:  # unreadable (permissions, a device error): a bad input like the others
+            raise ValueError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+        with fp:
             return _load_stream(fp, label, max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _load_stream(io.BytesIO(bytes(source)), label, max_pixels)
@@ -284,7 +288,7 @@ def collect_image_paths(items: Iterable[str | os.PathLike] | str | os.PathLike, 
                             and not p.name.startswith(".")),
                            key=lambda p: p.relative_to(path).as_posix())
             if not found:
-                hint = "" if recursive else " (pass recursive=True to search sub-folders)"
+                hint = "" if recursive else "; its sub-folders are not searched"
                 raise ValueError(f"{item}: directory holds no image files "
                                  f"({' '.join(IMAGE_EXTENSIONS)}){hint}")
         elif path.is_file():

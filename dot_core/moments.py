@@ -62,6 +62,10 @@ class PatchMoments:
             s2=self.s2 + other.s2.to(self.s2.device),
         )
 
+    def copy(self) -> "PatchMoments":
+        """An independent copy: later updates of either leave the other as it was."""
+        return PatchMoments(dim=self.dim, n=self.n, s1=self.s1.clone(), s2=self.s2.clone())
+
     def __add__(self, other: "PatchMoments") -> "PatchMoments":
         return self.merge(other)
 

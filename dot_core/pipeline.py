@@ -32,7 +32,8 @@ from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, retry_smaller
 from .moments import PatchMoments
 from .patches import FOLD_KERNELS, NOISE_MODELS, transport_latent
 
-__all__ = ["TransportConfig", "Enhanced", "DOTPipeline", "interpolate", "check_compatible"]
+__all__ = ["ALPHA_MAX", "ALPHA_MIN", "TransportConfig", "Enhanced", "DOTPipeline", "check_alpha", "interpolate",
+           "check_compatible"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,21 @@ class TransportConfig:
 
 
 MAX_ABS_ALPHA = 1e6  # beyond this, α·x* overflows float32 for some inputs (inf − inf = NaN)
+# the α a person may ask for (command line, the app's slider, its batch and MCP tools): eq. (4)
+# from one step beyond the transported image (−1) to one beyond the restoration (2)
+ALPHA_MIN, ALPHA_MAX = -1.0, 2.0
+
+
+def check_alpha(alpha) -> float:
+    """α as a float in [ALPHA_MIN, ALPHA_MAX], else a ``ValueError`` saying the range."""
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number in [{ALPHA_MIN:g}, {ALPHA_MAX:g}], got {alpha!r}") from None
+    if not ALPHA_MIN <= a <= ALPHA_MAX:  # NaN fails too
+        raise ValueError(f"alpha must lie in [{ALPHA_MIN:g}, {ALPHA_MAX:g}] (1 = the restoration, 0 = fully "
+                         f"transported), got {alpha}")
+    return a
 
 
 def interpolate(x_star, x0, alpha: float):

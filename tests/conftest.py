@@ -1,7 +1,9 @@
 """Shared test set-up: offline, no analytics, small real photographs and tiny random VAEs."""
 
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -9,8 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # Gradio's upload cache is /tmp/gradio for every process, and an app's delete_cache sweeps it when
 # it closes: a second test run on the same machine (another developer's, a benchmark) would delete
-# this run's uploads mid-test. Each run gets its own cache folder.
+# this run's uploads mid-test. Each run gets its own cache folder, removed when the run ends.
 os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="dot-tests-gradio-")
+atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

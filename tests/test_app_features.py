@@ -11,7 +11,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from webui.batch import output_names, parse_alphas
+from dot_core.outputs import output_names
+from webui.batch import parse_alphas
 
 
 def pixels(path) -> np.ndarray:
@@ -35,7 +36,23 @@ def test_parse_alphas_reads_a_visitors_list_and_refuses_what_is_not_one():
 
 
 def test_output_names_follow_the_cli():
-    assert output_names(["/a/x.png", "/b/x.jpg", "/c/y.png", "/d/x.webp"]) == ["x", "x-2", "y", "x-3"]
+    assert output_names(["/a/x.png", "/b/x.jpg", "/c/y.png", "/d/x.webp"], [0.0]) == [
+        ["x.png"], ["x-2.png"], ["y.png"], ["x-3.png"]]
+
+
+def test_batch_zip_has_one_entry_per_image_whatever_the_names(calibrated, app_images, tmp_path):
+    """a.png, a.jpg and a-2.png: three images, three entries, and the report says three."""
+    img = Image.open(app_images["image"]).convert("RGB")
+    files = []
+    for name in ("a.png", "a.jpg", "a-2.png"):
+        (tmp_path / name[0]).mkdir(exist_ok=True)
+        files.append(tmp_path / name[0] / name)
+        img.save(files[-1], quality=95)
+    archive, report = calibrated.predict([handle_file(str(p)) for p in files], "0", api_name="/enhance_batch")
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+    assert len(names) == len(set(names)) == 3, names
+    assert "Wrote 3 PNGs" in report and "3 of 3 images" in report
 
 
 def test_batch_enhance_zips_pngs_named_as_the_cli_and_lists_bad_files(calibrated, app_images, tmp_path):

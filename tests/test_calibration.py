@@ -233,3 +233,63 @@ def test_summary_counts_one_image_in_the_singular(pixel):
     cal.add_clean(photo("rocket", 32))
     text = cal.fit().summary()
     assert "restored: 1 image," in text and "clean: 2 images," in text
+
+
+def test_fitted_calibration_keeps_its_own_moments(pixel, tmp_path):
+    """Adding an image after fit() changes the calibrator, never the calibration already made."""
+    from dot_core import load_calibration, save_calibration
+
+    c = Calibrator(pixel, 3)
+    c.add_restored(photo("coffee", 40))
+    c.add_clean(photo("chelsea", 40))
+    cal = c.fit()
+    n_t, n_s, s2 = cal.target.n, cal.source.n, cal.target.s2.clone()
+    c.add_clean(photo("rocket", 40))
+    c.add_restored(photo("astronaut", 40))
+    assert (cal.target.n, cal.source.n) == (n_t, n_s) and torch.equal(cal.target.s2, s2)
+    back = load_calibration(save_calibration(cal, tmp_path / "c.safetensors"))
+    torch.testing.assert_close(back.operator.T, cal.operator.T)
+    assert c.fit().target.n > n_t
+
+
+@pytest.mark.parametrize("eps", [-1.0, float("nan"), float("inf"), "1e-3", True])
+def test_calibrator_refuses_a_bad_eps_before_any_work(pixel, eps):
+    with pytest.raises(ValueError, match="eps must be a finite number ≥ 0"):
+        Calibrator(pixel, 3, eps=eps)
+
+
+def test_merge_recomputes_warnings_and_pair_psnr(pixel):
+    """Each half alone has too few patches (a warning) and its own PSNR; merged, neither is kept as is."""
+    import math
+
+    def paired(names):
+        c = Calibrator(pixel, 2, mode="paired")
+        for n in names:
+            c.add_pair(bicubic_x4(photo(n, 8)), photo(n, 8))
+        return c, c.fit()
+
+    c_a, a = paired(["coffee"])
+    c_b, b = paired(["chelsea", "rocket", "astronaut"])
+    few = [w for w in a.info["warnings"] if w.startswith("only ")]
+    assert len(few) == 2  # 49 restored and 49 clean patches for d = 12
+    merged = a.merge(b)
+    both, _ = paired(["coffee", "chelsea", "rocket", "astronaut"])
+    one = both.fit()
+    assert merged.info["warnings"] == one.info["warnings"]
+    assert not set(few) & set(merged.info["warnings"])
+    assert merged.info["pair_psnr_db"] == pytest.approx(one.info["pair_psnr_db"], abs=1e-9)
+    assert not math.isclose(merged.info["pair_psnr_db"], a.info["pair_psnr_db"])
+    assert merged.info["n_restored_images"] == 4
+
+
+def test_merge_adds_the_skipped_images_of_both(pixel):
+    def with_one_tiny(name):
+        c = Calibrator(pixel, 2)
+        c.add_restored(photo(name, 40))
+        c.add_restored(photo(name, 1))  # smaller than one patch: skipped
+        c.add_clean(photo("chelsea", 40))
+        return c.fit()
+
+    merged = with_one_tiny("coffee").merge(with_one_tiny("rocket"))
+    assert "2 restored image(s) smaller than one latent patch were skipped" in merged.info["warnings"]
+    assert not any(w.startswith("1 restored") for w in merged.info["warnings"])

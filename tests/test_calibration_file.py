@@ -176,3 +176,37 @@ def test_calibration_for_another_patch_size_or_encoder_is_refused(tmp_path, cali
     back = load_calibration(save_calibration(calibration, tmp_path / "cal.safetensors"))
     with pytest.raises(ValueError, match="calibrate again"):
         DOTPipeline(load_encoder(str(tiny_kl_dir)), back)
+
+
+@pytest.mark.parametrize("eps", [1.0, 7.5])
+def test_any_eps_a_calibrator_takes_survives_the_file(tmp_path, eps):
+    """ε is relative to the mean eigenvalue of Σs: ε ≥ 1 is strong regularisation, not an error."""
+    c = Calibrator(load_encoder("pixel"), 3, eps=eps)
+    c.add_restored(bicubic_x4(photo("astronaut", 48)))
+    c.add_clean(photo("chelsea", 48))
+    cal = c.fit()
+    back = load_calibration(save_calibration(cal, tmp_path / "e.safetensors"))
+    assert back.eps == eps
+    torch.testing.assert_close(back.operator.T, cal.operator.T)
+
+
+def test_save_refuses_what_load_would_refuse_by_size_before_writing(tmp_path):
+    from dot_core import Calibration, PatchMoments
+    from dot_core.calibration_file import calibration_file_bytes, check_savable
+
+    d = 3000  # zero-shot: one d × d float64 sum, 69 MiB
+    m = PatchMoments(d, n=10, s1=torch.zeros(d, dtype=torch.float64), s2=torch.eye(d, dtype=torch.float64))
+    cal = Calibration(encoder="pixel", channels=3000, factor=1, patch_size=1, mode="zero-shot", target=m)
+    with pytest.raises(ValueError, match="MiB"):
+        save_calibration(cal, tmp_path / "big.safetensors")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="smaller patch size"):
+        check_savable(32 * 7 * 7)  # taef2 (32 channels) at p = 7
+    check_savable(32 * 6 * 6)
+    assert calibration_file_bytes(32 * 6 * 6) <= MAX_CALIBRATION_BYTES
+
+
+def test_save_into_a_folder_is_an_os_error_naming_it(tmp_path, calibration):
+    (tmp_path / "dir.safetensors").mkdir()
+    with pytest.raises(IsADirectoryError, match="dir.safetensors"):
+        save_calibration(calibration, tmp_path / "dir.safetensors")

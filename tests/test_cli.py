@@ -235,3 +235,132 @@ def test_enhance_uses_the_detail_sigma_the_calibration_recorded(folders, tmp_pat
     back.info["encoder_config"]["sigma"] = 99.0
     with pytest.raises(ValueError, match="sigma must be a number of pixels"):
         encoder_for(back)
+
+
+# ---- nothing a user gives is lost; every I/O error is one line and exit 2 (issue 19) ----------
+
+
+def _enhance(folders, *args):
+    return main(["enhance", "--calibration", str(folders["cal"]), *map(str, args)])
+
+
+def test_enhance_refuses_to_write_over_its_inputs(folders, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    save_image(inputs / "cat.png", bicubic_x4(photo("chelsea", 40)))
+    before = (inputs / "cat.png").read_bytes()
+    (tmp_path / "link").symlink_to(inputs)  # the same folder through a link
+    for out in (inputs, tmp_path / "link", tmp_path / "in" / "." ):
+        assert _enhance(folders, inputs, "--out", out) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cat.png" in err and "overwrite" in err
+    assert (inputs / "cat.png").read_bytes() == before and sorted(p.name for p in inputs.iterdir()) == ["cat.png"]
+    assert _enhance(folders, inputs, "--alpha", "0,0.5", "--out", inputs) == 0  # other names: nothing replaced
+    assert (inputs / "cat.png").read_bytes() == before
+
+
+def test_enhance_gives_every_input_its_own_output_and_counts_true(folders, tmp_path, capsys):
+    from dot_core.outputs import output_names
+
+    inputs = tmp_path / "in"
+    for name, crop in (("a.png", 40), ("a.jpg", 44), ("a-2.png", 48)):
+        img = bicubic_x4(photo("coffee", crop))
+        if name.endswith(".jpg"):
+            from PIL import Image
+
+            inputs.mkdir(exist_ok=True)
+            Image.fromarray((img * 255).round().astype(np.uint8)).save(inputs / name, quality=95)
+        else:
+            save_image(inputs / name, img)
+    assert _enhance(folders, inputs / "a.png", inputs / "a.jpg", inputs / "a-2.png", "--out", tmp_path / "o") == 0
+    outs = sorted((tmp_path / "o").iterdir())
+    assert len(outs) == 3 and sorted(load_image(p).shape[0] for p in outs) == [40, 44, 48]
+    assert "wrote 3 image(s) for 3 of 3" in capsys.readouterr().out
+    names = output_names(["x/A.png", "y/a.png", "a_alpha0.png"], [0.0, 0.5])
+    flat = [n.casefold() for group in names for n in group]
+    assert len(set(flat)) == 6
+    assert output_names(["a.png"], [0.5, 0.5000000001]) == [["a_alpha0.5.png", "a_alpha0.5000000001.png"]]
+
+
+def test_io_errors_are_one_line_naming_the_path_and_exit_2(folders, tmp_path, capsys):
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("not a folder")
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    cases = [
+        ["calibrate", "--restored", folders["restored"], "--clean", folders["clean"], "--encoder", "pixel",
+         "--out", folder],
+        ["calibrate", "--restored", folders["restored"], "--clean", folders["clean"], "--encoder", "pixel",
+         "--out", a_file / "c.safetensors"],
+        ["enhance", "--calibration", folders["cal"], folders["test"], "--out", a_file / "out"],
+        ["enhance", "--calibration", folders["cal"], folders["test"], "--out", a_file],
+    ]
+    for argv in cases:
+        out = run_module(*map(str, argv))
+        assert out.returncode == 2, (argv, out.stderr)
+        assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
+        assert str(argv[-1]) in out.stderr or str(a_file) in out.stderr, out.stderr
+    assert a_file.read_text() == "not a folder" and list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_one_line_naming_the_file_and_exit_2(folders, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "cat.png").symlink_to("/dev/full")  # every write there fails with ENOSPC
+    run = run_module("enhance", "--calibration", str(folders["cal"]), str(folders["test"] / "cat.png"), "--out", str(out))
+    assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1
+    assert "cat.png" in run.stderr and "No space left" in run.stderr
+
+
+def test_enhance_of_nothing_but_a_text_file_exits_2(folders, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert _enhance(folders, notes, "--out", tmp_path / "o") == 2
+    assert "notes.txt" in capsys.readouterr().err
+
+
+def test_empty_folder_message_speaks_to_a_cli_user(folders, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert _enhance(folders, tmp_path / "empty", "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "holds no image files" in err and "recursive=True" not in err
+
+
+@pytest.mark.parametrize("alpha", ["5", "-1.5", "2.01"])
+def test_alpha_outside_the_apps_range_is_refused(folders, tmp_path, capsys, alpha):
+    assert _enhance(folders, folders["test"], "--alpha", alpha, "--out", tmp_path) == 2
+    assert "[-1, 2]" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_alpha_range_is_stated_in_help():
+    assert "[-1, 2]" in _parser("enhance").format_help()
+
+
+def test_calibrate_eps_is_recorded_and_checked(folders, tmp_path, capsys):
+    from dot_core.calibration_file import load_calibration
+
+    out = tmp_path / "e.safetensors"
+    args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "pixel"]
+    assert main([*args, "--eps", "0.25", "--out", str(out)]) == 0
+    assert load_calibration(out).eps == 0.25
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0 and "eps 0.25" in capsys.readouterr().out
+    for bad in ("-1", "nan", "inf"):
+        assert main([*args, "--eps", bad, "--out", str(tmp_path / "bad.safetensors")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "eps must be a finite number ≥ 0" in err
+    assert not (tmp_path / "bad.safetensors").exists()
+    assert "--eps" in _parser("calibrate").format_help()
+
+
+def test_calibrate_refuses_a_calibration_too_large_to_load_before_reading_images(folders, tmp_path, capsys,
+                                                                                 monkeypatch):
+    import dot_core.calibration_file as cf
+    import dot_core.cli as cli
+
+    read = []
+    monkeypatch.setattr(cf, "MAX_CALIBRATION_BYTES", cf.MAX_HEADER_BYTES + 1000)  # as if d = 27 were too large
+    monkeypatch.setattr(cli, "load_image", lambda *a, **k: read.append(a) or 1 / 0)
+    code = main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
+                 "--encoder", "pixel", "--out", str(tmp_path / "c.safetensors")])
+    assert code == 2 and read == [] and "smaller patch size" in capsys.readouterr().err

@@ -10,7 +10,6 @@ import json
 import pickle
 import struct
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +51,6 @@ def _pack(header, body: bytes) -> bytes:
 def _load_or_refuse(folder: Path, content: bytes) -> None:
     path = folder / NAME
     path.write_bytes(content)
-    start = time.perf_counter()
     try:
         cal = load_calibration(path)
     except ValueError as exc:
@@ -60,7 +58,6 @@ def _load_or_refuse(folder: Path, content: bytes) -> None:
     else:
         assert cal.operator is None or torch.isfinite(cal.operator.T).all()
         cal.summary()  # what the app shows must not fail either
-    assert time.perf_counter() - start < 5.0
 
 
 positions = st.one_of(st.integers(0, 15), st.integers(0, 1 << 14))

@@ -3,11 +3,11 @@
 Seeds are real photographs (a crop of scikit-image's astronaut) written as PNG, JPEG
 (baseline and progressive), WebP (lossy, lossless, animated), GIF, TIFF and BMP. Hypothesis
 applies bit flips, byte and header edits, insertions, deletions and truncations. Every outcome
-must be a valid float32 (H, W, 3) array in [0, 1] or a ``ValueError`` naming the upload, never
-another exception and never a long decode: the size limit is low so each case is cheap.
+must be a valid float32 (H, W, 3) array in [0, 1] of at most MAX_PIXELS pixels, or a ``ValueError``
+naming the upload, never another exception. The size limit is low so each case's work is bounded;
+how long a case takes is not asserted (a test asserts outcomes; speed is for bench/).
 """
 import io
-import time
 import warnings
 
 import numpy as np
@@ -20,7 +20,6 @@ from skimage import data
 from dot_core.imageio import load_image
 
 MAX_PIXELS = 256 * 256  # a mutated header may declare anything up to this: bounded work per case
-CASE_BUDGET_S = 2.0
 
 _PHOTO = np.ascontiguousarray(data.astronaut()[96:160, 160:224])  # (64, 64, 3) uint8
 
@@ -77,7 +76,6 @@ def _mutate(seed: bytes, ops) -> bytes:
 
 
 def _load_or_refuse(data_: bytes, name: str) -> None:
-    start = time.perf_counter()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. Pillow's "corrupt EXIF" notes
@@ -88,7 +86,6 @@ def _load_or_refuse(data_: bytes, name: str) -> None:
         assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3
         assert img.shape[0] * img.shape[1] <= MAX_PIXELS
         assert np.isfinite(img).all() and img.min() >= 0.0 and img.max() <= 1.0
-    assert time.perf_counter() - start < CASE_BUDGET_S
 
 
 @pytest.mark.parametrize("fmt", sorted(SEEDS))

@@ -231,3 +231,35 @@ def test_gaussian_operator_apply_identity():
     op = GaussianOperator(T=torch.eye(3, dtype=torch.float64), mu_s=torch.zeros(3), mu_t=torch.zeros(3))
     v = torch.randn(10, 3, dtype=torch.float64)
     torch.testing.assert_close(op.apply(v), v)
+
+
+@pytest.mark.parametrize("rel", [1e-10, 1e-11, 1e-12])
+def test_a_tiny_absolute_eps_is_not_floored_away(rel):
+    """ε ≤ 1e-10·λmax on a singular Σs: Σs + εI is still positive definite, so T(Σs + εI)T = Σt
+    to the accuracy its conditioning λmax/ε allows (a pseudo-inverse floor missed by ~0.7·‖Σt‖)."""
+    Cs, Ct = singular_source()
+    eps = rel * torch.linalg.eigvalsh(Cs).max().item()
+    T = transport_operator(Cs, Ct, eps=eps)
+    assert torch.isfinite(T).all()
+    cond_bound = 100 * torch.finfo(torch.float64).eps / rel * Ct.abs().max().item()
+    torch.testing.assert_close(T @ (Cs + eps * torch.eye(6, dtype=torch.float64)) @ T, Ct, rtol=0, atol=cond_bound)
+
+
+def test_stochastic_method_on_a_full_rank_source_draws_no_noise():
+    """Eq. (5) for an invertible Σs is eq. (2) with Σw = 0: no 'singular' claim, no noise drawn."""
+    from dot_core import Calibration, PatchMoments
+
+    Cs, Ct = random_spd(5, 50, 11), random_spd(5, 50, 12)
+    op = fit_operator(torch.zeros(5), Cs, torch.zeros(5), Ct, method="stochastic", eps=0.0)
+    assert not op.stochastic and op.noise_cov is None
+    torch.testing.assert_close(op.T, transport_operator(Cs, Ct), rtol=1e-6, atol=1e-8)
+    v = torch.randn(10, 5, dtype=torch.float64)
+    torch.testing.assert_close(op.apply(v, generator=torch.Generator().manual_seed(1)),
+                               op.apply(v, generator=torch.Generator().manual_seed(2)))
+
+    def moments(C):
+        return PatchMoments(5, n=3, s1=torch.zeros(5, dtype=torch.float64), s2=2 * C)
+
+    cal = Calibration(encoder="pixel", channels=5, factor=1, patch_size=1, mode="unpaired", target=moments(Ct),
+                      source=moments(Cs), method="stochastic", eps=0.0)
+    assert "singular" not in cal.summary()

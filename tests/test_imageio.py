@@ -286,7 +286,7 @@ def test_collect_image_paths_errors(tmp_path):
         collect_image_paths([tmp_path / "nope"])
     (tmp_path / "empty" / "deep").mkdir(parents=True)
     (tmp_path / "empty" / "deep" / "x.png").write_bytes(b"x")
-    with pytest.raises(ValueError, match="empty: directory holds no image files.*recursive=True"):
+    with pytest.raises(ValueError, match="empty: directory holds no image files.*sub-folders are not searched"):
         collect_image_paths([tmp_path / "empty"])
     assert len(collect_image_paths([tmp_path / "empty"], recursive=True)) == 1
 

@@ -94,13 +94,14 @@ def test_mcp_tools_chain_calibrate_enhance_blend_over_http(mcp_url, app_images, 
                 return listed, cal, enh, bad
 
     listed, cal, enh, bad = asyncio.run(session_calls())
-    assert set(TOOLS) <= listed
+    assert listed == set(TOOLS)  # the page's endpoints need a browser session: not tools
     assert "3 restored + 3 clean" in " ".join(getattr(c, "text", "") for c in cal.content)
     x0_urls = [u for u in _urls(enh) if u.endswith(".png")]
     assert len(x0_urls) == 2
     x0 = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(x0_urls[1]).read())).convert("RGB"), np.float64)
     upload = np.asarray(Image.open(app_images["image"]).convert("RGB"), dtype=np.float64)
     assert x0.shape == upload.shape and np.abs(x0 - upload).mean() > 0.5  # transported: not the upload
+    assert all("/restored_" in u and "/file_" not in u for u in x0_urls), x0_urls  # named after what they are
     at_0 = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(x0_urls[0]).read())).convert("RGB"), np.float64)
     np.testing.assert_array_equal(at_0, x0)  # α = 0 is x̂0
     assert bad.isError and "[-1, 2]" in " ".join(getattr(c, "text", "") for c in bad.content)
@@ -145,3 +146,38 @@ def test_unpack_images_takes_the_images_of_a_zip_under_fresh_names_and_refuses_t
         z.writestr("readme.md", "no images")
     with pytest.raises(Exception, match="holds no images"):
         unpack_images(str(empty), most=5)
+
+
+def test_dot_calibrate_takes_a_preset_alone_and_says_how_to_send_large_files(mcp_url):
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    schema = {t["name"]: t for t in json.load(urllib.request.urlopen(mcp_url + "gradio_api/mcp/schema"))}
+    required = schema["dot_calibrate"]["inputSchema"].get("required", [])
+    assert "restored" not in required and "clean" not in required
+    for name in TOOLS:
+        assert "gradio_api/upload" in schema[name]["description"] or "see dot_calibrate" in schema[name]["description"]
+
+    async def call():
+        async with streamablehttp_client(mcp_url + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await session.call_tool("dot_calibrate", {"preset": "sr-bicubic-x4", "encoder": "pixel"})
+
+    cal = asyncio.run(call())
+    assert not cal.isError, cal.content
+    assert any(u.endswith(".safetensors") for u in _urls(cal))
+
+
+def test_a_damaged_zip_is_a_message_not_a_server_error(tmp_path, app_images):
+    from webui.mcp_tools import unpack_images
+
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
+        z.write(app_images["clean"][0], "a.png")
+    raw = bytearray(archive.read_bytes())
+    raw[200] ^= 0xFF  # inside a.png's stored bytes: its CRC no longer matches
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(Exception, match="set.zip is a damaged or unsupported zip .*CRC") as caught:
+        unpack_images(str(archive), most=5)
+    assert type(caught.value).__name__ == "Error"  # gr.Error: shown to the caller as is

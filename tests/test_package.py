@@ -128,3 +128,42 @@ def test_pip_install_editable_gives_a_command_that_runs_from_any_folder(tmp_path
     where = subprocess.run([str(python), "-c", "import dot_core; print(dot_core.__file__)"], cwd=elsewhere,
                            capture_output=True, text=True, env=env, timeout=120)
     assert Path(where.stdout.strip()).parent == source / "dot_core"  # the editable source, not a copy
+
+
+def test_the_engine_and_serving_never_import_gradio_or_the_web_app():
+    """Every module of dot_core and serving, imported in a fresh interpreter, pulls in no gradio,
+    gradio_client or webui (the engine must run where Gradio is not installed)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import dot_core, serving\n"
+        "for pkg in (dot_core, serving):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        if m.name != 'dot_core.__main__':\n"
+        "            importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('gradio', 'gradio_client', 'webui'))\n"
+        "print(len([n for n in sys.modules if n.startswith(('dot_core.', 'serving.'))]), bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    count, bad = out.stdout.split(" ", 1)
+    assert int(count) >= 20 and bad.strip() == "[]", out.stdout
+
+
+def test_a_test_run_leaves_no_gradio_cache_folder_behind(tmp_path):
+    """conftest gives each run its own GRADIO_TEMP_DIR (dot-tests-gradio-*) and removes it at exit."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_nothing.py")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not list(scratch.glob("dot-tests-gradio-*"))

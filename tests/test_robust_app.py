@@ -15,6 +15,7 @@ import gc
 import io
 import os
 import pickle
+import threading
 import time
 import re
 import dataclasses
@@ -342,27 +343,29 @@ def own_app():
 
 def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, app_images, monkeypatch):
     """Calibrations queue one at a time (one 'heavy' slot); α updates have slots of their own."""
-    fit = webui.engine.fit
+    fit, started, release = webui.engine.fit, threading.Event(), threading.Event()
 
-    def slow_fit(*args, **kwargs):  # a calibration that takes 1.5 s without loading the CPU
-        time.sleep(1.5)
+    def held_fit(*args, **kwargs):  # a calibration that holds the heavy slot until the test lets it go
+        started.set()
+        release.wait(timeout=120)
         return fit(*args, **kwargs)
 
     light = calibrated(app_url, app_images)
     light.predict(handle_file(app_images["image"]), api_name="/enhance")
-    monkeypatch.setattr(webui.engine, "fit", slow_fit)
+    monkeypatch.setattr(webui.engine, "fit", held_fit)
     heavy = Client(app_url, verbose=False)
     jobs = [heavy.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                          api_name="/calibrate") for _ in range(2)]
-    time.sleep(0.3)  # the heavy visitor's calibrations are running or queued now
-    for alpha in (0.1, 0.4, 0.7, 1.3, -0.5):
-        light.predict(alpha, api_name="/blend")
-    # an order, not a clock: all five α updates came back while the heavy visitor's two 1.5 s
-    # calibrations were still queued or running, so they did not wait behind them
-    still_busy = not all(j.done() for j in jobs)
+    try:
+        assert started.wait(timeout=60)  # the heavy visitor's first calibration holds the slot now
+        for alpha in (0.1, 0.4, 0.7, 1.3, -0.5):
+            light.predict(alpha, api_name="/blend")
+        # an order, not a clock: all five α updates came back while both calibrations were held
+        assert not any(j.done() for j in jobs), "the α updates waited for the heavy visitor's calibrations"
+    finally:
+        release.set()
     for j in jobs:
-        j.result(timeout=120)
-    assert still_busy, "the α updates waited for the heavy visitor's calibrations"
+        assert "W2" in j.result(timeout=120)
 
 
 def test_kept_images_stay_within_the_memory_budget_and_nothing_is_lost(own_app, app_images):
@@ -440,14 +443,14 @@ def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(ow
     admission = Admission(per_session=2, per_client=8, grace_s=0.5, waiting=still_queued)
     services = dataclasses.replace(Services.create(Settings()), admission=admission)
     app_url, _ = own_app(services)
-    fit, calls = webui.engine.fit, []
+    fit, calls, release = webui.engine.fit, [], threading.Event()
 
-    def slow_fit(*args, **kwargs):
+    def held_fit(*args, **kwargs):  # runs until the test has seen the visitor leave
         calls.append(time.monotonic())
-        time.sleep(1.5)
+        release.wait(timeout=120)
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(webui.engine, "fit", slow_fit)
+    monkeypatch.setattr(webui.engine, "fit", held_fit)
     with open(app_images["restored"][0], "rb") as r, open(app_images["clean"][0], "rb") as c:
         paths = httpx.post(f"{app_url}gradio_api/upload", timeout=10,
                            files=[("files", ("r.png", r.read())), ("files", ("c.png", c.read()))]).json()
@@ -462,7 +465,10 @@ def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(ow
         for line in stream.iter_lines():
             if "process_starts" in line:
                 break  # the first calibration is running: the visitor closes the tab now
-    assert services.admission.counts() == {"waiting": 1, "running": 1}
+    try:
+        assert services.admission.counts() == {"waiting": 1, "running": 1}
+    finally:
+        release.set()  # the abandoned calibration finishes unheard
     other = Client(app_url, verbose=False, download_files=False)
     assert "W2" in other.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                                  api_name="/calibrate")

@@ -1,7 +1,8 @@
 """Batch enhancement in the page: several restored images, several α, one zip of PNGs.
 
-Named as the command line names its outputs (``python -m dot_core enhance``): ``<stem>.png`` for a
-single α, ``<stem>_alpha<α>.png`` for several; a second file of the same stem becomes ``<stem>-2``.
+Named as the command line names its outputs (``python -m dot_core enhance``), by the same function
+(:func:`dot_core.outputs.output_names`): ``<stem>.png`` for a single α, ``<stem>_alpha<α>.png`` for
+several, a stem already taken gets the first free ``-2``, ``-3``, so no two entries share a name.
 A file that cannot be read or enhanced is skipped and listed with the reason, as the CLI does.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from dot_core.imageio import encode_png, to_uint8  # not exported at the top level of dot_core
+from dot_core.outputs import output_names
 
 from . import engine
 from .errors import fail
@@ -45,16 +47,6 @@ def parse_alphas(text: str) -> list[float]:
     if len(out) > MAX_ALPHAS:
         raise fail(f"At most {MAX_ALPHAS} α values per batch, got {len(out)}.")
     return out
-
-
-def output_names(paths: list[str]) -> list[str]:
-    """Output stems as the CLI chooses them: the file's stem, ``-2``, ``-3`` … for repeated stems."""
-    names, seen = [], {}
-    for p in paths:
-        stem = Path(p).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return names
 
 
 def skip_reason(name: str, exc: Exception) -> str:
@@ -99,15 +91,15 @@ class BatchHandlers:
         archive, part = folder / "dot_enhanced.zip", folder / f".{uuid.uuid4().hex}.part"
         skipped, done, n_png = [], 0, 0
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_STORED) as z:  # PNGs are compressed already
-            for path, stem in progress.tqdm(list(zip(paths, output_names(paths))), desc="enhancing", unit="image"):
+            for path, names in progress.tqdm(list(zip(paths, output_names(paths, alphas))), desc="enhancing",
+                                             unit="image"):
                 try:
                     x = engine.read_image(path, "image", max_pixels=self.settings.max_pixels)
                     enhanced = engine.transport(cal_state.pipeline, x)
                 except (gr.Error, ValueError, MemoryError) as exc:
                     skipped.append(skip_reason(Path(path).name, exc))
                     continue
-                for a in alphas:
-                    name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"
+                for a, name in zip(alphas, names):
                     z.writestr(name, encode_png(to_uint8(cal_state.pipeline.blend(enhanced, a)), level=1))
                     n_png += 1
                 done += 1

@@ -25,6 +25,7 @@ from dot_core import (
     load_image,
     save_calibration,
 )
+from dot_core.calibration_file import check_savable
 from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
@@ -80,6 +81,7 @@ def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, pat
     through tqdm (tracked by ``gr.Progress(track_tqdm=True)``, also under ZeroGPU).
     """
     calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice)
+    check_savable(calibrator.source.dim, mode=mode, method=calibrator.method)  # its file must load: refuse before encoding
     for role, a, b in tqdm(jobs, desc="encoding", unit="image"):
         if role == "pair":
             calibrator.add_pair(a, b)

@@ -18,7 +18,7 @@ from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
 from .files import free_files
 from .ground_truth import GT_HINT, GroundTruthHandlers
-from .mcp_tools import ToolHandlers
+from .mcp_tools import ToolHandlers, only_agent_tools
 from .queueing import HeavyJobs
 from .roundtrip import HINT as ROUNDTRIP_HINT
 from .roundtrip import RoundTripHandlers
@@ -389,4 +389,5 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         _batch_ui(BatchHandlers(services.settings), cal_state, heavy)
         _agent_tools(ToolHandlers(h.calibration, h.enhance), startup, heavy)
     demo.queue(max_size=64, default_concurrency_limit=2)
+    only_agent_tools(demo)  # the page's endpoints need a browser session: not MCP tools
     return demo

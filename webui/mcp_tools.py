@@ -5,12 +5,24 @@ the upload in session state) cannot be chained from one tool call to the next. T
 everything in their arguments and results instead: ``dot_calibrate`` returns a calibration file,
 ``dot_enhance`` takes it with an image, ``dot_blend`` mixes two images by eq. (4). Their docstrings
 are the tools' descriptions (Gradio reads the summary and the ``Args:`` section).
+
+The page's own endpoints (``/calibrate``, ``/enhance``, ``/blend`` ...) stay in the API for
+gradio_client, where each Client is a session, but are not MCP tools: :func:`only_agent_tools`.
+
+Files reach a tool as data URIs (``data:image/png;base64,...``) or http(s) URLs. MCP's HTTP
+transport refuses a request over 4 MiB (HTTP 413), so a larger file goes as a URL: a public one,
+or the app's own after an upload (``POST <app>/gradio_api/upload``, multipart field ``files``,
+then ``<app>/gradio_api/file=<returned path>``; ``gradio upload-mcp <app> <folder>`` gives an
+agent that as its ``upload_file_to_gradio`` tool). Gradio fetches URLs of public hosts only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import shutil
 import zipfile
+import zlib
 from pathlib import Path
 
 import gradio as gr
@@ -26,6 +38,48 @@ from .files import out_dir, write_png
 from .settings import ALPHA_MAX, ALPHA_MIN, DEFAULT_ALPHA, FOLD_AUTO, IMAGE_TYPES
 
 MAX_UNPACKED_BYTES = 512 * 2**20  # all images of one archive together, uncompressed
+TOOLS = ("dot_calibrate", "dot_enhance", "dot_blend")  # the endpoints an agent gets as MCP tools
+GRADIO_DATA_URI_NAME = "file"  # the stem Gradio gives a file that came as a data URI (no name of its own)
+
+
+def only_agent_tools(demo: gr.Blocks) -> None:
+    """Keep the MCP tool list to :data:`TOOLS`: every other public endpoint needs a browser session.
+
+    Gradio 6 makes every public endpoint an MCP tool; its only switch, ``api_visibility``, would
+    also hide the page's endpoints from gradio_client's API page and drop their defaults there.
+    Gradio's MCP server lists as tools only the functions whose ``_mcp_type`` (set by its own
+    ``gr.mcp.tool``/``resource``/``prompt`` decorators) is absent or ``"tool"``: the page's
+    functions are marked ``"page"``, which it neither lists nor serves as a resource or prompt.
+    """
+    for block_fn in demo.fns.values():
+        if block_fn.fn is None or block_fn.api_visibility != "public" or block_fn.api_name in TOOLS:
+            continue
+        block_fn.fn = _page_endpoint(block_fn.fn)
+
+
+def _page_endpoint(fn):
+    @functools.wraps(fn)  # same name, signature and docstring for the API page
+    def page(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    page._mcp_type = "page"
+    return page
+
+
+def output_stem(path: str, fallback: str) -> str:
+    """The input's own stem, or ``fallback`` for a file that came as a data URI (Gradio calls it
+    ``file``), so outputs are named after what they are (``restored_alpha-1.png``, not ``file_...``)."""
+    stem = Path(path).stem
+    return fallback if stem == GRADIO_DATA_URI_NAME else stem
+
+
+def named(path: str | None, fallback: str) -> str | None:
+    """``path``, or a copy of it named by :func:`output_stem` when it came as a data URI."""
+    if not path or output_stem(path, fallback) == Path(path).stem:
+        return path
+    copy = out_dir() / f"{fallback}{Path(path).suffix.lower()}"
+    shutil.copyfile(path, copy)
+    return str(copy)
 
 
 def check_alpha(alpha) -> float:
@@ -51,6 +105,15 @@ def unpack_images(archive: str | None, *, most: int) -> list[str]:
         return []
     if not zipfile.is_zipfile(archive):
         return [archive]
+    try:
+        return _unpack(archive, most=most)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # a bad CRC, a truncated member, an unsupported compression or a password: the visitor's zip
+        raise fail(f"{Path(archive).name} is a damaged or unsupported zip ({exc}); zip the images again "
+                   "(plain, no password).") from None
+
+
+def _unpack(archive: str, *, most: int) -> list[str]:
     with zipfile.ZipFile(archive) as z:
         members = [m for m in z.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_TYPES
                    and not Path(m.filename).name.startswith(".")]
@@ -77,7 +140,8 @@ class ToolHandlers:
     calibration: CalibrationHandlers
     enhance: EnhanceHandlers
 
-    def dot_calibrate(self, restored: str | None, clean: str | None, encoder: str = "detail", patch_size: int = 3,
+    def dot_calibrate(self, restored: str | None = None, clean: str | None = None, encoder: str = "detail",
+                      patch_size: int = 3,
                       mode: str = "unpaired", preset: str = "", restoration_lattice: str = "none",
                       progress=gr.Progress(track_tqdm=True), request: gr.Request = None):
         """Fit a Deep Optimal Transport calibration: the closed-form map taking the statistics of latent
@@ -86,6 +150,10 @@ class ToolHandlers:
         Pass about ten outputs of the restoration model and about ten clean photos of the same kind (they
         need not be pairs), each set as one .zip of images (or a single image), or leave both empty and
         name a preset. Returns a summary and the calibration file (.safetensors) to pass to dot_enhance.
+        Files go as data URIs or http(s) URLs; one call's arguments must stay under 4 MiB (MCP's limit), so
+        pass larger files as URLs: upload them first (POST <app>/gradio_api/upload, or the
+        upload_file_to_gradio tool of `gradio upload-mcp <app> <folder>`) and pass the
+        <app>/gradio_api/file=... URL it returns.
 
         Args:
             restored: a .zip of images produced by the restoration model (PNG/JPEG, about ten), or one image.
@@ -110,7 +178,8 @@ class ToolHandlers:
         where x̂0 = D(T(E(x*))) is the restoration x* with its latent patches transported.
 
         Returns the image at alpha and the fully transported x̂0 (α = 0), both PNG; pass the original
-        and x̂0 to dot_blend to try other α without enhancing again.
+        and x̂0 to dot_blend to try other α without enhancing again. Files larger than 4 MiB in all go as
+        URLs, not data URIs (see dot_calibrate).
 
         Args:
             image: the restored image to enhance (an output of the same restoration model).
@@ -119,12 +188,13 @@ class ToolHandlers:
         """
         alpha = check_alpha(alpha)
         _, cal_state, _ = self.calibration.load_calibration_file(calibration, FOLD_AUTO)
-        _, transported, interpolated, _ = self.enhance.enhance(image, alpha, cal_state)
+        _, transported, interpolated, _ = self.enhance.enhance(named(image, "restored"), alpha, cal_state)
         return interpolated, transported
 
     def dot_blend(self, restored: str, transported: str, alpha: float = DEFAULT_ALPHA, request: gr.Request = None):
         """Mix a restored image x* with its transported version x̂0 from dot_enhance:
         x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of Adrai et al. 2023), clipped to [0, 1]; no model call.
+        Files larger than 4 MiB in all go as URLs, not data URIs (see dot_calibrate).
 
         Args:
             restored: the restored image x* (the image given to dot_enhance).
@@ -142,4 +212,4 @@ class ToolHandlers:
             x = np.clip(interpolate(x_star, x0, alpha), 0.0, 1.0)
         except ValueError as exc:
             raise engine_error(exc) from None
-        return write_png(x, f"{Path(restored).stem}_alpha{alpha:g}.png")
+        return write_png(x, f"{output_stem(restored, 'restored')}_alpha{alpha:g}.png")

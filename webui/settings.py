@@ -8,8 +8,9 @@ from typing import Mapping
 
 from dot_core import COLOR_FIXES
 from dot_core.patches import FOLD_KERNELS, NOISE_MODELS  # not exported at the top level of dot_core
+from dot_core.pipeline import ALPHA_MAX, ALPHA_MIN  # noqa: F401  one α range for the CLI, page, batch and MCP
 
-ALPHA_MIN, ALPHA_MAX, ALPHA_STEP = -1.0, 2.0, 0.05  # eq. (4): 1 = restoration, 0 = transported
+ALPHA_STEP = 0.05  # eq. (4): 1 = restoration, 0 = transported
 DEFAULT_ALPHA = 0.5
 # P-D curve points: those in [0, 1] are cheap (dot_core.texture), each outside costs a pyramid
 CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
