@@ -38,6 +38,7 @@ __all__ = [
 
 # Relative eigenvalue floor below which a covariance counts as singular (``λ_min ≤ rtol·λ_max``).
 SINGULAR_RTOL = 1e-10
+EIGH_ATOL = 1e-12  # relative to λmax: eigenvalues this close to ε count as equal to it
 
 
 def check_eps(eps) -> float | None:
@@ -261,7 +262,10 @@ def degenerate_split(Cs: torch.Tensor, eps: float) -> tuple[torch.Tensor, int]:
     Cs' : (d, d) float64, n_degenerate : int.
     """
     lam, U = torch.linalg.eigh(_symmetrize(Cs.to(torch.float64)))
-    floor = max(float(eps), SINGULAR_RTOL * max(float(lam.max()), 0.0))
+    lam_max = max(float(lam.max()), 0.0)
+    # "at most ε" up to the eigensolver's round-off (~d·1e-16·λmax): an eigenvalue equal to ε is
+    # degenerate on every CPU, whichever side of ε its last bits land
+    floor = max(float(eps) + EIGH_ATOL * lam_max, SINGULAR_RTOL * lam_max)
     keep = lam > floor
     lam_kept = torch.where(keep, lam + eps, torch.zeros_like(lam))
     return _symmetrize((U * lam_kept.unsqueeze(-2)) @ U.transpose(-1, -2)), int((~keep).sum())

@@ -69,9 +69,9 @@ def test_accelerate_launch_two_cpu_processes_equal_one_process(photo_dirs, tmp_p
     one, two = load_calibration(tmp_path / "one.safetensors"), load_calibration(tmp_path / "two.safetensors")
     for a, b in ((one.source, two.source), (one.target, two.target)):
         assert a.n == b.n
-        # only the order of the float64 additions differs: measured ≤ 3.2e-15 relative, per element
-        torch.testing.assert_close(b.s1, a.s1, rtol=1e-14, atol=0)
-        torch.testing.assert_close(b.s2, a.s2, rtol=1e-14, atol=0)
+        # only the order of the float64 additions differs: measured 3.2e-15 to 1.1e-14 relative, per element, by CPU
+        torch.testing.assert_close(b.s1, a.s1, rtol=1e-12, atol=0)
+        torch.testing.assert_close(b.s2, a.s2, rtol=1e-12, atol=0)
     assert two.info["n_restored_images"] == one.info["n_restored_images"] == 5
     assert two.info["warnings"] == one.info["warnings"]
     assert two.w2 == pytest.approx(one.w2, rel=1e-9)  # measured 7.6e-11: W2 subtracts traces

@@ -225,25 +225,28 @@ def test_load_preset_builds_a_vae_calibration_once_and_caches_it(tmp_path, monke
 def test_rebuilding_a_preset_gives_the_committed_files_byte_for_byte(tmp_path):
     """``python -m dot_core.presets NAME --out-dir DIR`` rebuilds every committed file of a preset.
 
-    Byte for byte with the torch that wrote the files (each records its torch version; another
-    torch may round the last bits differently, and then the tensors must still agree closely),
-    and whatever the number of threads torch runs on.
+    The images and recipe byte for byte; the calibration tensors to float32 precision: the latents
+    are float32 and their float64 sums round their last bits differently with another torch or on
+    another CPU's vector units (measured: 4e-7 of the largest entry, from one x86-64 machine to
+    another with the same torch). On one machine the rebuild is exact, whatever the number of
+    threads torch runs on (below).
     """
     name = "sr-bicubic-x4"  # the quick one: Pillow's bicubic, no non-local means
     assert P.main([name, "--out-dir", str(tmp_path)]) == 0
     committed, rebuilt = P.PRESETS_DIR / name, tmp_path / name
     files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
     assert sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*") if p.is_file()) == files
-    same_torch = f"torch {torch.__version__}" in read_provenance(committed / "detail.safetensors")["library"]
     for rel in files:
         if rel.suffix == ".safetensors":
             old, new = load_file(committed / rel), load_file(rebuilt / rel)
             assert old.keys() == new.keys()
             for key in old:
                 scale = float(old[key].double().abs().max())
-                torch.testing.assert_close(new[key], old[key], rtol=0, atol=1e-9 * scale)
-        if same_torch or rel.suffix != ".safetensors":
+                torch.testing.assert_close(new[key], old[key], rtol=0, atol=1e-5 * scale)
+        else:
             assert (rebuilt / rel).read_bytes() == (committed / rel).read_bytes(), f"{rel} differs"
+    again = P.build_preset(name, "pixel", out=tmp_path / "again.safetensors")
+    assert again.read_bytes() == (rebuilt / "pixel.safetensors").read_bytes()  # exact on one machine
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if threads > 1 else 2)  # sums split otherwise between threads
