@@ -71,7 +71,18 @@ def psnr(x, y, *, data_range: float = 1.0) -> float:
         PSNR in dB; ``inf`` when the images are identical.
     """
     x, y = _as_pair(x, y, same_size=True)
-    mse = torch.mean((x - y) ** 2).item()
+    return psnr_from_mse(torch.mean((x - y) ** 2).item(), data_range=data_range)
+
+
+def psnr_from_mse(mse: float, *, data_range: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error ``mse`` (``inf`` for 0): :func:`psnr`'s formula, for a
+    caller that computes the error itself (the page's α curve, on float32 images).
+
+    Examples
+    --------
+    >>> psnr_from_mse(0.01), psnr_from_mse(0.0)
+    (20.0, inf)
+    """
     return float("inf") if mse == 0.0 else 10.0 * math.log10(data_range ** 2 / mse)
 
 
