@@ -4,29 +4,19 @@ Large images run in diffusers' own tiling (overlapping tiles, blended seams). Th
 chosen for each call from the memory free at that moment (:meth:`DiffusersVAEEncoder.tile_size_for`)
 and passed down with the call; since diffusers reads it from the VAE object, the object is set
 and restored under a lock, so two threads sharing one encoder never run in each other's tiles.
-On out-of-memory a call is retried in smaller tiles (:func:`dot_core.memory.retry_smaller`).
+On out-of-memory a call is retried in smaller tiles (the plan is :mod:`dot_core.tiling`'s).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 
 import torch
 
 from .encoders import Encoder, resolve_device, resolve_dtype
-from .memory import memory_budget, retry_smaller
+from .tiling import activation_bytes_per_pixel, check_tile_size, plan_tile, run_bounded
 
-__all__ = ["DiffusersVAEEncoder", "ACTIVATION_FACTOR", "MIN_TILE", "TILE_MULTIPLE"]
-
-# Automatic VAE tiling (DiffusersVAEEncoder.tile_size_for): a call runs untiled while its estimated
-# activations fit memory.memory_budget(device), else in the largest square tiles that fit.
-# Peak activation bytes per image pixel ≈ ACTIVATION_FACTOR × (channels at full resolution) ×
-# bytes per element: untiled SD-VAE decode at 512² on CPU in float32 raised peak RSS by 1.1 GB,
-# 4.2 KB per pixel = 4.1 × 256 channels × 4 bytes (bench/results/memory.md); 5 leaves a margin.
-ACTIVATION_FACTOR = 5
-TILE_MULTIPLE = 64  # tile sides are multiples of this, hence of every VAE factor up to 64
-MIN_TILE = 128  # the smallest tile tried after out-of-memory failures
+__all__ = ["DiffusersVAEEncoder"]
 
 
 class DiffusersVAEEncoder(Encoder):
@@ -56,7 +46,7 @@ class DiffusersVAEEncoder(Encoder):
         blocks = cfg.encoder_block_out_channels if self.kind == "AutoencoderTiny" else cfg.block_out_channels
         self.factor = 2 ** (len(blocks) - 1)
         self.sample_posterior = sample_posterior
-        _check_tile(tile_size)
+        check_tile_size(tile_size)
         self.tiling = tiling  # None: automatic, from the image size and the memory budget
         self.tile_size = tile_size  # None: the largest tile that fits the budget
         self.budget_bytes = budget_bytes  # None: memory.memory_budget(device) at each call
@@ -72,7 +62,7 @@ class DiffusersVAEEncoder(Encoder):
         else:  # the decoder up-samples to full resolution with the second-finest block's width
             blocks = cfg.block_out_channels
             width = blocks[1] if len(blocks) > 1 else blocks[0]
-        return ACTIVATION_FACTOR * int(width) * torch.finfo(self.dtype).bits // 8
+        return activation_bytes_per_pixel(width, self.dtype)
 
     @property
     def can_tile(self) -> bool:
@@ -83,16 +73,13 @@ class DiffusersVAEEncoder(Encoder):
         """Side of the square tiles for a height×width image now, or None to run untiled.
 
         Automatic (``tiling=None``): untiled while the estimated activations fit the memory
-        budget, else the largest tile (a multiple of ``TILE_MULTIPLE``) that fits.
+        budget, else ``tile_size`` or the largest tile that fits (:func:`dot_core.tiling.plan_tile`).
         """
         if not self.can_tile:
             return None
-        budget = self.budget_bytes if self.budget_bytes is not None else memory_budget(self.device)
-        if self.tiling is None and height * width * self.bytes_per_pixel <= budget:
-            return None
-        if self.tile_size is not None:
-            return self.tile_size
-        return max(MIN_TILE, math.isqrt(budget // self.bytes_per_pixel) // TILE_MULTIPLE * TILE_MULTIPLE)
+        side = plan_tile(height, width, bytes_per_pixel=self.bytes_per_pixel, budget_bytes=self.budget_bytes,
+                         device=self.device, always=self.tiling is True)
+        return side if side is None or self.tile_size is None else self.tile_size
 
     def _in_tiles(self, step, t: torch.Tensor, side: int | None) -> torch.Tensor:
         """``step(t)`` in diffusers' tiling with tiles of ``side`` pixels (None: untiled).
@@ -123,21 +110,18 @@ class DiffusersVAEEncoder(Encoder):
         if not auto:
             if tile_size is not None and not self.can_tile:
                 raise ValueError(f"the {self.name} VAE runs untiled here; got tile_size={tile_size}, use None")
-            _check_tile(tile_size)
+            check_tile_size(tile_size)
 
-        def smaller(side: int | None) -> int:
-            if not auto or not self.can_tile or side == MIN_TILE:
-                where = "untiled" if side is None else f"{'' if not auto else 'even '}in {side}×{side} tiles"
-                raise MemoryError(
-                    f"out of memory running the {self.name} VAE on a {height}×{width} image {where} "
+        def advice(side: int | None) -> str:
+            where = "untiled" if side is None else f"{'' if not auto else 'even '}in {side}×{side} tiles"
+            return (f"out of memory running the {self.name} VAE on a {height}×{width} image {where} "
                     f"on {self.device}; use a smaller image, a lower precision (bfloat16; float16 on "
-                    "a GPU), automatic tiling, or a device with more memory"
-                )
-            return max(MIN_TILE, (side or max(height, width)) // 2 // TILE_MULTIPLE * TILE_MULTIPLE)
+                    "a GPU), automatic tiling, or a device with more memory")
 
         run = lambda side: self._in_tiles(step, t, side)  # noqa: E731
         first = self.tile_size_for(height, width) if auto else tile_size
-        return retry_smaller(run, first, shrink=smaller, device=self.device)
+        return run_bounded(run, first, height=height, width=width, retry=auto and self.can_tile,
+                           device=self.device, out_of_memory=advice)
 
     def _encode_tiled(self, x: torch.Tensor, tile_size: int | None | str) -> torch.Tensor:
         return self._bounded(self._vae_encode, x, x.shape[-2], x.shape[-1], tile_size)
@@ -167,10 +151,3 @@ class DiffusersVAEEncoder(Encoder):
 
     def describe(self) -> dict:
         return {**super().describe(), "class": self.kind}
-
-
-def _check_tile(tile_size: int | None) -> None:
-    if tile_size is not None and (
-        isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < MIN_TILE or tile_size % TILE_MULTIPLE
-    ):
-        raise ValueError(f"tile_size must be a multiple of {TILE_MULTIPLE} and ≥ {MIN_TILE}, got {tile_size!r}")

@@ -60,6 +60,12 @@ def _symmetrize(A: torch.Tensor) -> torch.Tensor:
     return 0.5 * (A + A.transpose(-1, -2))
 
 
+def _eig_rebuild(U: torch.Tensor, f_lam: torch.Tensor) -> torch.Tensor:
+    r"""The symmetric matrix :math:`U \operatorname{diag}(f(\lambda)) U^\top` from an eigenbasis ``U``
+    (..., d, d) and the mapped eigenvalues ``f_lam`` (..., d), symmetrised against round-off."""
+    return _symmetrize((U * f_lam.unsqueeze(-2)) @ U.transpose(-1, -2))
+
+
 def _check_cov(name: str, A: torch.Tensor) -> torch.Tensor:
     if not isinstance(A, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
@@ -100,16 +106,14 @@ def sqrtm_psd(A: torch.Tensor, *, eps: float = 0.0) -> tuple[torch.Tensor, torch
     else:
         floor = SINGULAR_RTOL * lam.amax(dim=-1, keepdim=True)
         inv_sqrt = torch.where(lam > floor, lam.clamp_min(1e-300).rsqrt(), torch.zeros_like(lam))
-    A12 = (U * sqrt_lam.unsqueeze(-2)) @ U.transpose(-1, -2)
-    A12inv = (U * inv_sqrt.unsqueeze(-2)) @ U.transpose(-1, -2)
-    return _symmetrize(A12), _symmetrize(A12inv)
+    return _eig_rebuild(U, sqrt_lam), _eig_rebuild(U, inv_sqrt)
 
 
 def _pinv_psd(A: torch.Tensor) -> torch.Tensor:
     lam, U = torch.linalg.eigh(A)
     floor = SINGULAR_RTOL * lam.amax(dim=-1, keepdim=True).clamp_min(0.0)
     inv = torch.where(lam > floor, 1.0 / lam.clamp_min(1e-300), torch.zeros_like(lam))
-    return _symmetrize((U * inv.unsqueeze(-2)) @ U.transpose(-1, -2))
+    return _eig_rebuild(U, inv)
 
 
 def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
@@ -154,9 +158,7 @@ def _shifted_roots(Cs_eps: torch.Tensor, eps: float) -> tuple[torch.Tensor, torc
     eigenvalue round-off put below ε is taken as ε."""
     lam, U = torch.linalg.eigh(Cs_eps)
     lam = lam.clamp_min(eps)
-    A12 = (U * lam.sqrt().unsqueeze(-2)) @ U.transpose(-1, -2)
-    A12inv = (U * lam.rsqrt().unsqueeze(-2)) @ U.transpose(-1, -2)
-    return _symmetrize(A12), _symmetrize(A12inv)
+    return _eig_rebuild(U, lam.sqrt()), _eig_rebuild(U, lam.rsqrt())
 
 
 def degenerate_transport_operator(
@@ -195,7 +197,7 @@ def degenerate_transport_operator(
     eye = torch.eye(Cs.shape[-1], dtype=torch.float64, device=Cs.device)
     inner = _symmetrize(eye - Ct12 @ T_star @ Cs_pinv @ T_star @ Ct12)
     lam, U = torch.linalg.eigh(inner)
-    inner = (U * lam.clamp_min(0.0).unsqueeze(-2)) @ U.transpose(-1, -2)
+    inner = _eig_rebuild(U, lam.clamp_min(0.0))
     Cw = _symmetrize(Ct12 @ inner @ Ct12)
     return T, Cw
 
@@ -268,7 +270,7 @@ def degenerate_split(Cs: torch.Tensor, eps: float) -> tuple[torch.Tensor, int]:
     floor = max(float(eps) + EIGH_ATOL * lam_max, SINGULAR_RTOL * lam_max)
     keep = lam > floor
     lam_kept = torch.where(keep, lam + eps, torch.zeros_like(lam))
-    return _symmetrize((U * lam_kept.unsqueeze(-2)) @ U.transpose(-1, -2)), int((~keep).sum())
+    return _eig_rebuild(U, lam_kept), int((~keep).sum())
 
 
 def fit_operator(

@@ -6,8 +6,9 @@ in the original layout (``*_encoder.*`` + ``*_decoder.*``, see :mod:`dot_core.ta
 
 When weights cannot be had, :func:`load_encoder` raises :class:`EncoderUnavailableError` naming
 the encoder and how to provide it; it never switches latent space on its own. When the Hub is
-known to be unreachable (``HF_HUB_OFFLINE`` set, or a two-second probe failed) only the local
-cache is tried, so the error comes at once instead of after half a minute of retries.
+known to be unreachable (:func:`dot_core.hub.hub_reachable`: ``HF_HUB_OFFLINE`` set, or a
+two-second probe failed) only the local cache is tried, so the error comes at once instead of
+after half a minute of retries.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
-import threading
 import warnings
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 
 from .detail import DEFAULT_SIGMA, DetailEncoder
 from .diffusers_vae import DiffusersVAEEncoder
 from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device, resolve_dtype
+from .hub import hub_offline, hub_reachable
 from .taesd import TAESDEncoder, find_taesd_weights
 
 __all__ = ["KNOWN_VAES", "WEIGHT_FREE", "load_encoder", "encoder_for", "detail_encoder", "hub_reachable"]
@@ -37,37 +36,6 @@ KNOWN_VAES: dict[str, tuple[str, str]] = {
     "taesd": ("madebyollin/taesd", "AutoencoderTiny"),
 }
 WEIGHT_FREE = ("pixel", "detail")
-HUB_PROBE_SECONDS = 2.0  # a reachable Hub answers a TCP connection well within this
-
-
-def _offline_env() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@functools.lru_cache(maxsize=1)
-def _probe_hub(host: str) -> bool:
-    ok: list[bool] = []
-
-    def connect() -> None:  # name resolution has no timeout of its own: run it in a thread
-        try:
-            socket.create_connection((host, 443), timeout=HUB_PROBE_SECONDS).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(HUB_PROBE_SECONDS + 0.5)
-    return bool(ok)
-
-
-def hub_reachable() -> bool:
-    """False when ``HF_HUB_OFFLINE`` is set or the Hub's host does not accept a connection
-    within :data:`HUB_PROBE_SECONDS` (probed once per process)."""
-    if _offline_env():
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-    return _probe_hub(host)
 
 
 def _class_from_config(config: dict, where: str) -> str:
@@ -113,7 +81,7 @@ def _load_vae_hub(name: str, repo: str, cls_name: str | None, dtype: torch.dtype
     classes = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}
     online = hub_reachable()
     why = "the Hub could not be reached" if online else (
-        "HF_HUB_OFFLINE is set" if _offline_env() else "the Hub did not answer a quick probe")
+        "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub did not answer a quick probe")
     try:
         with warnings.catch_warnings():
             # diffusers passes an argument huggingface_hub has deprecated; the warning would

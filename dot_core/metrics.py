@@ -71,7 +71,18 @@ def psnr(x, y, *, data_range: float = 1.0) -> float:
         PSNR in dB; ``inf`` when the images are identical.
     """
     x, y = _as_pair(x, y, same_size=True)
-    mse = torch.mean((x - y) ** 2).item()
+    return psnr_from_mse(torch.mean((x - y) ** 2).item(), data_range=data_range)
+
+
+def psnr_from_mse(mse: float, *, data_range: float = 1.0) -> float:
+    """PSNR in dB of a mean squared error ``mse`` (``inf`` for 0): :func:`psnr`'s formula, for a
+    caller that computes the error itself (the page's α curve, on float32 images).
+
+    Examples
+    --------
+    >>> psnr_from_mse(0.01), psnr_from_mse(0.0)
+    (20.0, inf)
+    """
     return float("inf") if mse == 0.0 else 10.0 * math.log10(data_range ** 2 / mse)
 
 
@@ -122,23 +133,27 @@ def ssim(x, y, *, data_range: float = 1.0) -> float:
     return s.mean(dim=(0, 2, 3)).mean().item()
 
 
-_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
+# The 5-tap binomial low-pass of the Laplacian pyramid (Burt & Adelson), shared with dot_core.texture
+BINOMIAL_KERNEL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
 
 
 def _laplacian_pyramid(img: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """(1, C, H, W) -> band-pass levels (finest first), the last one the low-pass residual."""
     gauss = [img]
     for _ in range(levels - 1):
-        gauss.append(_filter_separable(gauss[-1], _BINOMIAL, "reflect")[..., ::2, ::2])
+        gauss.append(_filter_separable(gauss[-1], BINOMIAL_KERNEL, "reflect")[..., ::2, ::2])
     bands = []
     for fine, coarse in zip(gauss[:-1], gauss[1:]):
         up = torch.zeros_like(fine)
         up[..., ::2, ::2] = coarse  # zero insertion; ×4 restores the mean after the blur
-        bands.append(fine - 4 * _filter_separable(up, _BINOMIAL, "reflect"))
+        bands.append(fine - 4 * _filter_separable(up, BINOMIAL_KERNEL, "reflect"))
     return bands + [gauss[-1]]
 
 
-def _generator(*seeds: int) -> torch.Generator:
+def seeded_generator(*seeds: int) -> torch.Generator:
+    """A CPU generator seeded from the integers ``seeds`` mixed by NumPy's ``SeedSequence``, so
+    ``(seed, level, 0)`` and ``(seed, level, 1)`` give unrelated streams (the texture distance's
+    neighbourhoods and projections), the same on every run."""
     state = int(np.random.SeedSequence(list(seeds)).generate_state(1)[0])
     return torch.Generator().manual_seed(state)
 
@@ -218,8 +233,8 @@ def texture_distance(x, y, *, levels: int = 4, patch: int = 7, n_patches: int = 
     distances = []
     for level, (band_x, band_y) in enumerate(zip(pyr_x, pyr_y)):
         # the same positions for both images, so swapping x and y swaps the two sets exactly
-        a = _sample_neighbourhoods(band_x, n_patches, patch, _generator(seed, level, 0))
-        b = _sample_neighbourhoods(band_y, n_patches, patch, _generator(seed, level, 0))
+        a = _sample_neighbourhoods(band_x, n_patches, patch, seeded_generator(seed, level, 0))
+        b = _sample_neighbourhoods(band_y, n_patches, patch, seeded_generator(seed, level, 0))
         # statistics pooled symmetrically, so that d(x, y) == d(y, x) exactly
         mean = (a.mean(dim=(0, 2), keepdim=True) + b.mean(dim=(0, 2), keepdim=True)) / 2
         var = (((a - mean) ** 2).mean(dim=(0, 2), keepdim=True)
@@ -227,7 +242,7 @@ def texture_distance(x, y, *, levels: int = 4, patch: int = 7, n_patches: int = 
         std = var.sqrt().clamp_min(1e-12)
         a, b = ((a - mean) / std).flatten(1), ((b - mean) / std).flatten(1)  # (n, C·p²)
         theta = torch.randn(a.shape[1], n_projections, dtype=torch.float64,
-                            generator=_generator(seed, level, 1))
+                            generator=seeded_generator(seed, level, 1))
         theta = theta / theta.norm(dim=0, keepdim=True)  # (C·p², P) unit directions
         # numpy sorts these (n, P) columns several times faster than torch on CPU
         proj_a = np.sort((a @ theta).numpy(), axis=0)

@@ -25,7 +25,6 @@ slightly from untiled.
 
 from __future__ import annotations
 
-import math
 import pickle
 import re
 from pathlib import Path
@@ -35,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .encoders import Encoder, EncoderUnavailableError, resolve_device, resolve_dtype
-from .memory import memory_budget, retry_smaller
+from .tiling import activation_bytes_per_pixel, check_tile_size, plan_tile, run_bounded, run_in_tiles
 
 __all__ = ["TAESDEncoder", "TAESDLayout", "build_taesd", "find_taesd_weights", "read_taesd_weights"]
 
@@ -43,10 +42,6 @@ POOL_GROUPS = 4  # group-norm groups of taef2's pool branch
 ENCODER_POOL_BLOCKS = (11, 12, 13)  # the encoder's blocks at the latent resolution
 DECODER_POOL_BLOCKS = (3, 4, 5)  # the decoder's blocks at the latent resolution
 WEIGHT_SUFFIXES = (".safetensors", ".pth")  # safetensors preferred when both are present
-# Peak activation bytes per image pixel ≈ ACTIVATION_FACTOR × n × bytes per element (a few n-channel
-# maps at full resolution are alive at once in the decoder's last stage; as for diffusers VAEs).
-ACTIVATION_FACTOR = 5
-TILE_MULTIPLE, MIN_TILE = 64, 128  # image tile sides: multiples of 64 (hence of ×8), at least 128
 
 
 def _conv(n_in: int, n_out: int, *, stride: int = 1, bias: bool = True) -> nn.Conv2d:
@@ -208,46 +203,6 @@ def find_taesd_weights(path: Path) -> tuple[Path, Path] | None:
     return halves["encoder"], halves["decoder"]
 
 
-def run_in_tiles(fn, t: torch.Tensor, side: int, *, scale: float) -> torch.Tensor:
-    """``fn`` over overlapping side×side tiles of ``t`` (1, C, H, W), blended linearly.
-
-    ``fn`` maps a tile of h×w to one of (h·scale)×(w·scale) (1/8 to encode, 8 to decode).
-    Neighbouring tiles overlap by a quarter of a tile; in the overlap each tile's weight ramps
-    down towards its border, and the weighted sum is divided by the summed weights.
-    """
-    H, W = t.shape[-2:]
-    overlap = side // 4
-    stride = side - overlap
-
-    def starts(n: int) -> list[int]:
-        s = list(range(0, max(n - side, 0) + 1, stride))
-        return s + [n - side] if s[-1] + side < n else s
-
-    def ramp(n: int, n_out: int, start: int, length: int) -> torch.Tensor:
-        w = torch.ones(n_out, dtype=torch.float32, device=t.device)
-        k = round(overlap * scale)
-        edge = torch.arange(1, k + 1, dtype=torch.float32, device=t.device) / (k + 1)
-        if start > 0:
-            w[:k] = torch.minimum(w[:k], edge)
-        if start + length < n:
-            w[n_out - k :] = torch.minimum(w[n_out - k :], edge.flip(0))
-        return w
-
-    out = weight = None
-    for i in starts(H):
-        for j in starts(W):
-            y = fn(t[..., i : i + side, j : j + side]).float()
-            h, w = y.shape[-2:]
-            mask = torch.outer(ramp(H, h, i, min(side, H)), ramp(W, w, j, min(side, W)))
-            if out is None:
-                out = torch.zeros(*y.shape[:2], round(H * scale), round(W * scale), device=t.device)
-                weight = torch.zeros(round(H * scale), round(W * scale), device=t.device)
-            oi, oj = round(i * scale), round(j * scale)
-            out[..., oi : oi + h, oj : oj + w] += y * mask
-            weight[oi : oi + h, oj : oj + w] += mask
-    return out / weight
-
-
 class TAESDEncoder(Encoder):
     """A TAESD-family model as a latent space (×8, C from the weights); RGB in [0, 1], raw latents."""
 
@@ -276,41 +231,34 @@ class TAESDEncoder(Encoder):
 
     @property
     def bytes_per_pixel(self) -> int:
-        """Estimated peak activation bytes per image pixel of one untiled call."""
-        return ACTIVATION_FACTOR * self.layout.width * torch.finfo(self.dtype).bits // 8
+        """Estimated peak activation bytes per image pixel of one untiled call (n channels)."""
+        return activation_bytes_per_pixel(self.layout.width, self.dtype)
 
     def tile_size_for(self, height: int, width: int) -> int | None:
         """None (untiled) while the estimated activations fit the memory budget now, else the
-        side of the largest square tile that fits (a multiple of 64, at least 128)."""
-        budget = self.budget_bytes if self.budget_bytes is not None else memory_budget(self.device)
-        if height * width * self.bytes_per_pixel <= budget:
-            return None
-        return max(MIN_TILE, math.isqrt(budget // self.bytes_per_pixel) // TILE_MULTIPLE * TILE_MULTIPLE)
+        side of the largest square tile that fits (:func:`dot_core.tiling.plan_tile`)."""
+        return plan_tile(height, width, bytes_per_pixel=self.bytes_per_pixel,
+                         budget_bytes=self.budget_bytes, device=self.device)
 
     def _bounded(self, fn, t: torch.Tensor, height: int, width: int, tile_size, scale: float) -> torch.Tensor:
         """``fn(t)`` in the tiles asked for ("auto": planned now, halved on out-of-memory)."""
         auto = tile_size == "auto"
-        if not auto and tile_size is not None and (
-            isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < MIN_TILE or tile_size % TILE_MULTIPLE
-        ):
-            raise ValueError(f"tile_size must be a multiple of {TILE_MULTIPLE} and ≥ {MIN_TILE}, got {tile_size!r}")
+        if not auto:
+            check_tile_size(tile_size)
 
         def run(side: int | None) -> torch.Tensor:
             if side is None:
                 return fn(t)
             return run_in_tiles(fn, t, side if scale < 1 else side // self.factor, scale=scale)
 
-        def smaller(side: int | None) -> int:
-            if not auto or side == MIN_TILE:
-                where = "untiled" if side is None else f"in {side}×{side} tiles"
-                raise MemoryError(
-                    f"out of memory running {self.name} on a {height}×{width} image {where} on {self.device}; "
-                    "use a smaller image or a device with more memory"
-                )
-            return max(MIN_TILE, (side or max(height, width)) // 2 // TILE_MULTIPLE * TILE_MULTIPLE)
+        def advice(side: int | None) -> str:
+            where = "untiled" if side is None else f"in {side}×{side} tiles"
+            return (f"out of memory running {self.name} on a {height}×{width} image {where} on {self.device}; "
+                    "use a smaller image or a device with more memory")
 
         first = self.tile_size_for(height, width) if auto else tile_size
-        return retry_smaller(run, first, shrink=smaller, device=self.device)
+        return run_bounded(run, first, height=height, width=width, retry=auto, device=self.device,
+                           out_of_memory=advice)
 
     def _encode_net(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder_net(((x + 1.0) / 2.0).to(self.dtype))  # [-1, 1] → TAESD's [0, 1]

@@ -33,9 +33,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from .metrics import _BINOMIAL, _generator, texture_levels
+from .metrics import BINOMIAL_KERNEL, seeded_generator, texture_levels
 
-_K = [float(k) for k in _BINOMIAL]  # texture_distance's 5-tap binomial kernel (Python floats keep the dtype)
+_K = [float(k) for k in BINOMIAL_KERNEL]  # texture_distance's 5-tap binomial kernel (Python floats keep the dtype)
 
 
 def _image(x, name: str) -> np.ndarray:
@@ -94,11 +94,11 @@ def _draw_levels(shape: tuple[int, int], n_levels: int, c: int, *, n_patches: in
     out, (h, w) = [], shape
     offsets = torch.arange(patch)
     for level in range(n_levels):
-        gen = _generator(seed, level, 0)
+        gen = seeded_generator(seed, level, 0)
         top = torch.randint(0, h - patch + 1, (n_patches,), generator=gen)
         left = torch.randint(0, w - patch + 1, (n_patches,), generator=gen)
         theta = torch.randn(c * patch * patch, n_projections, dtype=torch.float64,
-                            generator=_generator(seed, level, 1))
+                            generator=seeded_generator(seed, level, 1))
         theta = (theta / theta.norm(dim=0, keepdim=True)).reshape(c, patch * patch, n_projections)
         rows = (top[:, None] + offsets)[:, :, None]  # (n, p, 1)
         cols = (left[:, None] + offsets)[:, None, :]  # (n, 1, p)

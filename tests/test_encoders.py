@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import photo
 
+import dot_core.hub
 from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, latents, load_encoder
 from dot_core.diffusers_vae import DiffusersVAEEncoder
 from dot_core.encoders import resolve_device, resolve_dtype
@@ -126,7 +127,7 @@ def test_unreachable_hub_fails_fast_from_the_local_cache_only(monkeypatch, offli
         raise OSError(f"{repo} is not in the local cache")
 
     monkeypatch.setenv("HF_HUB_OFFLINE", offline)
-    monkeypatch.setattr(latents, "_probe_hub", lambda host: False)
+    monkeypatch.setattr(dot_core.hub, "_probe_hub", lambda host, port: False)
     monkeypatch.setattr(AutoencoderTiny, "from_pretrained", cache_only)
     with pytest.raises(EncoderUnavailableError) as info:
         load_encoder("taesd", device="cpu")

@@ -263,3 +263,17 @@ def test_stochastic_method_on_a_full_rank_source_draws_no_noise():
     cal = Calibration(encoder="pixel", channels=5, factor=1, patch_size=1, mode="unpaired", target=moments(Ct),
                       source=moments(Cs), method="stochastic", eps=0.0)
     assert "singular" not in cal.summary()
+
+
+@pytest.mark.parametrize("batch", [(), (3,)])
+def test_eig_rebuild_is_symmetric_and_inverts_eigh(batch):
+    from dot_core.gaussian_ot import _eig_rebuild
+
+    A = torch.stack([random_spd(6, 1e4, seed) for seed in range(3)])[: batch[0] if batch else 1]
+    A = A if batch else A[0]
+    lam, U = torch.linalg.eigh(A)
+    rebuilt = _eig_rebuild(U, lam)
+    assert torch.equal(rebuilt, rebuilt.transpose(-1, -2))  # exactly symmetric, whatever the round-off
+    torch.testing.assert_close(rebuilt, A, rtol=0, atol=1e-13)
+    squared = _eig_rebuild(U, lam.sqrt())
+    torch.testing.assert_close(squared @ squared, A, rtol=0, atol=1e-13)

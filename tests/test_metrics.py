@@ -7,10 +7,13 @@ import torch
 from skimage import data, filters, metrics as skmetrics, util
 
 from dot_core.metrics import (
+    BINOMIAL_KERNEL,
     lattice_energy,
     lattice_ratio,
     psnr,
+    psnr_from_mse,
     radial_power_spectrum,
+    seeded_generator,
     spectrum_distance,
     ssim,
     texture_distance,
@@ -273,3 +276,28 @@ def test_lattice_energy_bad_arguments(kwargs, match):
 def test_lattice_ratio_flat_reference():
     with pytest.raises(ValueError, match="flat"):
         lattice_ratio(SHARP, np.full((64, 64, 3), 0.5), period=4)
+
+
+def test_seeded_generator_repeats_and_separates_streams():
+    draw = lambda *seeds: torch.rand(8, generator=seeded_generator(*seeds))  # noqa: E731
+    assert torch.equal(draw(3, 1, 0), draw(3, 1, 0))
+    assert not torch.equal(draw(3, 1, 0), draw(3, 1, 1))
+    assert not torch.equal(draw(3, 1, 0), draw(3, 2, 0))
+
+
+def test_binomial_kernel_is_a_normalised_symmetric_low_pass():
+    assert float(BINOMIAL_KERNEL.sum()) == 1.0 and torch.equal(BINOMIAL_KERNEL, BINOMIAL_KERNEL.flip(0))
+
+
+def test_psnr_from_mse_is_psnrs_formula():
+    import doctest
+
+    import dot_core.metrics
+
+    noisy = np.clip(SHARP + 0.05 * np.random.default_rng(0).standard_normal(SHARP.shape), 0, 1)
+    assert psnr(noisy, SHARP) == psnr_from_mse(float(np.mean((noisy - SHARP) ** 2)))
+    assert psnr_from_mse(0.04, data_range=2.0) == pytest.approx(20.0) and psnr_from_mse(0.0) == math.inf
+    runner = doctest.DocTestRunner()
+    for example in doctest.DocTestFinder().find(psnr_from_mse, globs=vars(dot_core.metrics)):
+        runner.run(example)
+    assert runner.tries > 0 and runner.failures == 0

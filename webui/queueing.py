@@ -29,6 +29,13 @@ def still_queued(ticket: object) -> bool:
     """Whether the queue call ``ticket`` (its HTTP request) still waits in its app's Gradio queue.
 
     Gradio drops the waiting events of a visitor who leaves (the page's event stream closes).
+
+    This is the one place that reads a private Gradio attribute (``Blocks._queue``), because Gradio
+    6 offers no public way to ask whether one queued event still waits: ``Blocks.unload`` fires when
+    a page closes but names no event and would have to be wired into the page's layout,
+    ``/gradio_api/queue/status`` and ``Queue.get_status`` give only counts, and validators run
+    before the event is queued. Should Gradio rename the attribute, every job counts as waiting
+    and is released after ``Admission.max_wait_s`` (tests/test_queueing.py notices the rename).
     """
     app = getattr(ticket, "app", None)
     blocks = app.get_blocks() if hasattr(app, "get_blocks") else None

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
-from urllib.parse import urlparse
 
 from dot_core import KNOWN_VAES, WEIGHT_FREE, DiffusersVAEEncoder, EncoderUnavailableError, load_encoder
+from dot_core.hub import hub_reachable
 
 from .settings import PAPER_ENCODER, Settings
 
@@ -26,20 +25,6 @@ class Startup:
     online: bool
     notice: str  # Markdown shown at the top of the page
     choices: list[tuple[str, str]]  # (label, name) for the latent-space dropdown
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether the Hugging Face Hub answers a TCP connection (never true in offline mode)."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def go_offline() -> None:
