@@ -225,3 +225,55 @@ def test_cli_evaluate_nothing_pairs_exits_2_naming_the_files(data, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "astronaut.png" in err[0] and "other.png" in err[0]
     assert not (tmp_path / "ev" / "metrics.csv").exists()
+
+
+class NoProgress:
+    def __call__(self, *args, **kwargs):
+        pass
+
+    def tqdm(self, iterable, *args, **kwargs):
+        return iterable
+
+
+def test_command_app_batch_and_python_give_the_same_numbers(data, tmp_path):
+    """The page's Batch with ground truths, ``dot-core evaluate`` and ``evaluate_dataset``: one table."""
+    from webui import engine
+    from webui.batch_eval import HINT, BatchEvalHandlers
+    from webui.settings import FOLD_AUTO, Settings
+
+    cal = data / "cal.safetensors"
+    assert main(["evaluate", "--calibration", str(cal), "--restored", str(data / "restored"), "--truth",
+                 str(data / "truth"), "--alpha", "0,0.5,1", "--no-perceptual", "--out", str(tmp_path / "cli")]) == 1
+    python = evaluate_dataset(pipeline(data), paths(data, "restored"), paths(data, "truth"), tmp_path / "py",
+                              alphas=[0.0, 0.5, 1.0], progress=False)
+    handlers = BatchEvalHandlers(Settings())
+    cal_state = engine.new_calibration(load_calibration(cal), FOLD_AUTO, "file", custom_encoders=False)
+    files, truths = [str(p) for p in paths(data, "restored")], [str(p) for p in paths(data, "truth")]
+    assert handlers.evaluate_batch(files, None, "0, 1", cal_state, progress=NoProgress()) == (HINT, None, None)
+    table, plot, csv_path = handlers.evaluate_batch(files, truths, "0, 0.5, 1", cal_state, progress=NoProgress())
+    assert "| α = 0.5 |" in table and Path(plot).read_bytes()[:4] == b"\x89PNG"
+    key = lambda r: (r["image"], r["kind"], r["alpha"])  # noqa: E731
+    cli = {key(r): r for r in read_csv(tmp_path / "cli" / "metrics.csv")}
+    app = {key(r): r for r in read_csv(Path(csv_path))}
+    py = {key(r): r for r in read_csv(write_report(python, summarize(python), tmp_path / "py")["csv"])}
+    assert len(cli) == 3 * 5 and cli.keys() == app.keys() == py.keys()
+    for k in cli:
+        for column in ("psnr", "ssim", "texture_distance", "lattice_ratio"):
+            assert cli[k][column] == app[k][column] == py[k][column], (k, column)
+
+
+def test_app_api_batch_with_ground_truths_returns_table_plot_and_csv(app_url, data):
+    """Through the served page: /enhance_batch's zip as before, and /evaluate_batch's table beside it."""
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    cal = [handle_file(str(p)) for p in paths(data, "restored")[:2]]
+    client.predict(cal, [handle_file(str(p)) for p in paths(data, "clean")[:2]], "pixel", 3, api_name="/calibrate")
+    files = [handle_file(str(p)) for p in paths(data, "restored")[:2]]
+    truths = [handle_file(str(p)) for p in paths(data, "truth") if p.stem in ("astronaut", "chelsea")]
+    archive, _ = client.predict(files, "0, 1", api_name="/enhance_batch")
+    assert Path(archive).suffix == ".zip"
+    table, plot, table_csv = client.predict(files, truths, "0, 1", api_name="/evaluate_batch")
+    rows = read_csv(Path(table_csv))
+    assert {r["image"] for r in rows} == {"astronaut", "chelsea"} and len(rows) == 2 * 4
+    assert "| α = 0 |" in table and "round trip" in table and Path(plot).suffix == ".png"
