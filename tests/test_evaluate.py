@@ -277,3 +277,16 @@ def test_app_api_batch_with_ground_truths_returns_table_plot_and_csv(app_url, da
     rows = read_csv(Path(table_csv))
     assert {r["image"] for r in rows} == {"astronaut", "chelsea"} and len(rows) == 2 * 4
     assert "| α = 0 |" in table and "round trip" in table and Path(plot).suffix == ".png"
+
+
+def test_evaluate_help_has_text_for_every_option():
+    import argparse
+
+    from dot_core.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    parser = sub.choices["evaluate"]
+    for action in parser._actions:
+        assert action.help and action.help.strip(), action.option_strings or action.dest
+    text = " ".join(parser.format_help().split())
+    assert "``" not in text and "(default: -1 to 2 in steps of 0.25)" in text
