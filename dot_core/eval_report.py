@@ -92,8 +92,8 @@ def markdown_table(summary: dict) -> str:
     table = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     for line in s["lines"]:
         st = line["set"]
-        fid = "–" if st is None else f"{st['fid']:.2f}"
-        kid = "–" if st is None else f"{1e3 * st['kid']:.2f} ± {1e3 * st['kid_std']:.2f}"
+        fid = "–" if st is None else f"{st['fid']:.4g}"
+        kid = "–" if st is None else f"{1e3 * st['kid']:.4g} ± {1e3 * st['kid_std']:.3g}"
         cells = [_line_name(line), _fmt(line["psnr"], 2), _fmt(line["ssim"], 4), _fmt(line["texture_distance"], 4),
                  _fmt(line["lattice_ratio"], 2), _fmt(line["lpips"], 4), fid, kid]
         table.append("| " + " | ".join(cells) + " |")
