@@ -44,6 +44,44 @@ def data(tmp_path_factory):
     return base
 
 
+@pytest.fixture(scope="module")
+def evaluated(data, tmp_path_factory):
+    """One Python evaluation at α = 0, 0.5, 1 with a custom feature extractor, shared by several tests."""
+    out = tmp_path_factory.mktemp("evaluated")
+    perceptual = load_perceptual(PooledColours(), lpips=False)
+    ev = evaluate_dataset(pipeline(data), paths(data, "restored"), paths(data, "truth"), out,
+                          alphas=[0.0, 0.5, 1.0], perceptual=perceptual, progress=False)
+    return ev, perceptual, out
+
+
+@pytest.fixture(scope="module")
+def cli_evaluated(data, tmp_path_factory):
+    """``evaluate`` from the command line at α = 0, 0.5, 1: (exit code, stderr, output folder)."""
+    out = tmp_path_factory.mktemp("cli_evaluated")
+    capture = CaptureStderr()
+    with capture:
+        code = main(["evaluate", "--calibration", str(data / "cal.safetensors"), "--restored", str(data / "restored"),
+                     "--truth", str(data / "truth"), "--alpha", ",".join(ALPHAS), "--no-perceptual", "--out", str(out)])
+    return code, capture.text, out
+
+
+class CaptureStderr:
+    """stderr of a block as text (capsys is function-scoped; the fixture above is not)."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self.buffer = io.StringIO()
+        self.redirect = contextlib.redirect_stderr(self.buffer)
+        self.redirect.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.redirect.__exit__(*exc)
+        self.text = self.buffer.getvalue()
+
+
 def pipeline(base: Path) -> DOTPipeline:
     return DOTPipeline(load_encoder("pixel"), load_calibration(base / "cal.safetensors"))
 
@@ -115,10 +153,8 @@ def test_offline_the_missing_networks_are_skipped_with_a_reason():
         load_perceptual("vgg")
 
 
-def test_rows_reference_points_and_written_files(data, tmp_path):
-    perceptual = load_perceptual(PooledColours(), lpips=False)
-    ev = evaluate_dataset(pipeline(data), paths(data, "restored"), paths(data, "truth"), tmp_path,
-                          alphas=[0.0, 0.5, 1.0], perceptual=perceptual, progress=False)
+def test_rows_reference_points_and_written_files(evaluated, tmp_path):
+    ev, perceptual, _ = evaluated
     assert [im.name for im in ev.images] == sorted(NAMES)
     assert ev.skipped == ["rocket.png: no restoration of that name"]
     for im in ev.images:
@@ -179,14 +215,14 @@ class ThreadGroup:
 
 def test_two_processes_measure_shards_and_gather_one_table(data, tmp_path):
     args = (paths(data, "restored"), paths(data, "truth"))
-    one = evaluate_dataset(pipeline(data), *args, tmp_path / "one", alphas=[0.0, 1.0], progress=False)
+    one = evaluate_dataset(pipeline(data), *args, tmp_path / "one", alphas=[0.0], progress=False)
     box, barrier, results, seen = [None, None], threading.Barrier(2), [None, None], [[], []]
 
     def run(rank: int) -> None:
         pipe = pipeline(data)
         real_enhance = pipe.enhance
         pipe.enhance = lambda x: seen[rank].append(x.shape) or real_enhance(x)
-        results[rank] = evaluate_dataset(pipe, *args, tmp_path / "two", alphas=[0.0, 1.0], progress=False,
+        results[rank] = evaluate_dataset(pipe, *args, tmp_path / "two", alphas=[0.0], progress=False,
                                          group=ThreadGroup(rank, 2, box, barrier))
 
     threads = [threading.Thread(target=run, args=(r,)) for r in range(2)]
@@ -199,22 +235,18 @@ def test_two_processes_measure_shards_and_gather_one_table(data, tmp_path):
     assert results[0].skipped == one.skipped
 
 
-def test_cli_evaluate_psnr_column_equals_psnr_of_enhance_outputs(data, tmp_path, capsys):
-    cal = str(data / "cal.safetensors")
-    alpha = ",".join(ALPHAS)
-    assert main(["enhance", "--calibration", cal, "--alpha", alpha, str(data / "restored"),
-                 "--out", str(tmp_path / "enh")]) == 0
-    code = main(["evaluate", "--calibration", cal, "--restored", str(data / "restored"), "--truth",
-                 str(data / "truth"), "--alpha", alpha, "--no-perceptual", "--out", str(tmp_path / "ev")])
-    err = capsys.readouterr().err
+def test_cli_evaluate_psnr_column_equals_psnr_of_enhance_outputs(data, cli_evaluated, tmp_path):
+    assert main(["enhance", "--calibration", str(data / "cal.safetensors"), "--alpha", ",".join(ALPHAS),
+                 str(data / "restored"), "--out", str(tmp_path / "enh")]) == 0
+    code, err, out = cli_evaluated
     assert code == 1 and "skipped rocket.png: no restoration of that name" in err  # one truth unmatched
-    rows = read_csv(tmp_path / "ev" / "metrics.csv")
+    rows = read_csv(out / "metrics.csv")
     assert {r["image"] for r in rows} == set(NAMES)
     for r in (r for r in rows if r["kind"] == "alpha"):
-        out = load_image(tmp_path / "enh" / f"{r['image']}_alpha{float(r['alpha']):g}.png")
-        assert float(r["psnr"]) == psnr(out, load_image(data / "truth" / f"{r['image']}.png"))
+        written = load_image(tmp_path / "enh" / f"{r['image']}_alpha{float(r['alpha']):g}.png")
+        assert float(r["psnr"]) == psnr(written, load_image(data / "truth" / f"{r['image']}.png"))
     assert all(r["settings"] == rows[0]["settings"] != "" for r in rows)
-    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["n_images"] == 3 and summary["not_measured"] == ["FID/KID not requested", "LPIPS not requested"]
 
 
@@ -235,17 +267,14 @@ class NoProgress:
         return iterable
 
 
-def test_command_app_batch_and_python_give_the_same_numbers(data, tmp_path):
+def test_command_app_batch_and_python_give_the_same_numbers(data, evaluated, cli_evaluated, tmp_path):
     """The page's Batch with ground truths, ``dot-core evaluate`` and ``evaluate_dataset``: one table."""
     from webui import engine
     from webui.batch_eval import HINT, BatchEvalHandlers
     from webui.settings import FOLD_AUTO, Settings
 
     cal = data / "cal.safetensors"
-    assert main(["evaluate", "--calibration", str(cal), "--restored", str(data / "restored"), "--truth",
-                 str(data / "truth"), "--alpha", "0,0.5,1", "--no-perceptual", "--out", str(tmp_path / "cli")]) == 1
-    python = evaluate_dataset(pipeline(data), paths(data, "restored"), paths(data, "truth"), tmp_path / "py",
-                              alphas=[0.0, 0.5, 1.0], progress=False)
+    python, perceptual, _ = evaluated
     handlers = BatchEvalHandlers(Settings())
     cal_state = engine.new_calibration(load_calibration(cal), FOLD_AUTO, "file", custom_encoders=False)
     files, truths = [str(p) for p in paths(data, "restored")], [str(p) for p in paths(data, "truth")]
@@ -253,9 +282,9 @@ def test_command_app_batch_and_python_give_the_same_numbers(data, tmp_path):
     table, plot, csv_path = handlers.evaluate_batch(files, truths, "0, 0.5, 1", cal_state, progress=NoProgress())
     assert "| α = 0.5 |" in table and Path(plot).read_bytes()[:4] == b"\x89PNG"
     key = lambda r: (r["image"], r["kind"], r["alpha"])  # noqa: E731
-    cli = {key(r): r for r in read_csv(tmp_path / "cli" / "metrics.csv")}
+    cli = {key(r): r for r in read_csv(cli_evaluated[2] / "metrics.csv")}
     app = {key(r): r for r in read_csv(Path(csv_path))}
-    py = {key(r): r for r in read_csv(write_report(python, summarize(python), tmp_path / "py")["csv"])}
+    py = {key(r): r for r in read_csv(write_report(python, summarize(python, perceptual), tmp_path / "py")["csv"])}
     assert len(cli) == 3 * 5 and cli.keys() == app.keys() == py.keys()
     for k in cli:
         for column in ("psnr", "ssim", "texture_distance", "lattice_ratio"):
