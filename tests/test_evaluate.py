@@ -269,6 +269,8 @@ class NoProgress:
 
 def test_command_app_batch_and_python_give_the_same_numbers(data, evaluated, cli_evaluated, tmp_path):
     """The page's Batch with ground truths, ``dot-core evaluate`` and ``evaluate_dataset``: one table."""
+    import gradio as gr
+
     from webui import engine
     from webui.batch_eval import HINT, BatchEvalHandlers
     from webui.settings import FOLD_AUTO, Settings
@@ -279,6 +281,9 @@ def test_command_app_batch_and_python_give_the_same_numbers(data, evaluated, cli
     cal_state = engine.new_calibration(load_calibration(cal), FOLD_AUTO, "file", custom_encoders=False)
     files, truths = [str(p) for p in paths(data, "restored")], [str(p) for p in paths(data, "truth")]
     assert handlers.evaluate_batch(files, None, "0, 1", cal_state, progress=NoProgress()) == (HINT, None, None)
+    with pytest.raises(gr.Error, match="At most 2 images"):
+        BatchEvalHandlers(Settings(max_batch_images=2)).evaluate_batch(files, truths, "0", cal_state,
+                                                                       progress=NoProgress())
     table, plot, csv_path = handlers.evaluate_batch(files, truths, "0, 0.5, 1", cal_state, progress=NoProgress())
     assert "| α = 0.5 |" in table and Path(plot).read_bytes()[:4] == b"\x89PNG"
     key = lambda r: (r["image"], r["kind"], r["alpha"])  # noqa: E731

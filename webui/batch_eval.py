@@ -57,6 +57,9 @@ class BatchEvalHandlers:
             return HINT, None, None
         if cal_state is None:
             raise fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration first.")
+        most = self.settings.max_batch_images
+        if max(len(engine.paths(files)), len(engine.paths(truths))) > most:
+            raise fail(f"At most {most} images per batch (and as many ground truths); split them into several batches.")
         alphas, pairs = parse_alphas(alphas), _pairs(files, truths)
         pipe, perceptual = cal_state.pipeline, self.perceptual
         period = pipe.calibration.restoration_lattice or DEFAULT_LATTICE_PERIOD
