@@ -19,6 +19,8 @@ from .calibration import MODES, Calibration, Calibrator, latent_patch_moments
 from .calibration_file import load_calibration, save_calibration
 from .colorfix import COLOR_FIXES, apply_color_fix
 from .diffusers_vae import DiffusersVAEEncoder
+from .eval_report import summarize, write_report
+from .evaluate import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, evaluate_image, pair_by_stem
 from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device
 from .gaussian_ot import (
     GaussianOperator,
@@ -35,6 +37,7 @@ from .latent_cache import LatentCache
 from .latents import KNOWN_VAES, WEIGHT_FREE, encoder_for, load_encoder
 from .metrics import psnr, spectrum_distance, ssim, texture_distance
 from .moments import PatchMoments
+from .perceptual import Perceptual, load_perceptual
 from .patches import fold_kernel, iter_valid_patches, transport_latent
 from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate
 from .taesd import TAESDEncoder

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dot_core {calibrate,enhance,info}`` (or ``dot-core`` once installed).
+"""Command line: ``python -m dot_core {calibrate,enhance,evaluate,info}`` (or ``dot-core`` once installed).
 
 Bad input gives a one-line message on stderr and a non-zero exit, never a traceback. In a batch,
 a bad file is reported and skipped; the others are still processed, and the exit code is 1 at
@@ -126,7 +126,7 @@ def _add_runtime_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=_prog(), description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                help="calibrate, enhance or info")
+                                help="calibrate, enhance, evaluate or info")
 
     cal = sub.add_parser("calibrate", help="collect statistics and fit the transport operator",
                          description="Collect latent patch statistics of restored and clean images and fit the "
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     enh.add_argument("--bits", type=int, choices=[8, 16], default=8, help="PNG bit depth (default: %(default)s)")
     enh.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs, one per input and alpha")
     _add_runtime_args(enh)
+
+    _add_evaluate_parser(sub)
 
     info = sub.add_parser("info", help="versions and settings, and what a calibration file holds",
                           description="Print the versions (dot_core, torch, python) and settings in use; given a "
@@ -339,6 +341,79 @@ def run_enhance(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _add_evaluate_parser(sub) -> None:
+    ev = sub.add_parser("evaluate", help="a test set's perception–distortion table against its ground truths",
+                        description="Enhance every restoration at every alpha and measure it against the ground "
+                                    "truth of the same name: metrics.csv, summary.json, table.md and pd_plot.png "
+                                    "(PSNR, SSIM, texture distance, lattice ratio; LPIPS, FID and KID where their "
+                                    "networks can be loaded). A re-run with the same settings skips finished images.")
+    ev.add_argument("--calibration", required=True, metavar="FILE", help="a calibration from 'calibrate'")
+    ev.add_argument("--restored", nargs="+", required=True, metavar="DIR_OR_FILE", help="restorations to enhance")
+    ev.add_argument("--truth", nargs="+", required=True, metavar="DIR_OR_FILE",
+                    help="ground truths, matched with the restorations by file name (stem)")
+    ev.add_argument("--alpha", action="append", metavar="A",
+                    help="eq. (4)'s alpha; repeat or A,B,C (default: -1 to 2 in steps of 0.25)")
+    ev.add_argument("--encoder", default=None, metavar="NAME",
+                    help="override the calibration's encoder (default: the calibration's)")
+    ev.add_argument("--space", choices=["pixel", "latent"], default="pixel", help="where to interpolate (default: %(default)s)")
+    ev.add_argument("--color-fix", choices=["none", "wavelet", "adain"], default=None,
+                    help="as for enhance (default: wavelet for learned latents, none for detail and pixel)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of eq. 5's noise (default: %(default)s)")
+    ev.add_argument("--noise", choices=NOISE_MODELS, default="stationary", help="as for enhance (default: %(default)s)")
+    ev.add_argument("--lattice-period", type=int, default=None, metavar="P",
+                    help="period of the lattice ratio (default: the calibration's restorer's lattice, else 4)")
+    ev.add_argument("--no-perceptual", action="store_true", help="skip LPIPS, FID and KID (no network is loaded)")
+    ev.add_argument("--out", required=True, metavar="DIR", help="folder for the table, plot and per-image parts")
+    _add_runtime_args(ev)
+
+
+def _evaluate_pipeline(args: argparse.Namespace) -> DOTPipeline:
+    try:
+        calibration = load_calibration(args.calibration)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        encoder = (_load_encoder(args.encoder, args) if args.encoder else
+                   encoder_for(calibration, device=_group(args).device_for(args.device), dtype=args.dtype))
+        config = TransportConfig(seed=args.seed, color_fix=args.color_fix or "auto", noise=args.noise)
+        return DOTPipeline(encoder, calibration, config=config, allow_other_encoder_name=args.encoder is not None)
+    except (EncoderUnavailableError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .eval_report import summarize, write_report
+    from .evaluate import DEFAULT_ALPHAS, evaluate_dataset
+    from .perceptual import load_perceptual
+
+    alphas = parse_alphas(args.alpha) if args.alpha else list(DEFAULT_ALPHAS)
+    if args.lattice_period is not None and args.lattice_period < 2:
+        raise CLIError(f"--lattice-period must be at least 2 pixels, got {args.lattice_period}")
+    restored, truth = _paths(args.restored, "--restored"), _paths(args.truth, "--truth")
+    pipe = _evaluate_pipeline(args)
+    group = _group(args)
+    perceptual = load_perceptual(None if args.no_perceptual else "inception", lpips=not args.no_perceptual)
+    try:
+        ev = evaluate_dataset(pipe, restored, truth, args.out, alphas=alphas, space=args.space,
+                              lattice_period=args.lattice_period, perceptual=perceptual, group=group,
+                              max_pixels=args.max_pixels)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if not ev.images:
+        raise CLIError("no image could be evaluated: " + "; ".join(ev.skipped))
+    if not group.is_main:
+        return 1 if ev.skipped else 0
+    for s in ev.skipped:
+        _note(f"skipped {s}")
+    summary = summarize(ev, perceptual)
+    paths = write_report(ev, summary, args.out)
+    for reason in summary["not_measured"]:
+        _note(reason)
+    print(f"evaluated {len(ev.images)} image(s) at {len(alphas)} alpha(s); wrote " +
+          ", ".join(str(p) for p in paths.values()))
+    return 1 if ev.skipped else 0
+
+
 def _versions() -> str:
     import numpy
     import PIL
@@ -390,9 +465,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"calibrate": run_calibrate, "enhance": run_enhance, "info": run_info}
+    commands = {"calibrate": run_calibrate, "enhance": run_enhance, "evaluate": run_evaluate, "info": run_info}
     # accelerate launch / torchrun: join the process group; alone, this touches nothing
-    args.group = init_from_env() if args.command in ("calibrate", "enhance") else ProcessGroup()
+    args.group = init_from_env() if args.command in ("calibrate", "enhance", "evaluate") else ProcessGroup()
     try:
         return commands[args.command](args)
     except CLIError as exc:

@@ -12,6 +12,7 @@ from dot_core import MODES, EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
+from .batch_eval import HINT as BATCH_EVAL_HINT, BatchEvalHandlers
 from .calibrate import CalibrationHandlers, calibration_controls
 from .engine import paths
 from .enhance import EnhanceHandlers
@@ -269,9 +270,25 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
                 alphas = gr.Textbox("0, 0.5, 1", label="α values", elem_id="dot-batch-alphas",
                                     info="separated by commas, each in [−1, 2]; files are named <name>_alpha<α>.png")
                 run = gr.Button("Enhance all", variant="primary", elem_id="dot-batch-run")
+            truths = gr.File(label="Ground truths (optional, same file names)", file_count="multiple",
+                             file_types=IMAGE_TYPES, height=140, elem_id="dot-batch-truths")
         archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
         report = gr.Markdown(elem_id="dot-batch-report")
-    heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
+        table, pd_plot, table_csv = _batch_eval_outputs()
+    done = heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
+    heavy(done.success, BatchEvalHandlers(batch.settings).evaluate_batch, [files, truths, alphas, cal_state],
+          [table, pd_plot, table_csv], api_name="evaluate_batch")
+
+
+def _batch_eval_outputs():
+    """With ground truths: the set's perception–distortion table, its plot and its CSV (webui.batch_eval)."""
+    table = gr.Markdown(BATCH_EVAL_HINT, elem_id="dot-batch-table")
+    with gr.Row(equal_height=False):
+        pd_plot = gr.Image(label="Perception–distortion of the set", type="filepath", interactive=False,
+                           elem_id="dot-batch-plot")
+        table_csv = gr.File(label="metrics.csv (one row per image and α)", interactive=False, height=90,
+                            elem_id="dot-batch-csv")
+    return table, pd_plot, table_csv
 
 
 def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
