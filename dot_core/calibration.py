@@ -147,8 +147,13 @@ class Calibration:
         settings = f" (sigma = {sigma})" if sigma is not None else ""
         lines = [f"latent space {self.encoder}{settings}, patch {self.patch_size}×{self.patch_size} (d = {self.dim}), "
                  f"{self.mode}"]
+        if self.info.get("mode_reason"):
+            lines.append(f"mode {self.mode}: {self.info['mode_reason']}")
         if self.w2 is not None:
             lines.append(f"latent W2 (Gelbrich, not squared) restored→clean: {self.w2:.4g}")
+        if self.info.get("pair_psnr_db") is not None:
+            pairs = _count(self.info.get("n_restored_images", 0), "pair")
+            lines.append(f"restorer's PSNR on its {pairs}: {self.info['pair_psnr_db']:.2f} dB (of their mean squared error)")
         src = "from each image" if self.source is None else f"{self.source.n:,} patches"
         lines.append(
             f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "

@@ -22,6 +22,7 @@ from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
 from .latents import encoder_for, load_encoder
+from .pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from .patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import DOTPipeline, TransportConfig
 from .provenance import write_png_provenance
@@ -99,9 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "(*_encoder.* + *_decoder.*, e.g. models/vae_approx/taef2) (default: %(default)s)")
     cal.add_argument("--patch-size", type=int, default=None, metavar="P",
                      help="latent patch size p (default: the encoder's)")
-    cal.add_argument("--mode", choices=MODES, default="unpaired",
-                     help="unpaired sets; paired: restored[i] restores clean[i]; zero-shot: clean images only "
-                          "(default: %(default)s)")
+    cal.add_argument("--mode", choices=("auto", *MODES), default="auto",
+                     help="auto: paired when every restored image has its clean original of the same size (matched "
+                          "by file name: same stem, case and tags such as _sr, _x4, _restored, _out ignored), else "
+                          "unpaired; unpaired sets; paired: each restoration with its original (by name, else in "
+                          "the order given); zero-shot: clean images only (default: %(default)s)")
     cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto",
                      help="operator: deterministic (eq. 2), stochastic (eq. 5, for a singular restored "
                           "covariance) or auto, which picks (default: %(default)s)")
@@ -170,13 +173,25 @@ def _paths(items: list[str], label: str) -> list[Path]:
         raise CLIError(f"{label}: {exc}") from None
 
 
+def _mode(asked: str, restored: list[Path], clean: list[Path]) -> ModeChoice:
+    """The mode to calibrate in, its pairs and why (dot_core.pairing): auto looks at the file names."""
+    try:
+        if asked == "auto":
+            choice = choose_mode(restored, clean)
+            return ModeChoice(choice.mode, choice.pairs, f"auto: {choice.reason}")
+        if asked == "paired":
+            return pairs_for_paired_mode(restored, clean)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return ModeChoice(asked, (), "asked for")
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     if args.mode != "zero-shot" and not args.restored:
-        raise CLIError(f"--restored is required in {args.mode} mode")
+        raise CLIError(f"--restored is required in {args.mode} mode (clean images only: --mode zero-shot)")
     restored = _paths(args.restored, "--restored") if args.restored else []
     clean = _paths(args.clean, "--clean")
-    if args.mode == "paired" and len(restored) != len(clean):
-        raise CLIError(f"paired mode needs as many restored as clean images, got {len(restored)} and {len(clean)}")
+    choice = _mode(args.mode, restored, clean)
     try:  # before loading a latent space, which may take a while
         check_restoration_lattice(args.restoration_lattice)
     except ValueError as exc:
@@ -184,18 +199,19 @@ def run_calibrate(args: argparse.Namespace) -> int:
     encoder = _load_encoder(args.encoder, args)
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
-        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method,
+        calibrator = Calibrator(encoder, patch, mode=choice.mode, method=args.method,
                                 restoration_lattice=args.restoration_lattice)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failures = 0
-    jobs = list(zip(restored, clean)) if args.mode == "paired" else [(p, None) for p in restored] + [(None, p) for p in clean]
+    paired = choice.mode == "paired"
+    jobs = list(choice.pairs) if paired else [(p, None) for p in restored] + [(None, p) for p in clean]
     group = _group(args)  # under accelerate launch, each process takes a shard
     for r_path, c_path in _progress(group.shard(jobs), "calibrating", group):
         try:
             r_img = None if r_path is None else load_image(r_path, max_pixels=args.max_pixels)
             c_img = None if c_path is None else load_image(c_path, max_pixels=args.max_pixels)
-            if args.mode == "paired":
+            if paired:
                 calibrator.add_pair(r_img, c_img)
             elif r_img is not None:
                 calibrator.add_restored(r_img)
@@ -210,6 +226,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         calibration = calibrator.fit()
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    calibration.info["mode_reason"] = choice.reason
     if not group.is_main:
         return 1 if failures else 0
     out = save_calibration(calibration, args.out)

@@ -265,3 +265,28 @@ def test_synthesised_grain_choice_reaches_the_pipeline_and_the_summary(app_image
     assert np.abs(a.blend(0.0).astype(np.float64) - b.blend(0.0)).max() > 2 / 255
     with pytest.raises(gr.Error, match="noise must be one of"):
         handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", noise="pink")
+
+
+def test_calibrate_auto_mode_pairs_uploads_by_name_and_says_so(app_images, tmp_path):
+    """Mode auto (the default): uploads whose names match (coffee_restored.png ↔ coffee_clean.png) are
+    calibrated paired with the restorer's PSNR in the summary; a restoration without its original makes
+    it unpaired, naming it; paired asked for with two sizes is refused naming the pair."""
+    import gradio as gr
+
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.settings import Settings
+
+    handlers = CalibrationHandlers(Settings(), ArrayStore(2**26))
+    text, state, _ = handlers.calibrate(app_images["restored"], app_images["clean"][::-1], "pixel", 3)
+    assert state.pipeline.calibration.mode == "paired"
+    assert "mode paired: auto: every restored image has its clean original of the same size (3 pairs" in text
+    assert "restorer's PSNR on its 3 pairs:" in text
+    text, state, _ = handlers.calibrate(app_images["restored"], app_images["clean"][:2], "pixel", 3)
+    assert state.pipeline.calibration.mode == "unpaired"
+    assert "1 of 3 restored images has no clean image of the same name (rocket_restored.png)" in text
+    assert "PSNR" not in text
+    small = tmp_path / "coffee_clean.png"
+    Image.open(app_images["clean"][0]).crop((0, 0, 64, 64)).save(small)
+    with pytest.raises(gr.Error, match="coffee_restored.png is 96×96 but its clean image coffee_clean.png is 64×64"):
+        handlers.calibrate(app_images["restored"][:1], [str(small)], "pixel", 3, "paired")

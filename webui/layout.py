@@ -8,7 +8,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from dot_core import MODES, EncoderUnavailableError
+from dot_core import EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
@@ -34,6 +34,8 @@ from .settings import (
     FOLD_CHOICES,
     IMAGE_TYPES,
     LATTICE_NONE,
+    MODE_AUTO,
+    MODE_CHOICES,
     NOISE_CHOICES,
     NOISE_DEFAULT,
     RESTORATION_LATTICE_CHOICES,
@@ -49,7 +51,8 @@ INTRO = """
 # Deep Optimal Transport: perceptual enhancement of restored images
 Make a restoration model's outputs look like natural images without retraining it: DOT matches the
 statistics of latent patches of your restored images to those of clean images by a closed-form optimal
-transport map ([Adrai et al., NeurIPS 2023](https://arxiv.org/abs/2306.02342)). Then slide **α** between
+transport map ([Adrai et al., NeurIPS 2023](https://arxiv.org/abs/2306.02342)). Give it your model's outputs
+and their clean originals — or, if you have none, clean photos of the same kind. Then slide **α** between
 the original restoration (α = 1, least distortion) and the fully transported image (α = 0, most
 realistic), or beyond.
 """
@@ -156,7 +159,8 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                          object_fit="cover", elem_classes="dot-thumbs", visible=False)
         with gr.Column(min_width=280):
-            clean = gr.File(label="Clean images (natural photos of the same kind, about 10)", height=150,
+            clean = gr.File(label="Clean images (their clean originals, same file names — or, if you have none, "
+                                  "clean photos of the same kind)", height=150,
                             file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
             clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                       object_fit="cover", elem_classes="dot-thumbs", visible=False)
@@ -174,9 +178,10 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             patch_size = gr.Slider(1, 16, step=1, value=default_patch_size(startup.encoder),
                                    label="Patch size p (latent pixels)", info="d = C·p² per patch")
         with gr.Row():
-            mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
-                            info="paired: restored[i] restores clean[i] (matched by file name order); "
-                            "zero-shot: source statistics from each image itself")
+            mode = gr.Radio(list(MODE_CHOICES), value=MODE_AUTO, label="Mode",
+                            info="auto: paired when every restored image has its clean original of the same size "
+                            "(same file name; case and tags such as _sr, _x4, _restored ignored), else unpaired; "
+                            "zero-shot: source statistics from each image itself", elem_id="dot-mode")
             fold_kernel = gr.Radio(list(FOLD_CHOICES), value=FOLD_AUTO, label="Fold kernel",
                                    info="weights of overlapping patches when folding back; auto: the "
                                    "latent's own (gaussian for detail, the paper's uniform otherwise)")
@@ -280,7 +285,7 @@ def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
     with gr.Column(visible=False):
         # elem_id "dot-agent-*": inputs of the API only (a refusal at admission goes back to the caller)
         restored, clean = gr.File(elem_id="dot-agent-restored"), gr.File()  # each a .zip of images (or one)
-        encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox("unpaired"), gr.Textbox("")
+        encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox(MODE_AUTO), gr.Textbox("")
         patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
         image, calibration, transported = gr.File(elem_id="dot-agent-image"), gr.File(), gr.File()
         summary, calibration_out = gr.Markdown(), gr.File()

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from typing import Mapping
 
-from dot_core import COLOR_FIXES
+from dot_core import COLOR_FIXES, MODES
 from dot_core.patches import FOLD_KERNELS, NOISE_MODELS  # not exported at the top level of dot_core
 
 ALPHA_MIN, ALPHA_MAX, ALPHA_STEP = -1.0, 2.0, 0.05  # eq. (4): 1 = restoration, 0 = transported
@@ -22,6 +22,10 @@ COLOR_FIX_CHOICES = (COLOR_FIX_AUTO, *COLOR_FIXES)
 # a ×p upscaler's p (8: JPEG blocks)
 LATTICE_NONE = "none"
 RESTORATION_LATTICE_CHOICES = (LATTICE_NONE, "2", "3", "4", "8")
+# calibration modes on the page: auto pairs restored and clean uploads by file name when every
+# restoration has its original (dot_core.pairing.choose_mode), else unpaired
+MODE_AUTO = "auto"
+MODE_CHOICES = (MODE_AUTO, *MODES)
 # how eq. 5's synthesised noise is spread (TransportConfig.noise): the paper's, or by local detail
 NOISE_DEFAULT = "stationary"
 NOISE_CHOICES = NOISE_MODELS
