@@ -28,8 +28,10 @@ from .gaussian_ot import GaussianOperator, fit_operator, gelbrich_w2
 from .latent_cache import LatentCache, encode_image
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
+from .reach import calibration_reach
+from .restorer_grid import find_restoration_lattice, phase_variation
 
-__all__ = ["MODES", "Calibration", "Calibrator", "check_restoration_lattice", "latent_patch_moments"]
+__all__ = ["MODES", "LATTICE_AUTO", "Calibration", "Calibrator", "check_restoration_lattice", "latent_patch_moments"]
 
 MODES = ("unpaired", "paired", "zero-shot")
 MIN_SAMPLES_PER_DIM = 10  # fewer patches than this × d gives a warning: noisy covariance
@@ -45,6 +47,8 @@ def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments
 
 
 MAX_RESTORATION_LATTICE = 16
+LATTICE_AUTO = "auto"  # Calibrator(restoration_lattice="auto"): find the restorer's grid in the restored set
+MIN_GRID_SIDE = 32  # images smaller than this per side are not looked at for a grid (too few pixels per phase)
 
 
 def check_restoration_lattice(period) -> int | None:
@@ -159,9 +163,16 @@ class Calibration:
             f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "
             f"clean: {_count(self.info.get('n_clean_images', 0), 'image')}, {self.target.n:,} patches"
         )
+        origin = {"given": ", given", "found": f", found in the restored set ({self.info.get('restoration_lattice_search')})"}
         if self.restoration_lattice:
-            p = self.restoration_lattice
-            lines.append(f"restorer's lattice: {p} px (the restoration's content is kept on its {p}-pixel grid frequencies)")
+            p, how = self.restoration_lattice, origin.get(self.info.get("restoration_lattice_origin"), "")
+            lines.append(f"restorer's lattice: {p} px{how} (the restoration's content is kept on its {p}-pixel grid "
+                         "frequencies)")
+        elif self.info.get("restoration_lattice_search"):
+            lines.append(f"restorer's lattice: none found in the restored set ({self.info['restoration_lattice_search']})")
+        if self.operator is not None:
+            lines.append(calibration_reach(self.source, self.target, self.operator).describe(
+                "the restored set, before the fold"))
         if self.operator is not None and self.operator.stochastic:
             lines.append("source covariance singular or near-degenerate in some directions: those are "
                          "synthesised by the stochastic operator (eq. 5)")
@@ -170,18 +181,25 @@ class Calibration:
 
 
 class Calibrator:
-    """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`."""
+    """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`.
+
+    ``restoration_lattice``: the restorer's grid period in pixels (given), None (none), or ``"auto"``:
+    found from the restored images against the clean ones (:mod:`dot_core.restorer_grid`).
+    """
 
     def __init__(
         self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float | None = None,
-        cache: LatentCache | None = None, restoration_lattice: int | None = None,
+        cache: LatentCache | None = None, restoration_lattice: int | str | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
-        self.restoration_lattice = check_restoration_lattice(restoration_lattice)
+        # "auto": found from the restored set at fit (dot_core.restorer_grid); None: none; an int: given
+        self.find_lattice = restoration_lattice == LATTICE_AUTO
+        self.restoration_lattice = None if self.find_lattice else check_restoration_lattice(restoration_lattice)
+        self._phases: dict[str, list[dict[int, float]]] = {"restored": [], "clean": []}
         # eps None: the encoder's own regularisation (Encoder.default_eps; ``detail`` sets its own)
         self.method, self.eps = method, encoder.default_eps if eps is None else eps
         self.cache = cache  # latents of images seen before are not encoded again
@@ -208,6 +226,8 @@ class Calibrator:
             self.skipped[role] += 1
             return 0
         self.sizes[role].append((H, W))
+        if self.find_lattice and min(H, W) >= MIN_GRID_SIDE:
+            self._phases[role].append(phase_variation(image))
         return latent_patch_moments(z, self.patch_size, self.source if role == "restored" else self.target)
 
     def add_restored(self, image: np.ndarray, *, latent: torch.Tensor | None = None) -> int:
@@ -259,6 +279,18 @@ class Calibrator:
                 )
         return out
 
+    def _found_lattice(self) -> dict:
+        """The ``info`` entries of the restorer's grid looked for in the images seen (``"auto"``)."""
+        if not self._phases["restored"] or not self._phases["clean"]:
+            return {"restoration_lattice_search": f"no restored and clean images of at least {MIN_GRID_SIDE} px "
+                                                  "a side to look at"}
+        pixels = statistics.median(h * w for h, w in self.sizes["restored"])
+        found = find_restoration_lattice(self._phases["restored"], self._phases["clean"], pixels=int(pixels))
+        out = {"restoration_lattice_search": found.describe()}
+        if found.period is not None:
+            out.update(restoration_lattice=found.period, restoration_lattice_origin="found")
+        return out
+
     def fit(self) -> Calibration:
         """Fit the operator to the moments collected so far."""
         for role, m in (("clean", self.target), ("restored", self.source)):
@@ -276,7 +308,9 @@ class Calibrator:
             "encoder_config": self.encoder.describe(),  # e.g. detail's σ: checked when applied
         }
         if self.restoration_lattice is not None:
-            info["restoration_lattice"] = self.restoration_lattice
+            info.update(restoration_lattice=self.restoration_lattice, restoration_lattice_origin="given")
+        elif self.find_lattice and self.mode != "zero-shot":
+            info.update(self._found_lattice())
         if self._pair_sq_err:
             mse = statistics.fmean(self._pair_sq_err)
             info["pair_psnr_db"] = float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)

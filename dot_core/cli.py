@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .calibration import MODES, Calibrator, check_restoration_lattice
+from .calibration import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
 from .calibration_file import load_calibration, read_provenance, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError
@@ -26,6 +26,7 @@ from .pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from .patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import DOTPipeline, TransportConfig
 from .provenance import write_png_provenance
+from .reach import transport_reach
 
 __all__ = ["main", "build_parser", "parse_alphas"]
 
@@ -108,10 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto",
                      help="operator: deterministic (eq. 2), stochastic (eq. 5, for a singular restored "
                           "covariance) or auto, which picks (default: %(default)s)")
-    cal.add_argument("--restoration-lattice", type=int, default=None, metavar="P",
+    cal.add_argument("--restoration-lattice", default=LATTICE_AUTO, metavar="P",
                      help="the restorer's lattice period in pixels (a x4 upscaler: 4): enhancing then keeps the "
                           "restoration's content around those frequencies, so the transport cannot grow its "
-                          "interpolation grid (default: none)")
+                          "interpolation grid; auto finds it in the restored images (2, 3, 4 or 8), none or 0 "
+                          "turns it off (default: %(default)s)")
     cal.add_argument("--out", required=True, metavar="FILE.safetensors", help="where to write the calibration")
     _add_runtime_args(cal)
 
@@ -173,6 +175,20 @@ def _paths(items: list[str], label: str) -> list[Path]:
         raise CLIError(f"{label}: {exc}") from None
 
 
+def _restoration_lattice(value: str) -> int | str | None:
+    """``--restoration-lattice``: "auto", "none" / "0" (off) or a period in pixels."""
+    if value == LATTICE_AUTO:
+        return value
+    if value.lower() in ("none", "0"):
+        return None
+    try:
+        return check_restoration_lattice(int(value))
+    except ValueError as exc:
+        raise CLIError(f"--restoration-lattice: {exc}" if value.strip().lstrip("-").isdigit() else
+                       f"--restoration-lattice must be auto, none or a period in pixels (a x4 upscaler: 4), "
+                       f"got {value!r}") from None
+
+
 def _mode(asked: str, restored: list[Path], clean: list[Path]) -> ModeChoice:
     """The mode to calibrate in, its pairs and why (dot_core.pairing): auto looks at the file names."""
     try:
@@ -192,15 +208,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
     restored = _paths(args.restored, "--restored") if args.restored else []
     clean = _paths(args.clean, "--clean")
     choice = _mode(args.mode, restored, clean)
-    try:  # before loading a latent space, which may take a while
-        check_restoration_lattice(args.restoration_lattice)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    lattice = _restoration_lattice(args.restoration_lattice)  # before loading a latent space (may take a while)
     encoder = _load_encoder(args.encoder, args)
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
-        calibrator = Calibrator(encoder, patch, mode=choice.mode, method=args.method,
-                                restoration_lattice=args.restoration_lattice)
+        calibrator = Calibrator(encoder, patch, mode=choice.mode, method=args.method, restoration_lattice=lattice)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failures = 0
@@ -246,6 +258,17 @@ def _output_names(paths: list[Path]) -> list[str]:
     return names
 
 
+def _note_reach(path: Path, result, calibration) -> None:
+    """One line on stdout: how far the transport got on this image (W2 to the target, detail energy)."""
+    C = calibration.channels
+    try:
+        reach = transport_reach(result.latent[:, :C], result.latent_transported[:, :C], calibration.target,
+                                calibration.patch_size)
+    except ValueError:  # a latent smaller than two patches: nothing to measure, the image is still written
+        return
+    tqdm.write(f"{path.name}: {reach.describe('after the fold')}", file=sys.stdout)  # an open bar stays intact
+
+
 def run_enhance(args: argparse.Namespace) -> int:
     alphas = parse_alphas(args.alpha)
     inputs = _paths(args.inputs, "inputs")
@@ -276,6 +299,7 @@ def run_enhance(args: argparse.Namespace) -> int:
     for path, stem in _progress(work, "enhancing", group):
         try:
             result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
+            _note_reach(path, result, calibration)
             for a in alphas:
                 name = f"{stem}.png" if len(alphas) == 1 else f"{stem}_alpha{a:g}.png"
                 png = save_image(out_dir / name, pipe.blend(result, a, space=args.space), bits=args.bits)

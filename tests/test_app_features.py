@@ -3,6 +3,7 @@ the α suggestion of the perception–distortion curve, and the latent's own rou
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import numpy as np
@@ -227,8 +228,10 @@ def test_restorers_grid_reaches_the_calibration_summary_and_x0(app_images):
     args = (app_images["restored"], app_images["clean"], "detail", 5)
     text, grid4, _ = handlers.calibrate(*args, restoration_lattice="4")
     assert grid4.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px" in text
-    _, plain, _ = handlers.calibrate(*args)  # default: none
+    _, plain, _ = handlers.calibrate(*args, restoration_lattice="none")
     assert plain.pipeline.calibration.restoration_lattice is None
+    text, found, _ = handlers.calibrate(*args)  # default: auto, found in these bicubic ×4 restorations
+    assert found.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px, found" in text
     in_band = {}
     for name, state in (("grid4", grid4), ("plain", plain)):
         *_, img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.0, state)
@@ -290,3 +293,24 @@ def test_calibrate_auto_mode_pairs_uploads_by_name_and_says_so(app_images, tmp_p
     Image.open(app_images["clean"][0]).crop((0, 0, 64, 64)).save(small)
     with pytest.raises(gr.Error, match="coffee_restored.png is 96×96 but its clean image coffee_clean.png is 64×64"):
         handlers.calibrate(app_images["restored"][:1], [str(small)], "pixel", 3, "paired")
+
+
+def test_summary_says_how_far_the_transport_got_on_the_calibration_and_the_image(app_images):
+    """Issue 18, item 3: the calibration's reach (restored set, before the fold) is in the summary, and
+    once an image is transported, its own (after the fold), for that calibration only."""
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers, summary_with_image
+    from webui.enhance import EnhanceHandlers
+    from webui.settings import Settings
+
+    store = ArrayStore(2**26)
+    handlers = CalibrationHandlers(Settings(), store)
+    text, state, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "detail", 5)
+    assert "transport reach (the restored set, before the fold): W2 to the clean patches" in text
+    *_, img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.5, state)
+    shown = summary_with_image(state, img)
+    assert shown.startswith(text) and "transport reach (this image, after the fold)" in shown
+    reach = re.search(r"this image, after the fold\): W2 to the clean patches ([\d.e-]+) → ([\d.e-]+)", shown)
+    assert float(reach.group(2)) < float(reach.group(1))  # the transport moved it towards the clean patches
+    _, other, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    assert "this image" not in summary_with_image(other, img)  # x̂0 was made by the other calibration

@@ -272,3 +272,28 @@ def test_calibrate_paired_with_sizes_differing_names_the_pair(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "coffee.png is 64×64 but its clean image coffee.png is 48×48" in err
+
+
+def test_calibrate_finds_the_restorers_grid_unless_told_none(folders, tmp_path, capsys):
+    from dot_core.calibration_file import load_calibration
+
+    args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "pixel"]
+    assert main([*args, "--out", str(tmp_path / "a.safetensors")]) == 0
+    assert "restorer's lattice: 4 px, found in the restored set" in capsys.readouterr().out
+    assert load_calibration(tmp_path / "a.safetensors").restoration_lattice == 4
+    for off in ("none", "0"):
+        assert main([*args, "--restoration-lattice", off, "--out", str(tmp_path / "n.safetensors")]) == 0
+        assert "restorer's lattice" not in capsys.readouterr().out
+        assert load_calibration(tmp_path / "n.safetensors").restoration_lattice is None
+    assert main([*args, "--restoration-lattice", "four", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "must be auto, none or a period in pixels" in capsys.readouterr().err
+
+
+def test_enhance_says_how_far_the_transport_got_on_each_image(folders, tmp_path, capsys):
+    code = main(["enhance", "--calibration", str(folders["cal"]), str(folders["test"]), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("cat.png", "motorcycle.png"):
+        line = next(t for t in out.splitlines() if t.startswith(f"{name}: transport reach (after the fold)"))
+        before, after = map(float, re.search(r"patches ([\d.e-]+) → ([\d.e-]+)", line).groups())
+        assert after < before

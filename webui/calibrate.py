@@ -21,8 +21,8 @@ from serving.image_store import ArrayStore
 from . import engine
 from .errors import engine_error, fail
 from .settings import (
-    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, MODE_AUTO, MODE_CHOICES, NOISE_CHOICES,
-    NOISE_DEFAULT, RESTORATION_LATTICE_CHOICES, Settings,
+    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_AUTO, LATTICE_NONE, MODE_AUTO, MODE_CHOICES,
+    NOISE_CHOICES, NOISE_DEFAULT, RESTORATION_LATTICE_CHOICES, Settings,
 )
 from .state import CalibrationState, ImageState
 
@@ -33,10 +33,13 @@ def check_choice(name: str, value, choices) -> None:
         raise fail(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def restoration_lattice_period(choice: str) -> int | None:
-    """The page's "Restorer's grid" choice as a period in pixels (None for "none"); refuses others."""
+def restoration_lattice_period(choice: str) -> int | str | None:
+    """The page's "Restorer's grid" choice: "auto" (found from the uploads), None for "none", or a
+    period in pixels; refuses others."""
     check_choice("restoration_lattice", str(choice), RESTORATION_LATTICE_CHOICES)
-    return None if str(choice) == LATTICE_NONE else int(choice)
+    if str(choice) in (LATTICE_AUTO, LATTICE_NONE):
+        return None if str(choice) == LATTICE_NONE else LATTICE_AUTO
+    return int(choice)
 
 
 def summary(state: CalibrationState) -> str:
@@ -57,6 +60,17 @@ def summary(state: CalibrationState) -> str:
         lines.append("- synthesised grain (eq. 5) follows the image's detail: flat regions stay flat (noise: local)")
     lines += [f"- ⚠️ **Skipped** {reason}" for reason in state.skipped]
     return "\n".join(lines)
+
+
+def summary_with_image(cal_state: CalibrationState | None, img_state: ImageState | None):
+    """The calibration's summary and, when the current upload was transported by it, how far the
+    transport got on that image (after the fold); unchanged without a calibration."""
+    if cal_state is None:
+        return gr.skip()
+    text = summary(cal_state)
+    if img_state is not None and img_state.pipeline is cal_state.pipeline and img_state.reach:
+        text += f"\n- {img_state.reach}"
+    return text
 
 
 def calibration_controls(cal_state: CalibrationState):
@@ -83,7 +97,7 @@ class CalibrationHandlers:
         fold_kernel: str = FOLD_AUTO,
         preset: str = "",
         color_fix: str = COLOR_FIX_AUTO,
-        restoration_lattice: str = LATTICE_NONE,
+        restoration_lattice: str = LATTICE_AUTO,
         noise: str = NOISE_DEFAULT,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
@@ -121,7 +135,7 @@ class CalibrationHandlers:
             except (KeyError, ValueError, EncoderUnavailableError) as exc:
                 raise engine_error(exc) from None
             source = f"preset {preset}"
-            if period is not None and period != cal.restoration_lattice:
+            if isinstance(period, int) and period != cal.restoration_lattice:
                 gr.Warning(f"The preset {preset} states its own restorer's grid "
                            f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
         else:

@@ -12,7 +12,7 @@ from dot_core import EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
-from .calibrate import CalibrationHandlers, calibration_controls
+from .calibrate import CalibrationHandlers, calibration_controls, summary_with_image
 from .engine import paths
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
@@ -33,7 +33,7 @@ from .settings import (
     FOLD_AUTO,
     FOLD_CHOICES,
     IMAGE_TYPES,
-    LATTICE_NONE,
+    LATTICE_AUTO,
     MODE_AUTO,
     MODE_CHOICES,
     NOISE_CHOICES,
@@ -189,11 +189,11 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                  info="keep the restoration's colours: wavelet (its low frequencies), adain "
                                  "(its channel statistics), none (the paper's method); auto: wavelet for learned "
                                  "latents, none for detail and pixel")
-            restoration_lattice = gr.Radio(list(RESTORATION_LATTICE_CHOICES), value=LATTICE_NONE,
+            restoration_lattice = gr.Radio(list(RESTORATION_LATTICE_CHOICES), value=LATTICE_AUTO,
                                            label="Restorer's grid (px)",
-                                           info="your restorer upscales ×p (e.g. 4)? Then the restoration's content "
-                                           "is kept on that p-pixel grid's frequencies, so transport cannot grow "
-                                           "its interpolation pattern. Presets state their own.",
+                                           info="a ×p upscaler prints a p-pixel grid: the restoration's content is "
+                                           "then kept on its frequencies, so transport cannot grow it. auto: found "
+                                           "in your restored images; none: off. Presets state their own.",
                                            elem_id="dot-restorer-grid")
             noise = gr.Radio(list(NOISE_CHOICES), value=NOISE_DEFAULT, label="Synthesised grain",
                              info="the detail a restoration lacks entirely is synthesised (eq. 5): stationary, "
@@ -341,6 +341,9 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                      show_progress="hidden")
         controls = dict(fn=calibration_controls, inputs=cal_state, outputs=[c.encoder, c.patch_size],
                         api_visibility="private", show_progress="hidden")
+        # the summary, with how far the transport got on the image now shown
+        reached = dict(fn=summary_with_image, inputs=[cal_state, img_state], outputs=c.summary,
+                       api_visibility="private", show_progress="hidden")
         after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
                      outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private")
         # then α as it is now (the visitor may have moved it while the curve was computed)
@@ -353,7 +356,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
              c.restoration_lattice, c.noise, cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
-            **shown).success(**controls).success(**refresh).success(**after).success(**settle)
+            **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
         loaded = heavy(
             c.upload.upload, h.calibration.load_calibration_file,
             [c.upload, c.fold_kernel, c.color_fix, c.noise, img_state, cal_state],
@@ -361,13 +364,13 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         )
         loaded.failure(lambda: None, None, c.upload, api_visibility="private", show_progress="hidden")  # not kept
         loaded.success(h.calibration.download_calibration, cal_state, c.download, api_visibility="private").success(
-            **shown).success(**controls).success(**refresh).success(**after).success(**settle)
+            **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
         heavy(e.image.upload, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
               api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(
-            **after).success(**settle)
+            **reached).success(**after).success(**settle)
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
                       api_visibility="private")
         e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",

@@ -80,7 +80,7 @@ class ToolHandlers:
     enhance: EnhanceHandlers
 
     def dot_calibrate(self, restored: str | None, clean: str | None, encoder: str = "detail", patch_size: int = 3,
-                      mode: str = "auto", preset: str = "", restoration_lattice: str = "none",
+                      mode: str = "auto", preset: str = "", restoration_lattice: str = "auto",
                       progress=gr.Progress(track_tqdm=True), request: gr.Request = None):
         """Fit a Deep Optimal Transport calibration: the closed-form map taking the statistics of latent
         patches of a restoration model's outputs to those of clean natural images (Adrai et al. 2023, eq. 2).
@@ -97,9 +97,9 @@ class ToolHandlers:
             mode: "auto" (paired when every restored image has its clean original of the same name and size,
                 else unpaired), "unpaired", "paired" or "zero-shot".
             preset: name of a ready calibration instead of images, e.g. "sr-bicubic-x4"; empty to use images.
-            restoration_lattice: "none", or the restoring upscaler's factor in pixels ("2", "3", "4", "8"): the
-                restoration's content is then kept on that grid's frequencies, so its interpolation pattern
-                cannot grow.
+            restoration_lattice: "auto" (found in the restored images), "none", or the restoring upscaler's
+                factor in pixels ("2", "3", "4", "8"): the restoration's content is then kept on that grid's
+                frequencies, so its interpolation pattern cannot grow.
         """
         most = self.calibration.settings.max_calibration_images
         restored, clean = unpack_images(restored, most=most), unpack_images(clean, most=most)

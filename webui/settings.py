@@ -18,10 +18,11 @@ FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_k
 FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
 COLOR_FIX_AUTO = "auto"  # the latent space's own colour fix (Encoder.default_color_fix)
 COLOR_FIX_CHOICES = (COLOR_FIX_AUTO, *COLOR_FIXES)
-# the restorer's lattice period a visitor can declare (Calibration.restoration_lattice): none, or
-# a ×p upscaler's p (8: JPEG blocks)
+# the restorer's lattice period (Calibration.restoration_lattice): auto, found in the restored
+# uploads (dot_core.restorer_grid); none; or a ×p upscaler's p the visitor declares (8: JPEG blocks)
+LATTICE_AUTO = "auto"
 LATTICE_NONE = "none"
-RESTORATION_LATTICE_CHOICES = (LATTICE_NONE, "2", "3", "4", "8")
+RESTORATION_LATTICE_CHOICES = (LATTICE_AUTO, LATTICE_NONE, "2", "3", "4", "8")
 # calibration modes on the page: auto pairs restored and clean uploads by file name when every
 # restoration has its original (dot_core.pairing.choose_mode), else unpaired
 MODE_AUTO = "auto"
