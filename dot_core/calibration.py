@@ -163,9 +163,10 @@ class Calibration:
             f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "
             f"clean: {_count(self.info.get('n_clean_images', 0), 'image')}, {self.target.n:,} patches"
         )
-        origin = {"given": ", given", "found": f", found in the restored set ({self.info.get('restoration_lattice_search')})"}
         if self.restoration_lattice:
-            p, how = self.restoration_lattice, origin.get(self.info.get("restoration_lattice_origin"), "")
+            p = self.restoration_lattice
+            how = (f", found in the restored set ({self.info.get('restoration_lattice_search')})"
+                   if self.info.get("restoration_lattice_origin") == "found" else ", given")
             lines.append(f"restorer's lattice: {p} px{how} (the restoration's content is kept on its {p}-pixel grid "
                          "frequencies)")
         elif self.info.get("restoration_lattice_search"):
@@ -308,7 +309,7 @@ class Calibrator:
             "encoder_config": self.encoder.describe(),  # e.g. detail's σ: checked when applied
         }
         if self.restoration_lattice is not None:
-            info.update(restoration_lattice=self.restoration_lattice, restoration_lattice_origin="given")
+            info["restoration_lattice"] = self.restoration_lattice  # given (no origin recorded: the files before)
         elif self.find_lattice and self.mode != "zero-shot":
             info.update(self._found_lattice())
         if self._pair_sq_err:
