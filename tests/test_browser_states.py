@@ -111,7 +111,7 @@ def _calibrate(page, restored: list[str], clean: list[str], *, double: bool = Fa
 
 
 def _preset_shown(page) -> str:
-    return page.locator(".block", has_text="ready calibration for a weight-free").locator("input").first.input_value()
+    return page.locator(".block", has_text="ready calibration (preset)").locator("input").first.input_value()
 
 
 def _shows_alpha(page, selector: str, alpha: float) -> None:

@@ -166,7 +166,7 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                       object_fit="cover", elem_classes="dot-thumbs", visible=False)
     with gr.Row(equal_height=True):
         preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
-                             label="…or a ready calibration for a weight-free restorer (preset)",
+                             label="…or a ready calibration (preset): a learned network or a weight-free restorer",
                              elem_id="dot-preset")
         button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
     summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
