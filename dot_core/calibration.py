@@ -157,7 +157,7 @@ class Calibration:
             lines.append(f"latent W2 (Gelbrich, not squared) restored→clean: {self.w2:.4g}")
         if self.info.get("pair_psnr_db") is not None:
             pairs = _count(self.info.get("n_restored_images", 0), "pair")
-            lines.append(f"restorer's PSNR on its {pairs}: {self.info['pair_psnr_db']:.2f} dB (of their mean squared error)")
+            lines.append(f"restorer's PSNR on its {pairs}: {self.info['pair_psnr_db']:.2f} dB")  # of their mean squared error
         src = "from each image" if self.source is None else f"{self.source.n:,} patches"
         lines.append(
             f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "
@@ -167,8 +167,7 @@ class Calibration:
             p = self.restoration_lattice
             how = (f", found in the restored set ({self.info.get('restoration_lattice_search')})"
                    if self.info.get("restoration_lattice_origin") == "found" else ", given")
-            lines.append(f"restorer's lattice: {p} px{how} (the restoration's content is kept on its {p}-pixel grid "
-                         "frequencies)")
+            lines.append(f"restorer's lattice: {p} px{how}")  # x*'s content kept there (docs/method.md)
         elif self.info.get("restoration_lattice_search"):
             lines.append(f"restorer's lattice: none found in the restored set ({self.info['restoration_lattice_search']})")
         if self.operator is not None:

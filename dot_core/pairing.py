@@ -5,12 +5,14 @@ also differ by what the scenes hold (measured on FSRCNN ×4: the fine-detail ene
 of 8 clean photographs differed 3× by content). A restoration's own ground truth removes that
 confound, so pairs are found by themselves and preferred.
 
-The matching rule (:func:`pair_key`): a file's key is its name without folder and extension,
-lower-cased, with trailing tags that restorers and datasets add removed, one after another —
-``_restored``, ``_restoration``, ``_sr``, ``_out``, ``_output``, ``_pred``, ``_result``,
-``_enhanced``, ``_denoised``, ``_x2`` … ``_x8`` (or ``_4x``; also ``0801x4``), and on the clean
-side ``_gt``, ``_hr``, ``_clean``, ``_original``, ``_truth``, ``_target`` — each after ``_``,
-``-``, ``.`` or a space. ``Cat_SR.PNG`` and ``cat.jpg`` share the key ``cat``. A restored
+The matching rule (:func:`pair_key`): a file's name without folder and extension, lower-cased,
+is cut into words at ``_``, ``-``, ``.`` and spaces; the words that restorers and datasets add
+are dropped — ``restored``, ``restoration``, ``sr``, ``out``, ``output``, ``pred``, ``result``,
+``enhanced``, ``denoised``, ``x2`` … ``x8`` (or ``4x``; also a trailing ``x4`` after digits, as
+in ``0801x4``), and on the clean side ``gt``, ``hr``, ``clean``, ``original``, ``truth``,
+``target`` — and the rest, joined by ``_``, is the key (a name made only of such words keeps
+them all). ``Cat_SR.PNG``, ``cat_x4-restored.png`` and ``cat.jpg`` share the key ``cat``;
+``img_7_restored.png`` and ``img_7_clean.png`` share ``img_7``. A restored
 image whose key no clean key equals is matched to the clean image whose key, followed by one of
 those separators, starts its own (``0801_SwinIR`` → ``0801``), when exactly one such is longest.
 """
@@ -27,9 +29,10 @@ from PIL import Image
 
 __all__ = ["Pairing", "ModeChoice", "pair_key", "match_pairs", "image_size", "choose_mode", "pairs_for_paired_mode"]
 
-_TAGS = (r"restored|restoration|sr|out|output|pred|result|enhanced|denoised|x[2-8]|[2-8]x"
-         r"|gt|hr|clean|original|truth|target")
-_TRAILING_TAG = re.compile(rf"(?:[_\-. ](?:{_TAGS})|(?<=\d)x[2-8])$")
+_TAG = re.compile(r"restored|restoration|sr|out|output|pred|result|enhanced|denoised|x[2-8]|[2-8]x"
+                  r"|gt|hr|clean|original|truth|target")
+_TOKENS = re.compile(r"[_\-. ]+")
+_SCALE_SUFFIX = re.compile(r"(?<=\d)x[2-8]$")  # DIV2K's low-resolution names: 0801x4
 _SEPARATORS = "_-. "
 _SHOWN = 5  # names listed in a message before "and N more"
 
@@ -41,15 +44,12 @@ def pair_key(name: PathLike) -> str:
 
     Examples
     --------
-    >>> pair_key("outputs/Cat_x4_SR.png"), pair_key("gt/cat.JPG"), pair_key("0801x4.png")
-    ('cat', 'cat', '0801')
+    >>> pair_key("outputs/Cat_x4_SR.png"), pair_key("gt/cat.JPG"), pair_key("0801x4.png"), pair_key("a_sr_1.png")
+    ('cat', 'cat', '0801', 'a_1')
     """
-    key = Path(name).stem.lower()
-    while True:
-        shorter = _TRAILING_TAG.sub("", key)
-        if shorter == key or not shorter:
-            return key
-        key = shorter
+    tokens = [_SCALE_SUFFIX.sub("", t) or t for t in _TOKENS.split(Path(name).stem.lower()) if t]
+    kept = [t for t in tokens if not _TAG.fullmatch(t)]
+    return "_".join(kept or tokens)
 
 
 def _names(paths: Sequence[PathLike]) -> str:

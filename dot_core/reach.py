@@ -44,10 +44,10 @@ class TransportReach:
         return 1.0 - self.w2_after / self.w2_before if self.w2_before > 0 else 1.0
 
     def describe(self, where: str) -> str:
-        """One line for the summaries, e.g. where = "this image, after the fold"."""
-        return (f"transport reach ({where}): W2 to the clean patches {self.w2_before:.4g} → {self.w2_after:.4g} "
-                f"({self.closed:.0%} of the way); detail energy {self.energy_before:.2f}× → "
-                f"{self.energy_after:.2f}× the clean set's")
+        """One line for the summaries, e.g. where = "this image, after the fold" (energies: × the clean set's)."""
+        gap = f"{self.closed:.0%} closed" if self.closed >= 0 else "farther than untransported"
+        return (f"transport reach ({where}): W2 to the clean patches {self.w2_before:.3g} → {self.w2_after:.3g} "
+                f"({gap}), detail energy {self.energy_before:.2f}× → {self.energy_after:.2f}×")
 
 
 def _reach(mean: torch.Tensor, cov: torch.Tensor, mean_after: torch.Tensor, cov_after: torch.Tensor,

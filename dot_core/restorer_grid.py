@@ -85,8 +85,7 @@ class LatticeFinding:
     def describe(self) -> str:
         """One phrase: the evidence at the period found (or at the strongest candidate)."""
         p = self.period or max(PERIODS, key=lambda q: self.restored[q] / MIN_VARIATION[q])
-        return (f"phase variation of the detail at {p} px: restored {self.restored[p]:.3f}, "
-                f"clean {self.clean[p]:.3f}")
+        return f"phase variation at {p} px: restored {self.restored[p]:.3f}, clean {self.clean[p]:.3f}"
 
 
 def _median(values: list[dict[int, float]]) -> dict[int, float]:

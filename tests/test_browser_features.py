@@ -119,7 +119,7 @@ def test_browser_pairs_are_found_calibrated_paired_and_the_summary_says_how_far_
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(app_url)
             page.wait_for_selector("#dot-calibrate")
-            assert "their clean originals" in page.inner_text("#dot-clean")
+            assert "their originals, same names" in page.inner_text("#dot-clean")
             _calibrate_on_uploads(page, app_images)
             text = page.inner_text("#dot-summary")
             assert "mode paired: auto: every restored image has its clean original of the same size (3 pairs" in text

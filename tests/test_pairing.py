@@ -27,6 +27,7 @@ def sets(tmp_path_factory):
 @pytest.mark.parametrize("name, key", [
     ("Cat_SR.PNG", "cat"), ("cat.jpg", "cat"), ("img_001_x4_restored.png", "img_001"), ("0801x4.png", "0801"),
     ("0801_gt.png", "0801"), ("a-out.tif", "a"), ("sr.png", "sr"), ("x4.png", "x4"), ("photo_2x.png", "photo"),
+    ("coffee_restored_3.png", "coffee_3"), ("Coffee Clean 3.png", "coffee_3"), ("sr_x4.png", "sr_x4"),
 ])
 def test_pair_key_strips_restorer_and_dataset_tags(name, key):
     assert pair_key(name) == key

@@ -61,7 +61,7 @@ def test_calibrator_auto_records_the_grid_found_and_says_so(clean):
         cal.add_clean(x)
     result = cal.fit()
     assert result.restoration_lattice == 4 and result.info["restoration_lattice_origin"] == "found"
-    assert "restorer's lattice: 4 px, found in the restored set (phase variation of the detail at 4 px" in result.summary()
+    assert "restorer's lattice: 4 px, found in the restored set (phase variation at 4 px: restored" in result.summary()
     plain = Calibrator(detail, 5, restoration_lattice="auto")
     for x in clean[:3]:
         plain.add_restored(make_restoration("denoise-nlm-25", x))

@@ -159,14 +159,14 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                          object_fit="cover", elem_classes="dot-thumbs", visible=False)
         with gr.Column(min_width=280):
-            clean = gr.File(label="Clean images (their clean originals, same file names — or, if you have none, "
-                                  "clean photos of the same kind)", height=150,
+            clean = gr.File(label="Clean images (their originals, same names; or clean photos of the same kind)",
+                            height=150,
                             file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
             clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                       object_fit="cover", elem_classes="dot-thumbs", visible=False)
     with gr.Row(equal_height=True):
         preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
-                             label="…or a ready calibration (preset): a learned network or a weight-free restorer",
+                             label="…or a ready calibration (preset)",
                              elem_id="dot-preset")
         button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
     summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
