@@ -28,8 +28,10 @@ from .gaussian_ot import GaussianOperator, check_eps, fit_operator, gelbrich_w2
 from .latent_cache import LatentCache, encode_image
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
+from .reach import calibration_reach
+from .restorer_grid import find_restoration_lattice, phase_variation
 
-__all__ = ["MODES", "Calibration", "Calibrator", "check_restoration_lattice", "latent_patch_moments"]
+__all__ = ["MODES", "LATTICE_AUTO", "Calibration", "Calibrator", "check_restoration_lattice", "latent_patch_moments"]
 
 MODES = ("unpaired", "paired", "zero-shot")
 MIN_SAMPLES_PER_DIM = 10  # fewer patches than this × d gives a warning: noisy covariance
@@ -45,6 +47,8 @@ def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments
 
 
 MAX_RESTORATION_LATTICE = 16
+LATTICE_AUTO = "auto"  # Calibrator(restoration_lattice="auto"): find the restorer's grid in the restored set
+MIN_GRID_SIDE = 32  # images smaller than this per side are not looked at for a grid (too few pixels per phase)
 
 
 def check_restoration_lattice(period) -> int | None:
@@ -184,8 +188,13 @@ class Calibration:
         settings = f" (sigma = {sigma})" if sigma is not None else ""
         lines = [f"latent space {self.encoder}{settings}, patch {self.patch_size}×{self.patch_size} (d = {self.dim}), "
                  f"{self.mode}"]
+        if self.info.get("mode_reason"):
+            lines.append(f"mode {self.mode}: {self.info['mode_reason']}")
         if self.w2 is not None:
             lines.append(f"latent W2 (Gelbrich, not squared) restored→clean: {self.w2:.4g}")
+        if self.info.get("pair_psnr_db") is not None:
+            pairs = _count(self.info.get("n_restored_images", 0), "pair")
+            lines.append(f"restorer's PSNR on its {pairs}: {self.info['pair_psnr_db']:.2f} dB")  # of their mean squared error
         src = "from each image" if self.source is None else f"{self.source.n:,} patches"
         lines.append(
             f"restored: {_count(self.info.get('n_restored_images', 0), 'image')}, {src}; "
@@ -193,7 +202,14 @@ class Calibration:
         )
         if self.restoration_lattice:
             p = self.restoration_lattice
-            lines.append(f"restorer's lattice: {p} px (the restoration's content is kept on its {p}-pixel grid frequencies)")
+            how = (f", found in the restored set ({self.info.get('restoration_lattice_search')})"
+                   if self.info.get("restoration_lattice_origin") == "found" else ", given")
+            lines.append(f"restorer's lattice: {p} px{how}")  # x*'s content kept there (docs/method.md)
+        elif self.info.get("restoration_lattice_search"):
+            lines.append(f"restorer's lattice: none found in the restored set ({self.info['restoration_lattice_search']})")
+        if self.operator is not None:
+            lines.append(calibration_reach(self.source, self.target, self.operator).describe(
+                "the restored set, before the fold"))
         if self.operator is not None and self.operator.stochastic:
             lines.append("source covariance singular or near-degenerate in some directions: those are "
                          "synthesised by the stochastic operator (eq. 5)")
@@ -207,18 +223,25 @@ def _psnr(mse: float) -> float:
 
 
 class Calibrator:
-    """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`."""
+    """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`.
+
+    ``restoration_lattice``: the restorer's grid period in pixels (given), None (none), or ``"auto"``:
+    found from the restored images against the clean ones (:mod:`dot_core.restorer_grid`).
+    """
 
     def __init__(
         self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float | None = None,
-        cache: LatentCache | None = None, restoration_lattice: int | None = None,
+        cache: LatentCache | None = None, restoration_lattice: int | str | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
-        self.restoration_lattice = check_restoration_lattice(restoration_lattice)
+        # "auto": found from the restored set at fit (dot_core.restorer_grid); None: none; an int: given
+        self.find_lattice = restoration_lattice == LATTICE_AUTO
+        self.restoration_lattice = None if self.find_lattice else check_restoration_lattice(restoration_lattice)
+        self._phases: dict[str, list[dict[int, float]]] = {"restored": [], "clean": []}
         # eps None: the encoder's own regularisation (Encoder.default_eps; ``detail`` sets its own)
         if method not in ("auto", "deterministic", "stochastic"):
             raise ValueError(f"method must be 'auto', 'deterministic' or 'stochastic', got {method!r}")
@@ -247,6 +270,8 @@ class Calibrator:
             self.skipped[role] += 1
             return 0
         self.sizes[role].append((H, W))
+        if self.find_lattice and min(H, W) >= MIN_GRID_SIDE:
+            self._phases[role].append(phase_variation(image))
         return latent_patch_moments(z, self.patch_size, self.source if role == "restored" else self.target)
 
     def add_restored(self, image: np.ndarray, *, latent: torch.Tensor | None = None) -> int:
@@ -292,6 +317,18 @@ class Calibrator:
                 )
         return out
 
+    def _found_lattice(self) -> dict:
+        """The ``info`` entries of the restorer's grid looked for in the images seen (``"auto"``)."""
+        if not self._phases["restored"] or not self._phases["clean"]:
+            return {"restoration_lattice_search": f"no restored and clean images of at least {MIN_GRID_SIDE} px "
+                                                  "a side to look at"}
+        pixels = statistics.median(h * w for h, w in self.sizes["restored"])
+        found = find_restoration_lattice(self._phases["restored"], self._phases["clean"], pixels=int(pixels))
+        out = {"restoration_lattice_search": found.describe()}
+        if found.period is not None:
+            out.update(restoration_lattice=found.period, restoration_lattice_origin="found")
+        return out
+
     def fit(self) -> Calibration:
         """Fit the operator to the moments collected so far."""
         for role, m in (("clean", self.target), ("restored", self.source)):
@@ -310,7 +347,9 @@ class Calibrator:
         }
         info.update({f"n_skipped_{role}": k for role, k in self.skipped.items() if k})  # read by merge
         if self.restoration_lattice is not None:
-            info["restoration_lattice"] = self.restoration_lattice
+            info["restoration_lattice"] = self.restoration_lattice  # given (no origin recorded: the files before)
+        elif self.find_lattice and self.mode != "zero-shot":
+            info.update(self._found_lattice())
         if self._pair_sq_err:
             info["pair_psnr_db"] = _psnr(statistics.fmean(self._pair_sq_err))
             if len(self._pair_sq_err) != info["n_restored_images"]:  # pairs too small to encode still count

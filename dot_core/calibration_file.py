@@ -166,6 +166,9 @@ def _check_info(info: dict, name: str) -> None:
         "n_pairs": is_count,
         "warnings": lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v),
         "pair_psnr_db": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "mode_reason": lambda v: isinstance(v, str),  # how the mode was chosen (dot_core.pairing)
+        "restoration_lattice_origin": lambda v: v == "found",  # found by restorer_grid (absent: given)
+        "restoration_lattice_search": lambda v: isinstance(v, str),  # the evidence restorer_grid weighed
         # the latent space's settings (Encoder.describe()), compared by pipeline.check_compatible
         # the restorer's lattice period (Calibration.restoration_lattice), read by the pipeline
         "restoration_lattice": lambda v: v is None or (is_count(v) and 2 <= v <= MAX_RESTORATION_LATTICE),

@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import platform
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .calibration import MODES, Calibrator, check_restoration_lattice
+from .calibration import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
 from .gaussian_ot import check_eps
+from .hub import hub_offline
 from .calibration_file import check_savable, load_calibration, read_provenance, save_calibration
 from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .encoders import EncoderUnavailableError
 from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
 from .latents import encoder_for, load_encoder
 from .outputs import inputs_overwritten, output_names
+from .pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from .patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import ALPHA_MAX, ALPHA_MIN, DOTPipeline, TransportConfig, check_alpha
 from .provenance import write_png_provenance
+from .reach import transport_reach
 
 __all__ = ["main", "build_parser", "parse_alphas"]
 
@@ -139,9 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "(*_encoder.* + *_decoder.*, e.g. models/vae_approx/taef2) (default: %(default)s)")
     cal.add_argument("--patch-size", type=int, default=None, metavar="P",
                      help="latent patch size p (default: the encoder's)")
-    cal.add_argument("--mode", choices=MODES, default="unpaired",
-                     help="unpaired sets; paired: restored[i] restores clean[i]; zero-shot: clean images only "
-                          "(default: %(default)s)")
+    cal.add_argument("--mode", choices=("auto", *MODES), default="auto",
+                     help="auto: paired when every restored image has its clean original of the same size (matched "
+                          "by file name: same stem, case and tags such as _sr, _x4, _restored, _out ignored), else "
+                          "unpaired; unpaired sets; paired: each restoration with its original (by name, else in "
+                          "the order given); zero-shot: clean images only (default: %(default)s)")
     cal.add_argument("--method", choices=["auto", "deterministic", "stochastic"], default="auto",
                      help="operator: deterministic (eq. 2), stochastic (eq. 5, for a singular restored "
                           "covariance) or auto, which picks (default: %(default)s)")
@@ -149,10 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the operator's stability constant, relative to the mean eigenvalue of the restored "
                           "covariance: Σs + E·mean λ(Σs)·I replaces Σs (eq. 2); larger is smoother, a number ≥ 0 "
                           "(default: the latent's own, 1e-9 for most)")
-    cal.add_argument("--restoration-lattice", type=int, default=None, metavar="P",
+    cal.add_argument("--restoration-lattice", default=LATTICE_AUTO, metavar="P",
                      help="the restorer's lattice period in pixels (a x4 upscaler: 4): enhancing then keeps the "
                           "restoration's content around those frequencies, so the transport cannot grow its "
-                          "interpolation grid (default: none)")
+                          "interpolation grid; auto finds it in the restored images (2, 3, 4 or 8), none or 0 "
+                          "turns it off (default: %(default)s)")
     cal.add_argument("--out", required=True, metavar="FILE.safetensors", help="where to write the calibration")
     _add_runtime_args(cal)
 
@@ -216,15 +221,41 @@ def _paths(items: list[str], label: str) -> list[Path]:
         raise CLIError(f"{label}: {exc}") from None
 
 
+def _restoration_lattice(value: str) -> int | str | None:
+    """``--restoration-lattice``: "auto", "none" / "0" (off) or a period in pixels."""
+    if value == LATTICE_AUTO:
+        return value
+    if value.lower() in ("none", "0"):
+        return None
+    try:
+        return check_restoration_lattice(int(value))
+    except ValueError as exc:
+        raise CLIError(f"--restoration-lattice: {exc}" if value.strip().lstrip("-").isdigit() else
+                       f"--restoration-lattice must be auto, none or a period in pixels (a x4 upscaler: 4), "
+                       f"got {value!r}") from None
+
+
+def _mode(asked: str, restored: list[Path], clean: list[Path]) -> ModeChoice:
+    """The mode to calibrate in, its pairs and why (dot_core.pairing): auto looks at the file names."""
+    try:
+        if asked == "auto":
+            choice = choose_mode(restored, clean)
+            return ModeChoice(choice.mode, choice.pairs, f"auto: {choice.reason}")
+        if asked == "paired":
+            return pairs_for_paired_mode(restored, clean)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return ModeChoice(asked, (), "asked for")
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     if args.mode != "zero-shot" and not args.restored:
-        raise CLIError(f"--restored is required in {args.mode} mode")
+        raise CLIError(f"--restored is required in {args.mode} mode (clean images only: --mode zero-shot)")
     restored = _paths(args.restored, "--restored") if args.restored else []
     clean = _paths(args.clean, "--clean")
-    if args.mode == "paired" and len(restored) != len(clean):
-        raise CLIError(f"paired mode needs as many restored as clean images, got {len(restored)} and {len(clean)}")
-    try:  # before loading a latent space, which may take a while
-        check_restoration_lattice(args.restoration_lattice)
+    choice = _mode(args.mode, restored, clean)
+    lattice = _restoration_lattice(args.restoration_lattice)  # before loading a latent space (may take a while)
+    try:
         check_eps(args.eps)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -232,19 +263,20 @@ def run_calibrate(args: argparse.Namespace) -> int:
     encoder = _load_encoder(args.encoder, args)
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
-        calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method, eps=args.eps,
-                                restoration_lattice=args.restoration_lattice)
-        check_savable(calibrator.source.dim, mode=args.mode, method=args.method)  # before any image is encoded
+        calibrator = Calibrator(encoder, patch, mode=choice.mode, method=args.method, eps=args.eps,
+                                restoration_lattice=lattice)
+        check_savable(calibrator.source.dim, mode=choice.mode, method=args.method)  # before any image is encoded
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failures = 0
-    jobs = list(zip(restored, clean)) if args.mode == "paired" else [(p, None) for p in restored] + [(None, p) for p in clean]
+    paired = choice.mode == "paired"
+    jobs = list(choice.pairs) if paired else [(p, None) for p in restored] + [(None, p) for p in clean]
     group = _group(args)  # under accelerate launch, each process takes a shard
     for r_path, c_path in _progress(group.shard(jobs), "calibrating", group):
         try:
             r_img = None if r_path is None else load_image(r_path, max_pixels=args.max_pixels)
             c_img = None if c_path is None else load_image(c_path, max_pixels=args.max_pixels)
-            if args.mode == "paired":
+            if paired:
                 calibrator.add_pair(r_img, c_img)
             elif r_img is not None:
                 calibrator.add_restored(r_img)
@@ -259,6 +291,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         calibration = calibrator.fit()
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    calibration.info["mode_reason"] = choice.reason
     if not group.is_main:
         return 1 if failures else 0
     try:
@@ -296,6 +329,17 @@ def _write_outputs(pipe: DOTPipeline, result, alphas: list[float], out_dir: Path
     return len(names)
 
 
+def _note_reach(path: Path, result, calibration) -> None:
+    """One line on stdout: how far the transport got on this image (W2 to the target, detail energy)."""
+    C = calibration.channels
+    try:
+        reach = transport_reach(result.latent[:, :C], result.latent_transported[:, :C], calibration.target,
+                                calibration.patch_size)
+    except ValueError:  # a latent smaller than two patches: nothing to measure, the image is still written
+        return
+    tqdm.write(f"{path.name}: {reach.describe('after the fold')}", file=sys.stdout)  # an open bar stays intact
+
+
 def run_enhance(args: argparse.Namespace) -> int:
     alphas = parse_alphas(args.alpha)
     inputs = _paths(args.inputs, "inputs")
@@ -327,6 +371,7 @@ def run_enhance(args: argparse.Namespace) -> int:
     for path, mine in _progress(group.shard(list(zip(inputs, names))), "enhancing", group):
         try:
             result = pipe.enhance(load_image(path, max_pixels=args.max_pixels))
+            _note_reach(path, result, calibration)
         except (ValueError, MemoryError) as exc:
             failures += 1
             _note(f"skipped {path.name}: {exc}" if isinstance(exc, MemoryError) else f"skipped: {exc}")
@@ -432,12 +477,12 @@ def _settings() -> list[str]:
 
     cuda = f"{torch.cuda.device_count()} GPU(s)" if torch.cuda.is_available() else "none"
     mps = getattr(torch.backends, "mps", None)
-    hub_offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    offline = hub_offline()
     return [
         f"devices: CUDA {cuda}; MPS {'yes' if mps is not None and mps.is_available() else 'no'}; "
         f"CPU threads {torch.get_num_threads()}",
         f"default encoder: {DEFAULT_ENCODER} (weight-free: detail, pixel)",
-        f"Hugging Face Hub: {'offline (HF_HUB_OFFLINE)' if hub_offline else 'online when reachable'}",
+        f"Hugging Face Hub: {'offline (HF_HUB_OFFLINE)' if offline else 'online when reachable'}",
         f"max pixels per image: {DEFAULT_MAX_PIXELS:,}; VAE memory budget on CPU: {CPU_BUDGET_BYTES / 2**30:g} GiB",
     ]
 

@@ -121,7 +121,7 @@ def all_reduce_moments(moments: PatchMoments, group: ProcessGroup) -> PatchMomen
 def all_reduce_calibrator(cal: Calibrator, group: ProcessGroup) -> Calibrator:
     """Make ``cal`` (which saw this process's shard) hold what all processes saw; returns it.
 
-    Moments are all-reduced; image sizes, skipped counts and paired errors (used by
+    Moments are all-reduced; image sizes, skipped counts, paired errors and phase variations (used by
     :meth:`Calibrator.warnings` and :meth:`Calibrator.fit`) are gathered, so every process then
     fits the same calibration as one process given all the images.
     """
@@ -129,8 +129,10 @@ def all_reduce_calibrator(cal: Calibrator, group: ProcessGroup) -> Calibrator:
         return cal
     cal.source = all_reduce_moments(cal.source, group)
     cal.target = all_reduce_moments(cal.target, group)
-    shards = group.gather({"sizes": cal.sizes, "skipped": cal.skipped, "pair_sq_err": cal._pair_sq_err})
+    shards = group.gather({"sizes": cal.sizes, "skipped": cal.skipped, "pair_sq_err": cal._pair_sq_err,
+                           "phases": cal._phases})  # the restorer's grid is found from every image
     cal.sizes = {role: [tuple(s) for sh in shards for s in sh["sizes"][role]] for role in cal.sizes}
     cal.skipped = {role: sum(sh["skipped"][role] for sh in shards) for role in cal.skipped}
     cal._pair_sq_err = [e for sh in shards for e in sh["pair_sq_err"]]
+    cal._phases = {role: [v for sh in shards for v in sh["phases"][role]] for role in cal._phases}
     return cal

@@ -4,12 +4,18 @@ A preset names a degradation and a restorer that need no weights (Pillow, scikit
 the bundled scikit-image photographs its calibration uses. This module holds those facts and
 makes the restorations; :mod:`dot_core.presets` builds, ships and loads the calibrations.
 
-Calibration protocol (unpaired): each of the eight calibration photographs is restored whole,
+Calibration protocol (unpaired, the weight-free restorers): each of the eight calibration photographs is restored whole,
 then cut into two halves along its longer side; one half of the restoration joins the restored
 set and the *other* half of the clean photograph joins the clean set (alternating sides), so no
 clean image is the ground truth of any restored image, and both sets cover the same kinds of
 content. The held-out photographs (:data:`HELD_OUT`) are never used for calibration; the
 examples and ``bench/quality_report.py`` use only them.
+
+Calibration protocol (paired, ``fsrcnn-x4``: a real learned restorer, FSRCNN ×4, whose weights
+and tuning photographs are test data, never shipped; :mod:`dot_core.fsrcnn`): eight CBSD68
+tuning photographs (:data:`FSRCNN_PHOTOS`), each degraded as FSRCNN was trained (OpenCV's cubic
+×4 down-sampling) and restored by FSRCNN; each restoration is paired with its own original, as a
+restoration researcher's validation set would be. Its examples are the same held-out crops.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = [
     "COMMAND",
     "DETAIL_EPS",
     "DETAIL_SIGMA",
+    "FSRCNN_PHOTOS",
     "Recipe",
     "RECIPES",
     "get_recipe",
@@ -65,6 +72,8 @@ COMMAND = "python -m dot_core.presets"
 DETAIL_EPS = {"denoise-nlm-25": 0.01, "denoise-nlm-50": 0.03, "jpeg-q10": 0.1}
 # detail's split σ for the presets that choose their own (bench/tune_preset_eps.py --sigma).
 DETAIL_SIGMA = {"denoise-nlm-50": 1.25}
+# fsrcnn-x4's calibration pairs: the first eight CBSD68 tuning photographs (dot_core.fsrcnn.tuning_photos)
+FSRCNN_PHOTOS = ("101085", "101087", "102061", "103070", "105025", "106024", "108005", "108070")
 
 
 @dataclass(frozen=True)
@@ -79,11 +88,15 @@ class Recipe:
     patch_sizes: dict  # latent patch size per shipped encoder
     eps: dict  # ε of eq. 2 per latent that sets its own (relative to mean λ(Σs)); others: the encoder's
     # the restorer's lattice period in pixels (a ×p upscaler: p), recorded in every calibration of
-    # the preset (Calibration.restoration_lattice); None: the restorer has none
-    restoration_lattice: int | None = None
+    # the preset (Calibration.restoration_lattice); None: the restorer has none; "auto": found in the
+    # restorations (dot_core.restorer_grid)
+    restoration_lattice: int | str | None = None
     # settings of a latent that this preset chooses itself (detail: {"sigma": ...}); recorded in the
     # calibration's encoder_config, so dot_core.latents.encoder_for rebuilds that latent
     encoder_settings: dict | None = None
+    # CBSD68 tuning photographs calibrated as pairs (restoration, own original); empty: the unpaired
+    # halves of CALIBRATION_PHOTOS
+    paired_photos: tuple[str, ...] = ()
 
 
 def _nlm_recipe(sigma_255: int, look: str, detail_eps: float, detail_sigma: float | None = None) -> Recipe:
@@ -104,6 +117,20 @@ def _nlm_recipe(sigma_255: int, look: str, detail_eps: float, detail_sigma: floa
 
 
 RECIPES = (
+    Recipe(
+        "fsrcnn-x4",
+        "FSRCNN ×4 super-resolution (a learned network)",
+        "OpenCV's cubic ×4 down-sampling restored by FSRCNN, an MSE-trained CNN: sharp edges, smooth "
+        "textures and a faint 4-pixel grid; calibrated on pairs.",
+        {"kind": "downscale-opencv", "factor": 4, "filter": "cubic", "library": "OpenCV",
+         "crop": "to a multiple of 4 from the top left", "size": "W/4 × H/4"},
+        {"kind": "fsrcnn", "factor": 4, "library": "OpenCV dnn_superres", "weights": "FSRCNN_x4.pb",
+         "source": "github.com/Saafke/FSRCNN_Tensorflow (Apache-2.0), not shipped: DOT_FSRCNN_WEIGHTS"},
+        {"detail": 5, "pixel": 3},
+        {},  # detail's own ε
+        restoration_lattice="auto",  # found in the restorations: FSRCNN's stride-4 output prints a 4-pixel grid
+        paired_photos=FSRCNN_PHOTOS,
+    ),
     Recipe(
         "sr-bicubic-x4",
         "Bicubic ×4 super-resolution",
@@ -208,6 +235,19 @@ def _jpeg(x: np.ndarray, d: dict) -> np.ndarray:
     return _from_pil(Image.open(buf))
 
 
+def _fsrcnn(x: np.ndarray, factor: int) -> np.ndarray:
+    """FSRCNN ×factor of the cubic-degraded ``x`` (sides a multiple of ``factor``); needs its weights."""
+    from .fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason
+
+    if x.shape[0] % factor or x.shape[1] % factor:
+        raise ValueError(f"clean_image sides must be multiples of {factor} for FSRCNN ×{factor}, got shape {x.shape}; "
+                         "crop it first")
+    reason = fsrcnn_unavailable_reason(factor)
+    if reason is not None:
+        raise ValueError(f"cannot restore with FSRCNN ×{factor}: {reason}")
+    return fsrcnn_pair(x, factor)[0].astype(np.float32)
+
+
 def make_restoration(name: str, clean_image: np.ndarray) -> np.ndarray:
     """Degrade ``clean_image`` (H, W, 3) in [0, 1] and restore it as preset ``name`` says.
 
@@ -219,6 +259,8 @@ def make_restoration(name: str, clean_image: np.ndarray) -> np.ndarray:
         raise ValueError(f"clean_image must be an (H, W, 3) array with sides ≥ 8, got shape {x.shape}")
     x = x.astype(np.float32)
     kind = r.degradation["kind"]
+    if kind == "downscale-opencv":
+        return _fsrcnn(x, int(r.degradation["factor"]))
     if kind == "downscale":
         return _bicubic_resample(x, r.degradation)
     if kind == "gaussian-noise":

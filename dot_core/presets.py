@@ -65,6 +65,7 @@ __all__ = [
     "get_preset",
     "load_preset",
     "build_preset",
+    "unavailable_reason",
     "make_restoration",
     "bundled_photo",
     "calibration_split",
@@ -88,9 +89,44 @@ class Preset:
     examples: tuple[tuple[Path, Path], ...]  # (restored, clean) PNGs of held-out photographs
 
 
+def unavailable_reason(name: str) -> str | None:
+    """Why preset ``name`` cannot be rebuilt here (its restorer's weights or photographs are absent), or None."""
+    r = get_recipe(name)
+    if not r.paired_photos:
+        return None
+    from .fsrcnn import fsrcnn_unavailable_reason, photos_dir
+
+    missing = [p for p in r.paired_photos if not (photos_dir() / "cbsd68" / f"{p}.png").is_file()]
+    if missing:
+        return f"CBSD68 photographs not found in {photos_dir() / 'cbsd68'} ({', '.join(missing)}; set DOT_PHOTOS)"
+    return fsrcnn_unavailable_reason(int(r.degradation["factor"]))
+
+
+def _paired_images(r: Recipe) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """(restorations, their originals) of a paired recipe's tuning photographs, each cropped to a
+    multiple of the restorer's factor."""
+    from .fsrcnn import photos_dir
+    from .imageio import load_image
+
+    reason = unavailable_reason(r.name)
+    if reason is not None:
+        raise ValueError(f"preset {r.name} cannot be built here: {reason}")
+    f, restored, clean = int(r.degradation["factor"]), [], []
+    for stem in r.paired_photos:
+        x = load_image(photos_dir() / "cbsd68" / f"{stem}.png")
+        x = np.ascontiguousarray(x[: x.shape[0] // f * f, : x.shape[1] // f * f])
+        restored.append(make_restoration(r.name, x))
+        clean.append(x)
+    return tuple(restored), tuple(clean)
+
+
 @functools.lru_cache(maxsize=1)
 def _calibration_images(name: str) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """(restored halves, clean halves) of preset ``name``; cached: non-local means is slow."""
+    """(restored, clean) images of preset ``name``: the unpaired halves, or a paired recipe's pairs;
+    cached: non-local means is slow."""
+    r = get_recipe(name)
+    if r.paired_photos:
+        return _paired_images(r)
     restored, clean = [], []
     for item in calibration_split():
         x = bundled_photo(item["photo"])
@@ -135,13 +171,7 @@ def recipe_dict(name: str) -> dict:
     return {
         "name": r.name, "title": r.title, "description": r.description,
         "degradation": r.degradation, "restorer": r.restorer, "restoration_lattice": r.restoration_lattice,
-        "calibration": {
-            "mode": "unpaired",
-            "protocol": "each photograph restored whole, then halved along its longer side: one half of "
-                        "the restoration is a restored image, the other half of the clean photograph a "
-                        "clean image (boxes are top, left, bottom, right)",
-            "images": calibration_split(),
-        },
+        "calibration": _calibration_dict(r),
         "held_out": list(HELD_OUT),
         "examples": [
             {"photo": p, "crop": {"top": t, "left": l, "height": h, "width": w},
@@ -152,6 +182,36 @@ def recipe_dict(name: str) -> dict:
         "other_latents": "VAE latents are built from this recipe on first use with the encoder's default patch size and eps",
         "command": COMMAND,
     }
+
+
+def _calibration_dict(r: Recipe) -> dict:
+    """recipe.json's "calibration": the mode, the protocol and the images."""
+    if r.paired_photos:
+        return {
+            "mode": "paired",
+            "protocol": "each tuning photograph (CBSD68, ../shared/data/photos or DOT_PHOTOS) cropped to a "
+                        "multiple of 4, degraded and restored as above; each restoration is paired with its own "
+                        "original",
+            "images": [f"cbsd68/{p}.png" for p in r.paired_photos],
+        }
+    return {
+        "mode": "unpaired",
+        "protocol": "each photograph restored whole, then halved along its longer side: one half of "
+                    "the restoration is a restored image, the other half of the clean photograph a "
+                    "clean image (boxes are top, left, bottom, right)",
+        "images": calibration_split(),
+    }
+
+
+def _image_names(r: Recipe) -> dict:
+    """The calibration's record of its images (``info``): restored and clean, by name."""
+    if r.paired_photos:
+        names = [f"cbsd68/{p}.png" for p in r.paired_photos]
+        return {"restored_images": [f"{n} ({r.restorer['kind']} ×{r.restorer['factor']})" for n in names],
+                "clean_images": names}
+    split = calibration_split()
+    return {"restored_images": [f"{s['photo']}{s['restored_box']}" for s in split],
+            "clean_images": [f"{s['photo']}{s['clean_box']}" for s in split]}
 
 
 def list_presets() -> list[Preset]:
@@ -210,17 +270,21 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
     out = Path(out)
     restored, clean = _calibration_images(name)
     with _threads(BUILD_THREADS if shipped else None):  # a VAE build is cached, not shipped: all threads
-        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc), restoration_lattice=r.restoration_lattice)
-        for img in restored:
-            cal.add_restored(img)
-        for img in clean:
-            cal.add_clean(img)
+        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc), restoration_lattice=r.restoration_lattice,
+                         mode="paired" if r.paired_photos else "unpaired")
+        if r.paired_photos:
+            for pair in zip(restored, clean):
+                cal.add_pair(*pair)
+        else:
+            for img in restored:
+                cal.add_restored(img)
+            for img in clean:
+                cal.add_clean(img)
         calibration = cal.fit()
-    split = calibration_split()
     calibration.info.update({
         "preset": name,
-        "restored_images": [f"{s['photo']}{s['restored_box']}" for s in split],
-        "clean_images": [f"{s['photo']}{s['clean_box']}" for s in split],
+        **_image_names(r),
+        **({"mode_reason": "the recipe's: each restoration with its own original"} if r.paired_photos else {}),
         "held_out": list(HELD_OUT),
         "encoder_config": enc.describe(),
         "recipe": COMMAND,
@@ -280,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for name in args.names or names:
         get_recipe(name)
+        reason = unavailable_reason(name)
+        if reason is not None:  # a preset whose restorer is test data (FSRCNN): its committed files stay
+            print(f"{name}: not rebuilt: {reason}")
+            if name in args.names:
+                return 2
+            continue
         folder = args.out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "recipe.json").write_text(json.dumps(recipe_dict(name), indent=2, ensure_ascii=False) + "\n")

@@ -199,7 +199,7 @@ BAD_INPUTS = {
     "unknown encoder": ("/calibrate", lambda t, im: [files(im["restored"]), files(im["clean"]), "no-such-vae", 3],
                         r"no-such-vae"),
     "paired count mismatch": ("/calibrate",
-                              lambda t, im: [files(im["restored"][:2]), files(im["clean"]), "pixel", 3, "paired"],
+                              lambda t, im: [files(im["restored"][:2]), files(im["clean"][2:]), "pixel", 3, "paired"],
                               r"as many restored as clean"),
     "no clean images": ("/calibrate", lambda t, im: [files(im["restored"]), [], "pixel", 3], r"clean images"),
     "corrupt calibration image": ("/calibrate",

@@ -3,6 +3,7 @@ the α suggestion of the perception–distortion curve, and the latent's own rou
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import numpy as np
@@ -244,8 +245,10 @@ def test_restorers_grid_reaches_the_calibration_summary_and_x0(app_images):
     args = (app_images["restored"], app_images["clean"], "detail", 5)
     text, grid4, _ = handlers.calibrate(*args, restoration_lattice="4")
     assert grid4.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px" in text
-    _, plain, _ = handlers.calibrate(*args)  # default: none
+    _, plain, _ = handlers.calibrate(*args, restoration_lattice="none")
     assert plain.pipeline.calibration.restoration_lattice is None
+    text, found, _ = handlers.calibrate(*args)  # default: auto, found in these bicubic ×4 restorations
+    assert found.pipeline.calibration.restoration_lattice == 4 and "restorer's lattice: 4 px, found" in text
     in_band = {}
     for name, state in (("grid4", grid4), ("plain", plain)):
         *_, img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.0, state)
@@ -282,3 +285,49 @@ def test_synthesised_grain_choice_reaches_the_pipeline_and_the_summary(app_image
     assert np.abs(a.blend(0.0).astype(np.float64) - b.blend(0.0)).max() > 2 / 255
     with pytest.raises(gr.Error, match="noise must be one of"):
         handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", noise="pink")
+
+
+def test_calibrate_auto_mode_pairs_uploads_by_name_and_says_so(app_images, tmp_path):
+    """Mode auto (the default): uploads whose names match (coffee_restored.png ↔ coffee_clean.png) are
+    calibrated paired with the restorer's PSNR in the summary; a restoration without its original makes
+    it unpaired, naming it; paired asked for with two sizes is refused naming the pair."""
+    import gradio as gr
+
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.settings import Settings
+
+    handlers = CalibrationHandlers(Settings(), ArrayStore(2**26))
+    text, state, _ = handlers.calibrate(app_images["restored"], app_images["clean"][::-1], "pixel", 3)
+    assert state.pipeline.calibration.mode == "paired"
+    assert "mode paired: auto: every restored image has its clean original of the same size (3 pairs" in text
+    assert "restorer's PSNR on its 3 pairs:" in text
+    text, state, _ = handlers.calibrate(app_images["restored"], app_images["clean"][:2], "pixel", 3)
+    assert state.pipeline.calibration.mode == "unpaired"
+    assert "1 of 3 restored images has no clean image of the same name (rocket_restored.png)" in text
+    assert "PSNR" not in text
+    small = tmp_path / "coffee_clean.png"
+    Image.open(app_images["clean"][0]).crop((0, 0, 64, 64)).save(small)
+    with pytest.raises(gr.Error, match="coffee_restored.png is 96×96 but its clean image coffee_clean.png is 64×64"):
+        handlers.calibrate(app_images["restored"][:1], [str(small)], "pixel", 3, "paired")
+
+
+def test_summary_says_how_far_the_transport_got_on_the_calibration_and_the_image(app_images):
+    """Issue 18, item 3: the calibration's reach (restored set, before the fold) is in the summary, and
+    once an image is transported, its own (after the fold), for that calibration only."""
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers, summary_with_image
+    from webui.enhance import EnhanceHandlers
+    from webui.settings import Settings
+
+    store = ArrayStore(2**26)
+    handlers = CalibrationHandlers(Settings(), store)
+    text, state, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "detail", 5)
+    assert "transport reach (the restored set, before the fold): W2 to the clean patches" in text
+    *_, img = EnhanceHandlers(Settings(), store).enhance(app_images["image"], 0.5, state)
+    shown = summary_with_image(state, img)
+    assert shown.startswith(text) and "transport reach (this image, after the fold)" in shown
+    reach = re.search(r"this image, after the fold\): W2 to the clean patches ([\d.e-]+) → ([\d.e-]+)", shown)
+    assert float(reach.group(2)) < float(reach.group(1))  # the transport moved it towards the clean patches
+    _, other, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    assert "this image" not in summary_with_image(other, img)  # x̂0 was made by the other calibration

@@ -105,3 +105,28 @@ def test_browser_suggestion_roundtrip_and_batch(app_url, app_images, feature_sho
             assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2 and boxes[1]["x"] + boxes[1]["width"] <= 390
         finally:
             browser.close()
+
+
+def test_browser_pairs_are_found_calibrated_paired_and_the_summary_says_how_far_it_got(app_url, app_images):
+    """Issue 18: restorations and their originals dropped as a visitor has them (coffee_restored.png,
+    coffee_clean.png, …) are calibrated paired by default, with the restorer's PSNR and its 4-pixel grid
+    found; once an image is uploaded, the summary says how far the transport got on it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(app_url)
+            page.wait_for_selector("#dot-calibrate")
+            assert "their originals, same names" in page.inner_text("#dot-clean")
+            _calibrate_on_uploads(page, app_images)
+            text = page.inner_text("#dot-summary")
+            assert "mode paired: auto: every restored image has its clean original of the same size (3 pairs" in text
+            assert "restorer's PSNR on its 3 pairs:" in text and "restorer's lattice: 4 px, found" in text, text
+            assert "transport reach (the restored set, before the fold)" in text
+            page.locator("#dot-image input[type=file]").set_input_files(app_images["image"])
+            page.wait_for_function("document.querySelector('#dot-summary').innerText"
+                                   ".includes('this image, after the fold')", timeout=120_000)
+        finally:
+            browser.close()

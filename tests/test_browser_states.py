@@ -111,7 +111,7 @@ def _calibrate(page, restored: list[str], clean: list[str], *, double: bool = Fa
 
 
 def _preset_shown(page) -> str:
-    return page.locator(".block", has_text="ready calibration for a weight-free").locator("input").first.input_value()
+    return page.locator(".block", has_text="ready calibration (preset)").locator("input").first.input_value()
 
 
 def _shows_alpha(page, selector: str, alpha: float) -> None:
@@ -292,8 +292,11 @@ def test_screenshots_and_a_short_phone_page(example, fresh, shot_dir):
         page.screenshot(path=str(shot_dir / f"{name}_phone.png"), full_page=True)
     height = example.evaluate("document.documentElement.scrollHeight")
     print(f"phone page height with 10 + 10 calibration files, an image and its ground truth: {height} px")
-    # 4,855 px before; the batch, suggestion and round-trip blocks added ~200 px since
-    assert height < 4100, height  # thumbnail strips under the file lists, a smaller plot font
+    # 4,855 px before; the batch, suggestion and round-trip blocks added ~200 px since; 4,002 px before
+    # issue 18, whose fifth example (fsrcnn-x4: one more row of the gallery, ~110 px), summary readouts
+    # (mode and why, restorer's PSNR and grid, transport reach on the set and on the image) and the
+    # invitation to bring pairs add ~310 px (4,315 px measured)
+    assert height < 4400, height  # thumbnail strips under the file lists, a smaller plot font
 
 
 def test_the_restorers_grid_is_what_the_visitor_chose_and_a_preset_states_its_own(browser, app_url, app_images):
@@ -320,7 +323,7 @@ def test_the_restorers_grid_is_what_the_visitor_chose_and_a_preset_states_its_ow
         page.get_by_role("option", name=re.compile("Bicubic")).first.click()
         page.locator("#dot-noise").get_by_label("local", exact=True).check()  # and the grain where detail is
         page.click("#dot-calibrate")
-        text = _wait_summary(page, "preset sr-bicubic-x4")
+        text = _wait_summary(page, "Calibrated (preset sr-bicubic-x4)")  # not the progress text "loading preset …"
         assert "restorer's lattice: 4 px" in text and "noise: local" in text, text
     finally:
         page.context.close()

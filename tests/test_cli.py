@@ -364,3 +364,65 @@ def test_calibrate_refuses_a_calibration_too_large_to_load_before_reading_images
     code = main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
                  "--encoder", "pixel", "--out", str(tmp_path / "c.safetensors")])
     assert code == 2 and read == [] and "smaller patch size" in capsys.readouterr().err
+
+
+def test_calibrate_auto_mode_pairs_by_name_and_reports_the_restorers_psnr(tmp_path, capsys):
+    for name in ("coffee", "chelsea"):
+        gt = photo(name, 64)
+        save_image(tmp_path / "r" / f"{name}_x4_SR.png", bicubic_x4(gt))
+        save_image(tmp_path / "c" / f"{name.upper()}.png", gt)
+    save_image(tmp_path / "c" / "rocket.png", photo("rocket", 64))  # no restoration: left out
+    code = main(["calibrate", "--restored", str(tmp_path / "r"), "--clean", str(tmp_path / "c"), "--encoder", "pixel",
+                 "--out", str(tmp_path / "p.safetensors")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mode paired: auto: every restored image has its clean original of the same size (2 pairs" in out
+    assert "rocket.png" in out and "clean: 2 images" in out
+    psnrs = [10 * np.log10(1 / np.mean((bicubic_x4(photo(n, 64)).astype(np.float64) - photo(n, 64)) ** 2))
+             for n in ("coffee", "chelsea")]
+    shown = float(re.search(r"restorer's PSNR on its 2 pairs: ([\d.]+) dB", out).group(1))
+    assert min(psnrs) - 0.01 <= shown <= max(psnrs) + 0.01
+
+
+def test_calibrate_auto_mode_says_why_it_is_unpaired(folders, tmp_path, capsys):
+    code = main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
+                 "--encoder", "pixel", "--out", str(tmp_path / "u.safetensors")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mode unpaired: auto: 2 of 2 restored images have no clean image of the same name" in out
+    assert "astronaut.png" in out and "PSNR" not in out
+
+
+def test_calibrate_paired_with_sizes_differing_names_the_pair(tmp_path, capsys):
+    save_image(tmp_path / "r" / "coffee.png", bicubic_x4(photo("coffee", 64)))
+    save_image(tmp_path / "c" / "coffee.png", photo("coffee", 48))
+    code = main(["calibrate", "--mode", "paired", "--restored", str(tmp_path / "r"), "--clean", str(tmp_path / "c"),
+                 "--encoder", "pixel", "--out", str(tmp_path / "p.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "coffee.png is 64×64 but its clean image coffee.png is 48×48" in err
+
+
+def test_calibrate_finds_the_restorers_grid_unless_told_none(folders, tmp_path, capsys):
+    from dot_core.calibration_file import load_calibration
+
+    args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "pixel"]
+    assert main([*args, "--out", str(tmp_path / "a.safetensors")]) == 0
+    assert "restorer's lattice: 4 px, found in the restored set" in capsys.readouterr().out
+    assert load_calibration(tmp_path / "a.safetensors").restoration_lattice == 4
+    for off in ("none", "0"):
+        assert main([*args, "--restoration-lattice", off, "--out", str(tmp_path / "n.safetensors")]) == 0
+        assert "restorer's lattice" not in capsys.readouterr().out
+        assert load_calibration(tmp_path / "n.safetensors").restoration_lattice is None
+    assert main([*args, "--restoration-lattice", "four", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "must be auto, none or a period in pixels" in capsys.readouterr().err
+
+
+def test_enhance_says_how_far_the_transport_got_on_each_image(folders, tmp_path, capsys):
+    code = main(["enhance", "--calibration", str(folders["cal"]), str(folders["test"]), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("cat.png", "motorcycle.png"):
+        line = next(t for t in out.splitlines() if t.startswith(f"{name}: transport reach (after the fold)"))
+        before, after = map(float, re.search(r"patches ([\d.e-]+) → ([\d.e-]+)", line).groups())
+        assert after < before

@@ -134,8 +134,10 @@ def test_unpack_images_takes_the_images_of_a_zip_under_fresh_names_and_refuses_t
         z.writestr("notes.txt", "skipped")
         z.writestr("__MACOSX/._a.png", "resource fork, skipped")
     got = unpack_images(str(archive), most=5)
-    assert [os.path.basename(p)[4:] for p in got] == ["a.png", "b.png"]  # sorted by name, numbered
-    assert all(os.path.dirname(p) == os.path.dirname(got[0]) and "escape" not in p for p in got)
+    assert [os.path.basename(p) for p in got] == ["a.png", "b.png"]  # sorted by name, names kept (mode auto pairs)
+    assert [os.path.basename(os.path.dirname(p)) for p in got] == ["000", "001"]  # a numbered folder each
+    assert all(os.path.dirname(os.path.dirname(p)) == os.path.dirname(os.path.dirname(got[0])) and "escape" not in p
+               for p in got)
     assert open(got[0], "rb").read() == open(app_images["clean"][0], "rb").read()
     assert unpack_images(app_images["image"], most=5) == [app_images["image"]]  # one image as is
     assert unpack_images(None, most=5) == []

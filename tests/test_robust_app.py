@@ -209,7 +209,7 @@ def test_calibration_limits_refuse_with_the_numbers(app_images):
         few.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
     small = CalibrationHandlers(Settings(max_calibration_pixels=3 * 96 * 96), ArrayStore(2**24))  # restored alone
     with pytest.raises(gr.Error, match=r"add up to more than 0 megapixels \(at coffee_clean\.png\)"):
-        small.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+        small.calibrate(app_images["restored"], app_images["clean"], "pixel", 3, "unpaired")  # restored read first
 
 
 @pytest.mark.parametrize("encoder, pattern", [

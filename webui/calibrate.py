@@ -13,15 +13,16 @@ from types import ModuleType
 import gradio as gr
 import numpy as np
 
-from dot_core import MODES, EncoderUnavailableError, load_calibration
+from dot_core import EncoderUnavailableError, load_calibration
 from dot_core import presets as bundled_presets
+from dot_core.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import engine_error, fail
 from .settings import (
-    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, NOISE_CHOICES, NOISE_DEFAULT,
-    RESTORATION_LATTICE_CHOICES, Settings,
+    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_AUTO, LATTICE_NONE, MODE_AUTO, MODE_CHOICES,
+    NOISE_CHOICES, NOISE_DEFAULT, RESTORATION_LATTICE_CHOICES, Settings,
 )
 from .state import CalibrationState, ImageState
 
@@ -32,10 +33,13 @@ def check_choice(name: str, value, choices) -> None:
         raise fail(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def restoration_lattice_period(choice: str) -> int | None:
-    """The page's "Restorer's grid" choice as a period in pixels (None for "none"); refuses others."""
+def restoration_lattice_period(choice: str) -> int | str | None:
+    """The page's "Restorer's grid" choice: "auto" (found from the uploads), None for "none", or a
+    period in pixels; refuses others."""
     check_choice("restoration_lattice", str(choice), RESTORATION_LATTICE_CHOICES)
-    return None if str(choice) == LATTICE_NONE else int(choice)
+    if str(choice) in (LATTICE_AUTO, LATTICE_NONE):
+        return None if str(choice) == LATTICE_NONE else LATTICE_AUTO
+    return int(choice)
 
 
 def summary(state: CalibrationState) -> str:
@@ -58,6 +62,17 @@ def summary(state: CalibrationState) -> str:
     return "\n".join(lines)
 
 
+def summary_with_image(cal_state: CalibrationState | None, img_state: ImageState | None):
+    """The calibration's summary and, when the current upload was transported by it, how far the
+    transport got on that image (after the fold); unchanged without a calibration."""
+    if cal_state is None:
+        return gr.skip()
+    text = summary(cal_state)
+    if img_state is not None and img_state.pipeline is cal_state.pipeline and img_state.reach:
+        text += f"\n- {img_state.reach}"
+    return text
+
+
 def calibration_controls(cal_state: CalibrationState):
     """The latent space and patch size of the calibration in use (a preset's or a file's)."""
     cal = cal_state.pipeline.calibration
@@ -78,11 +93,11 @@ class CalibrationHandlers:
         clean,
         encoder: str,
         patch_size: int,
-        mode: str = "unpaired",
+        mode: str = MODE_AUTO,
         fold_kernel: str = FOLD_AUTO,
         preset: str = "",
         color_fix: str = COLOR_FIX_AUTO,
-        restoration_lattice: str = LATTICE_NONE,
+        restoration_lattice: str = LATTICE_AUTO,
         noise: str = NOISE_DEFAULT,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
@@ -94,7 +109,7 @@ class CalibrationHandlers:
         if not encoder:
             raise fail("Pick a latent space (encoder).")
         engine.check_encoder(encoder, custom_encoders=self.settings.custom_encoders)
-        check_choice("mode", mode, MODES)
+        check_choice("mode", mode, MODE_CHOICES)
         check_choice("fold_kernel", fold_kernel, FOLD_CHOICES)
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
@@ -120,7 +135,7 @@ class CalibrationHandlers:
             except (KeyError, ValueError, EncoderUnavailableError) as exc:
                 raise engine_error(exc) from None
             source = f"preset {preset}"
-            if period is not None and period != cal.restoration_lattice:
+            if isinstance(period, int) and period != cal.restoration_lattice:
                 gr.Warning(f"The preset {preset} states its own restorer's grid "
                            f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
         else:
@@ -132,14 +147,13 @@ class CalibrationHandlers:
                 raise fail("Add some restored images (your model's outputs), or pick a preset.")
             if not clean:
                 raise fail("Add some clean images (natural photos of the same kind), or pick a preset.")
-            if mode == "paired" and len(restored) != len(clean):
-                raise fail(f"Paired mode needs as many restored as clean images; got {len(restored)} and "
-                           f"{len(clean)}. Pairs are matched by file name order.")
-            jobs, skipped = self._read_jobs(restored, clean, mode, progress)
+            choice = _mode(mode, restored, clean)
+            jobs, skipped = self._read_jobs(restored, clean, choice, progress)
             try:
-                cal = engine.fit(jobs, encoder, patch_size, mode, restoration_lattice=period)
+                cal = engine.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
+            cal.info["mode_reason"] = choice.reason
             source = _source(jobs)
             if skipped:
                 gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
@@ -177,7 +191,8 @@ class CalibrationHandlers:
             raise fail("No calibration yet.")
         return cal_state.file
 
-    def _read_jobs(self, restored: list[str], clean: list[str], mode: str, progress) -> tuple[list[tuple], list[str]]:
+    def _read_jobs(self, restored: list[str], clean: list[str], choice: ModeChoice,
+                   progress) -> tuple[list[tuple], list[str]]:
         """Load (and validate) every calibration image before any encoding starts: (jobs, skipped).
 
         As the CLI does, a file that cannot be read is skipped (in paired mode, with its partner) and
@@ -202,11 +217,10 @@ class CalibrationHandlers:
                            f"(at {Path(path).name}); use fewer or smaller images.")
             return img
 
-        if mode == "paired":  # pairs are matched by file name order
-            by_name = lambda p: Path(p).name  # noqa: E731
-            restored, clean = sorted(restored, key=by_name), sorted(clean, key=by_name)
+        mode = choice.mode
+        if mode == "paired":  # pairs matched by file name (dot_core.pairing)
             pairs = [("pair", read(r, "restored image"), read(c, "clean image"))
-                     for r, c in progress.tqdm(list(zip(restored, clean)), desc="reading images", unit="pair")]
+                     for r, c in progress.tqdm(list(choice.pairs), desc="reading images", unit="pair")]
             jobs = [job for job in pairs if job[1] is not None and job[2] is not None]
         else:
             named = [("restored", r) for r in restored] + [("clean", c) for c in clean]
@@ -219,6 +233,22 @@ class CalibrationHandlers:
             raise fail("No usable " + " or ".join(sorted(needed - roles)) + " image left; every file was skipped: "
                        + "; ".join(skipped))
         return jobs, skipped
+
+
+def _mode(mode: str, restored: list[str], clean: list[str]) -> ModeChoice:
+    """The mode to calibrate in, its pairs and why: ``auto`` pairs each restoration with the clean
+    upload of its name (Gradio keeps an upload's file name in its path) when every one has its own."""
+    try:
+        if mode == MODE_AUTO:
+            choice = choose_mode(restored, clean)
+            return ModeChoice(choice.mode, choice.pairs, f"auto: {choice.reason}")
+        if mode == "paired":  # by name, else in the order of the names (as the page always did)
+            by_name = lambda p: Path(p).name  # noqa: E731
+            return pairs_for_paired_mode(sorted(restored, key=by_name), sorted(clean, key=by_name))
+    except ValueError as exc:
+        message = str(exc)
+        raise fail(f"{message[0].upper()}{message[1:]}.") from None
+    return ModeChoice(mode, (), "asked for")
 
 
 def _source(jobs: list[tuple]) -> str:

@@ -26,6 +26,7 @@ from dot_core import (
     save_calibration,
 )
 from dot_core.calibration_file import check_savable
+from dot_core.reach import transport_reach
 from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
@@ -72,10 +73,11 @@ def check_encoder(name: str, *, custom_encoders: bool) -> None:
 
 @gpu
 def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, patch_size: int, mode: str, *,
-        restoration_lattice: int | None = None):
+        restoration_lattice: int | str | None = None):
     """Encode every image, collect patch moments, fit the operator (eq. 2); a Calibration.
 
-    ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4).
+    ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4), None,
+    or "auto": found from the restored images (dot_core.restorer_grid).
 
     ``jobs``: ("restored" | "clean", image, None) or ("pair", restored, clean). Progress goes
     through tqdm (tracked by ``gr.Progress(track_tqdm=True)``, also under ZeroGPU).
@@ -99,6 +101,19 @@ def transport(pipeline: DOTPipeline, image: np.ndarray):
     return dataclasses.replace(enhanced, latent=None, latent_transported=None)
 
 
+@gpu
+def transport_with_reach(pipeline: DOTPipeline, image: np.ndarray):
+    """:func:`transport`, and how far it got on this image after the fold (a summary line, or "")."""
+    enhanced = pipeline.enhance(image)
+    cal, C = pipeline.calibration, pipeline.encoder.ot_channels
+    try:
+        reach = transport_reach(enhanced.latent[:, :C], enhanced.latent_transported[:, :C], cal.target,
+                                cal.patch_size).describe("this image, after the fold")
+    except ValueError:  # a latent smaller than two patches: nothing to measure
+        reach = ""
+    return dataclasses.replace(enhanced, latent=None, latent_transported=None), reach
+
+
 def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool,
                     color_fix: str = COLOR_FIX_AUTO, noise: str = NOISE_DEFAULT) -> CalibrationState:
     """The pipeline applying ``cal`` (with ``color_fix``: auto, none, wavelet or adain; ``noise``: how
@@ -120,7 +135,7 @@ def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool
 def new_image(images: ArrayStore, pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageState:
     """Transport ``image`` and keep x*, x̂0 in ``images`` and as PNGs in a new folder."""
     try:
-        enhanced = transport(pipeline, image)
+        enhanced, reach = transport_with_reach(pipeline, image)
     except (ValueError, MemoryError) as exc:
         raise engine_error(exc) from None
     folder = out_dir()  # this upload's files; its α images go to folder/blends
@@ -130,6 +145,7 @@ def new_image(images: ArrayStore, pipeline: DOTPipeline, image: np.ndarray, stem
         stem=stem,
         original_png=write_png(enhanced.original, f"{stem}_restored.png", folder=folder),
         transported_png=write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder),
+        reach=reach,
     )
 
 

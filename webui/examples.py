@@ -7,7 +7,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from .calibrate import CalibrationHandlers
+from .calibrate import CalibrationHandlers, summary_with_image
 from .enhance import EnhanceHandlers
 from .errors import fail
 from .ground_truth import GroundTruthHandlers
@@ -56,6 +56,7 @@ class ExampleHandlers:
                                                            img_state=None, progress=progress)
         original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state)
         text, fig, img_state = self.ground_truth.compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
+        summary = summary_with_image(cal_state, img_state)  # with how far the transport got on the example
         cal = cal_state.pipeline.calibration
         download = gr.File(cal_state.file, visible=True)  # hidden until there is a calibration
         return (summary, cal_state, download, cal.encoder, cal.patch_size, preset, restored, clean,

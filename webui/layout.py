@@ -8,12 +8,12 @@ from types import ModuleType
 
 import gradio as gr
 
-from dot_core import MODES, EncoderUnavailableError
+from dot_core import EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
 from .batch_eval import HINT as BATCH_EVAL_HINT, BatchEvalHandlers
-from .calibrate import CalibrationHandlers, calibration_controls
+from .calibrate import CalibrationHandlers, calibration_controls, summary_with_image
 from .engine import paths
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
@@ -34,7 +34,9 @@ from .settings import (
     FOLD_AUTO,
     FOLD_CHOICES,
     IMAGE_TYPES,
-    LATTICE_NONE,
+    LATTICE_AUTO,
+    MODE_AUTO,
+    MODE_CHOICES,
     NOISE_CHOICES,
     NOISE_DEFAULT,
     RESTORATION_LATTICE_CHOICES,
@@ -50,7 +52,8 @@ INTRO = """
 # Deep Optimal Transport: perceptual enhancement of restored images
 Make a restoration model's outputs look like natural images without retraining it: DOT matches the
 statistics of latent patches of your restored images to those of clean images by a closed-form optimal
-transport map ([Adrai et al., NeurIPS 2023](https://arxiv.org/abs/2306.02342)). Then slide **α** between
+transport map ([Adrai et al., NeurIPS 2023](https://arxiv.org/abs/2306.02342)). Give it your model's outputs
+and their clean originals — or, if you have none, clean photos of the same kind. Then slide **α** between
 the original restoration (α = 1, least distortion) and the fully transported image (α = 0, most
 realistic), or beyond.
 """
@@ -157,13 +160,14 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                          object_fit="cover", elem_classes="dot-thumbs", visible=False)
         with gr.Column(min_width=280):
-            clean = gr.File(label="Clean images (natural photos of the same kind, about 10)", height=150,
+            clean = gr.File(label="Clean images (their originals, same names; or clean photos of the same kind)",
+                            height=150,
                             file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
             clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
                                       object_fit="cover", elem_classes="dot-thumbs", visible=False)
     with gr.Row(equal_height=True):
         preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
-                             label="…or a ready calibration for a weight-free restorer (preset)",
+                             label="…or a ready calibration (preset)",
                              elem_id="dot-preset")
         button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
     summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
@@ -175,9 +179,10 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             patch_size = gr.Slider(1, 16, step=1, value=default_patch_size(startup.encoder),
                                    label="Patch size p (latent pixels)", info="d = C·p² per patch")
         with gr.Row():
-            mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
-                            info="paired: restored[i] restores clean[i] (matched by file name order); "
-                            "zero-shot: source statistics from each image itself")
+            mode = gr.Radio(list(MODE_CHOICES), value=MODE_AUTO, label="Mode",
+                            info="auto: paired when every restored image has its clean original of the same size "
+                            "(same file name; case and tags such as _sr, _x4, _restored ignored), else unpaired; "
+                            "zero-shot: source statistics from each image itself", elem_id="dot-mode")
             fold_kernel = gr.Radio(list(FOLD_CHOICES), value=FOLD_AUTO, label="Fold kernel",
                                    info="weights of overlapping patches when folding back; auto: the "
                                    "latent's own (gaussian for detail, the paper's uniform otherwise)")
@@ -185,11 +190,11 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                  info="keep the restoration's colours: wavelet (its low frequencies), adain "
                                  "(its channel statistics), none (the paper's method); auto: wavelet for learned "
                                  "latents, none for detail and pixel")
-            restoration_lattice = gr.Radio(list(RESTORATION_LATTICE_CHOICES), value=LATTICE_NONE,
+            restoration_lattice = gr.Radio(list(RESTORATION_LATTICE_CHOICES), value=LATTICE_AUTO,
                                            label="Restorer's grid (px)",
-                                           info="your restorer upscales ×p (e.g. 4)? Then the restoration's content "
-                                           "is kept on that p-pixel grid's frequencies, so transport cannot grow "
-                                           "its interpolation pattern. Presets state their own.",
+                                           info="a ×p upscaler prints a p-pixel grid: the restoration's content is "
+                                           "then kept on its frequencies, so transport cannot grow it. auto: found "
+                                           "in your restored images; none: off. Presets state their own.",
                                            elem_id="dot-restorer-grid")
             noise = gr.Radio(list(NOISE_CHOICES), value=NOISE_DEFAULT, label="Synthesised grain",
                              info="the detail a restoration lacks entirely is synthesised (eq. 5): stationary, "
@@ -297,7 +302,7 @@ def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
     with gr.Column(visible=False):
         # elem_id "dot-agent-*": inputs of the API only (a refusal at admission goes back to the caller)
         restored, clean = gr.File(elem_id="dot-agent-restored"), gr.File()  # each a .zip of images (or one)
-        encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox("unpaired"), gr.Textbox("")
+        encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox(MODE_AUTO), gr.Textbox("")
         patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
         image, calibration, transported = gr.File(elem_id="dot-agent-image"), gr.File(), gr.File()
         summary, calibration_out = gr.Markdown(), gr.File()
@@ -353,6 +358,9 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                      show_progress="hidden")
         controls = dict(fn=calibration_controls, inputs=cal_state, outputs=[c.encoder, c.patch_size],
                         api_visibility="private", show_progress="hidden")
+        # the summary, with how far the transport got on the image now shown
+        reached = dict(fn=summary_with_image, inputs=[cal_state, img_state], outputs=c.summary,
+                       api_visibility="private", show_progress="hidden")
         after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
                      outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private")
         # then α as it is now (the visitor may have moved it while the curve was computed)
@@ -365,7 +373,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
              c.restoration_lattice, c.noise, cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
-            **shown).success(**controls).success(**refresh).success(**after).success(**settle)
+            **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
         loaded = heavy(
             c.upload.upload, h.calibration.load_calibration_file,
             [c.upload, c.fold_kernel, c.color_fix, c.noise, img_state, cal_state],
@@ -373,13 +381,13 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         )
         loaded.failure(lambda: None, None, c.upload, api_visibility="private", show_progress="hidden")  # not kept
         loaded.success(h.calibration.download_calibration, cal_state, c.download, api_visibility="private").success(
-            **shown).success(**controls).success(**refresh).success(**after).success(**settle)
+            **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
         heavy(e.image.upload, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
               api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(
-            **after).success(**settle)
+            **reached).success(**after).success(**settle)
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
                       api_visibility="private")
         e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",

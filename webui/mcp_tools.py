@@ -127,7 +127,9 @@ def _unpack(archive: str, *, most: int) -> list[str]:
                        "smaller images.")
         folder, paths = out_dir(), []
         for i, m in enumerate(sorted(members, key=lambda m: Path(m.filename).name)):  # paired: by name order
-            path = folder / f"{i:03d}_{Path(m.filename).stem[:60]}{Path(m.filename).suffix.lower()}"
+            # a fresh folder each, the member's own file name (no path) kept: mode auto pairs by name
+            path = folder / f"{i:03d}" / f"{Path(m.filename).stem[:60]}{Path(m.filename).suffix.lower()}"
+            path.parent.mkdir()
             path.write_bytes(z.read(m))
             paths.append(str(path))
         return paths
@@ -142,13 +144,13 @@ class ToolHandlers:
 
     def dot_calibrate(self, restored: str | None = None, clean: str | None = None, encoder: str = "detail",
                       patch_size: int = 3,
-                      mode: str = "unpaired", preset: str = "", restoration_lattice: str = "none",
+                      mode: str = "auto", preset: str = "", restoration_lattice: str = "auto",
                       progress=gr.Progress(track_tqdm=True), request: gr.Request = None):
         """Fit a Deep Optimal Transport calibration: the closed-form map taking the statistics of latent
         patches of a restoration model's outputs to those of clean natural images (Adrai et al. 2023, eq. 2).
 
-        Pass about ten outputs of the restoration model and about ten clean photos of the same kind (they
-        need not be pairs), each set as one .zip of images (or a single image), or leave both empty and
+        Pass about ten outputs of the restoration model and their clean originals under the same file names
+        (or, if there are none, about ten clean photos of the same kind), each set as one .zip of images (or a single image), or leave both empty and
         name a preset. Returns a summary and the calibration file (.safetensors) to pass to dot_enhance.
         Files go as data URIs or http(s) URLs; one call's arguments must stay under 4 MiB (MCP's limit), so
         pass larger files as URLs: upload them first (POST <app>/gradio_api/upload, or the
@@ -160,11 +162,12 @@ class ToolHandlers:
             clean: a .zip of clean natural images of the same kind (about ten), or one image.
             encoder: latent space: "detail" or "pixel" (weight-free), or a VAE such as "sd-vae-ft-mse".
             patch_size: patch side p in latent pixels (the transport acts on C·p²-dimensional patches).
-            mode: "unpaired", "paired" (restored[i] restores clean[i]) or "zero-shot".
+            mode: "auto" (paired when every restored image has its clean original of the same name and size,
+                else unpaired), "unpaired", "paired" or "zero-shot".
             preset: name of a ready calibration instead of images, e.g. "sr-bicubic-x4"; empty to use images.
-            restoration_lattice: "none", or the restoring upscaler's factor in pixels ("2", "3", "4", "8"): the
-                restoration's content is then kept on that grid's frequencies, so its interpolation pattern
-                cannot grow.
+            restoration_lattice: "auto" (found in the restored images), "none", or the restoring upscaler's
+                factor in pixels ("2", "3", "4", "8"): the restoration's content is then kept on that grid's
+                frequencies, so its interpolation pattern cannot grow.
         """
         most = self.calibration.settings.max_calibration_images
         restored, clean = unpack_images(restored, most=most), unpack_images(clean, most=most)

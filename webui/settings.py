@@ -6,7 +6,7 @@ import dataclasses
 import os
 from typing import Mapping
 
-from dot_core import COLOR_FIXES
+from dot_core import COLOR_FIXES, MODES
 from dot_core.patches import FOLD_KERNELS, NOISE_MODELS  # not exported at the top level of dot_core
 from dot_core.pipeline import ALPHA_MAX, ALPHA_MIN  # noqa: F401  one α range for the CLI, page, batch and MCP
 
@@ -19,10 +19,15 @@ FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_k
 FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
 COLOR_FIX_AUTO = "auto"  # the latent space's own colour fix (Encoder.default_color_fix)
 COLOR_FIX_CHOICES = (COLOR_FIX_AUTO, *COLOR_FIXES)
-# the restorer's lattice period a visitor can declare (Calibration.restoration_lattice): none, or
-# a ×p upscaler's p (8: JPEG blocks)
+# the restorer's lattice period (Calibration.restoration_lattice): auto, found in the restored
+# uploads (dot_core.restorer_grid); none; or a ×p upscaler's p the visitor declares (8: JPEG blocks)
+LATTICE_AUTO = "auto"
 LATTICE_NONE = "none"
-RESTORATION_LATTICE_CHOICES = (LATTICE_NONE, "2", "3", "4", "8")
+RESTORATION_LATTICE_CHOICES = (LATTICE_AUTO, LATTICE_NONE, "2", "3", "4", "8")
+# calibration modes on the page: auto pairs restored and clean uploads by file name when every
+# restoration has its original (dot_core.pairing.choose_mode), else unpaired
+MODE_AUTO = "auto"
+MODE_CHOICES = (MODE_AUTO, *MODES)
 # how eq. 5's synthesised noise is spread (TransportConfig.noise): the paper's, or by local detail
 NOISE_DEFAULT = "stationary"
 NOISE_CHOICES = NOISE_MODELS
