@@ -194,7 +194,7 @@ class Calibration:
         if diff is None or self.mode == "zero-shot":
             return []
         lines = [f"content (energy of the band the restorer keeps): clean set {diff.energy_ratio:.2g}× the restored "
-                 f"set's (median), {100 * diff.overlap:.0f} % overlap"]
+                 f"set's (geometric mean), {100 * diff.overlap:.0f} % overlap"]
         if self.mode == "unpaired" and self.match_content and diff.beta is not None:
             lines.append(f"clean covariance moved to the restored set's content: × {diff.kappa:.3g} "
                          f"(spectral slope β = {diff.beta:.2f})")

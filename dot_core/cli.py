@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the restorer's lattice period in pixels (a x4 upscaler: 4): enhancing then keeps the "
                           "restoration's content around those frequencies, so the transport cannot grow its "
                           "interpolation grid (default: none)")
+    cal.add_argument("--no-content-match", dest="match_content", action="store_false",
+                     help="unpaired: fit to the clean set's statistics as they are, without moving them to the "
+                          "restored set's content (docs/method.md, 'Content and degradation')")
     cal.add_argument("--out", required=True, metavar="FILE.safetensors", help="where to write the calibration")
     _add_runtime_args(cal)
 
@@ -185,7 +188,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
         calibrator = Calibrator(encoder, patch, mode=args.mode, method=args.method,
-                                restoration_lattice=args.restoration_lattice)
+                                restoration_lattice=args.restoration_lattice,
+                                match_content=None if args.match_content else False)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     failures = 0

@@ -175,7 +175,7 @@ def content_ratio(restored: ContentStats, clean: ContentStats, beta: float) -> f
 class ContentDifference:
     """How far two sets differ in content c (the band energy a restorer keeps)."""
 
-    energy_ratio: float  # median c of the clean set over the restored set's
+    energy_ratio: float  # geometric mean c of the clean set over the restored set's
     overlap: float  # Σ_b min(p_restored, p_clean): 1 for the same distribution of c, 0 for disjoint
     beta: float | None  # the clean set's spectral slope (None: it spans no range of c)
     kappa: float  # the factor the clean covariance is moved by (1 when β is None)
@@ -183,13 +183,13 @@ class ContentDifference:
     @property
     def reliable(self) -> bool:
         """Whether an unpaired calibration between these sets can be trusted: the two sets'
-        content overlaps by at least half and their median content is within 2× of each other."""
+        content overlaps by at least half and their mean content is within 2× of each other."""
         return self.overlap >= 0.5 and 0.5 <= self.energy_ratio <= 2.0 and self.beta is not None
 
 
-def _median(stats: ContentStats) -> float:
-    cum = torch.cumsum(stats.shares(), 0)
-    return float(bin_centres()[int(torch.searchsorted(cum, torch.tensor(0.5, dtype=torch.float64)))])
+def _mean_log10(stats: ContentStats) -> float:
+    """Mean log10 c over the patches (bin centres)."""
+    return float((stats.shares() * torch.log10(bin_centres())).sum())
 
 
 def content_difference(restored: ContentStats, clean: ContentStats, mu: torch.Tensor) -> ContentDifference:
@@ -199,7 +199,7 @@ def content_difference(restored: ContentStats, clean: ContentStats, mu: torch.Te
     beta = spectral_slope(clean, mu)
     kappa = 1.0 if beta is None else content_ratio(restored, clean, beta)
     overlap = float(torch.minimum(restored.shares(), clean.shares()).sum())
-    ratio = _median(clean) / _median(restored)
+    ratio = 10.0 ** (_mean_log10(clean) - _mean_log10(restored))
     if not math.isfinite(kappa) or kappa <= 0:
         kappa = 1.0
     return ContentDifference(energy_ratio=ratio, overlap=overlap, beta=beta, kappa=kappa)

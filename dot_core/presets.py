@@ -210,7 +210,10 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
     out = Path(out)
     restored, clean = _calibration_images(name)
     with _threads(BUILD_THREADS if shipped else None):  # a VAE build is cached, not shipped: all threads
-        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc), restoration_lattice=r.restoration_lattice)
+        # without the content match (docs/method.md "Content and degradation"): a preset's two sets are halves
+        # of the same photographs, and its shipped figures were measured on this calibration
+        cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc), restoration_lattice=r.restoration_lattice,
+                         match_content=False)
         for img in restored:
             cal.add_restored(img)
         for img in clean:
