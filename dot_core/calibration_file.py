@@ -67,11 +67,12 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
         "method": cal.method,
         "eps": repr(cal.eps),
         "w2": "" if cal.w2 is None else repr(cal.w2),
-        "match_content": "1" if cal.match_content else "0",
         "info": json.dumps(cal.info),
         "library": f"dot_core {__version__}; torch {torch.__version__}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if cal.match_content:  # absent means off, as in files written before the content match
+        meta["match_content"] = "1"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)

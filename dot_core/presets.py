@@ -219,6 +219,7 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
         for img in clean:
             cal.add_clean(img)
         calibration = cal.fit()
+    calibration.content_source = calibration.content_target = None  # not used without the match: files as before
     split = calibration_split()
     calibration.info.update({
         "preset": name,
