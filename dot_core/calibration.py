@@ -12,6 +12,14 @@ Modes
               marginals), plus a check that each pair has one size and the restorer's PSNR.
 ``zero-shot`` only clean images are collected; the source moments come from the image being
               enhanced, as the official code offers.
+
+Content
+-------
+Both sets also keep, per bin of content (the energy of a band the restorer keeps,
+:mod:`dot_core.content`), their patch counts and energies. An unpaired calibration with
+``match_content`` (its default) fits eq. 2 to the clean covariance moved to the restored set's
+content, Σt' = κ·Σt (docs/method.md "Content and degradation"), and its summary says how far the
+two sets differ.
 """
 
 from __future__ import annotations
@@ -23,12 +31,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from .content import ContentDifference, ContentStats, content_difference, patch_content
 from .encoders import Encoder
 from .gaussian_ot import GaussianOperator, check_eps, fit_operator, gelbrich_w2
 from .latent_cache import LatentCache, encode_image
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
-from .reach import calibration_reach
+from .reach import GaussianTarget, calibration_reach
 from .restorer_grid import find_restoration_lattice, phase_variation
 
 __all__ = ["MODES", "LATTICE_AUTO", "Calibration", "Calibrator", "check_restoration_lattice", "latent_patch_moments"]
@@ -37,11 +46,18 @@ MODES = ("unpaired", "paired", "zero-shot")
 MIN_SAMPLES_PER_DIM = 10  # fewer patches than this × d gives a warning: noisy covariance
 
 
-def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments) -> int:
-    """Add every valid patch of latent ``z`` (1, C, h, w) to ``moments``; returns the count."""
+def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments,
+                         content: tuple[torch.Tensor, ContentStats] | None = None) -> int:
+    """Add every valid patch of latent ``z`` (1, C, h, w) to ``moments``; returns the count.
+
+    ``content``, when given, is ``(c, stats)``: each patch's content value (n,) in the order of
+    :func:`iter_valid_patches`, and the per-bin statistics it is added to as well.
+    """
     n = 0
     for v in iter_valid_patches(z, patch_size):
         moments.update(v)
+        if content is not None:
+            content[1].update(v, content[0][n : n + v.shape[0]])
         n += v.shape[0]
     return n
 
@@ -96,6 +112,11 @@ class Calibration:
     method: str = "auto"  # operator choice, see gaussian_ot.fit_operator
     eps: float = 1e-9
     info: dict = field(default_factory=dict)  # counts, sizes, warnings, provenance
+    # per-bin content statistics of each set (dot_core.content); None in files written before them
+    content_source: ContentStats | None = None
+    content_target: ContentStats | None = None
+    # unpaired: fit eq. 2 to the clean covariance moved to the restored set's content (κ·Σt)
+    match_content: bool = False
     operator: GaussianOperator | None = field(default=None, init=False)
     w2: float | None = field(default=None, init=False)  # Gelbrich W2 between patch Gaussians
 
@@ -110,9 +131,34 @@ class Calibration:
             if self.source is None:
                 raise ValueError(f"a {self.mode} calibration needs source (restored) moments")
             self.operator = self.operator_for(self.source)
-            self.w2 = float(
-                gelbrich_w2(self.source.mean, self.source.covariance, self.target.mean, self.target.covariance)
-            )
+            self.w2 = float(gelbrich_w2(self.source.mean, self.source.covariance, self.target.mean, self.target_covariance))
+
+    @property
+    def content(self) -> ContentDifference | None:
+        """How far the restored and clean sets differ in content (None without content statistics)."""
+        if self.content_source is None or self.content_target is None:
+            return None
+        if self.content_source.n == 0 or self.content_target.n == 0:
+            return None
+        return content_difference(self.content_source, self.content_target, self.target.mean)
+
+    @property
+    def content_factor(self) -> float:
+        """κ, the factor the clean covariance is moved by (1 unless an unpaired ``match_content`` calibration)."""
+        if not self.match_content or self.mode != "unpaired":
+            return 1.0
+        diff = self.content
+        return 1.0 if diff is None else diff.kappa
+
+    @property
+    def target_covariance(self) -> torch.Tensor:
+        """Σt the operator is fitted to: the clean covariance, times κ (:attr:`content_factor`)."""
+        return self.target.covariance * self.content_factor
+
+    @property
+    def fitted_target(self) -> GaussianTarget:
+        """N(μt, Σt) the operator aims at (Σt times κ with the content match): what the reach is measured to."""
+        return GaussianTarget(self.target.mean, self.target_covariance)
 
     @property
     def dim(self) -> int:
@@ -134,7 +180,7 @@ class Calibration:
             if m.n < 2:
                 raise ValueError(f"the {label} set gave {m.n} patches; need at least 2 to fit")
         return fit_operator(
-            source.mean, source.covariance, self.target.mean, self.target.covariance,
+            source.mean, source.covariance, self.target.mean, self.target_covariance,
             method=self.method, eps=self.eps,
         )
 
@@ -143,7 +189,8 @@ class Calibration:
         def settings(cal: "Calibration") -> dict:
             # everything that makes two sets of moments comparable and the operator the same:
             # the latent and its settings (e.g. detail's σ), the patches, the mode, ε and the method
-            keys = ("encoder", "channels", "factor", "patch_size", "mode", "eps", "method", "restoration_lattice")
+            keys = ("encoder", "channels", "factor", "patch_size", "mode", "eps", "method", "restoration_lattice",
+                    "match_content")
             return {**{k: getattr(cal, k) for k in keys}, "encoder_config": cal.info.get("encoder_config")}
 
         mine, theirs = settings(self), settings(other)
@@ -156,7 +203,11 @@ class Calibration:
             )
         source = None if self.source is None else self.source.merge(other.source)
         target = self.target.merge(other.target)
-        return replace(self, target=target, source=source, info=self._merged_info(other, target, source))
+        content = {}
+        for key in ("content_source", "content_target"):  # kept only when both have them
+            mine_c, theirs_c = getattr(self, key), getattr(other, key)
+            content[key] = None if mine_c is None or theirs_c is None else mine_c.merge(theirs_c)
+        return replace(self, target=target, source=source, info=self._merged_info(other, target, source), **content)
 
     def _merged_info(self, other: "Calibration", target: PatchMoments, source: PatchMoments | None) -> dict:
         """``info`` of the merged calibration: counts added; the warnings that follow from counts and
@@ -181,6 +232,23 @@ class Calibration:
         sets = [("clean", target)] + ([] if source is None else [("restored", source)])
         return [w for role, m in sets
                 for w in sample_warnings(role, m.n, self.dim) + skip_warnings(role, info.get(f"n_skipped_{role}", 0))]
+
+    def _content_lines(self) -> list[str]:
+        """The content readout: how far the sets differ, what was corrected, and a warning when
+        an unpaired result will be unreliable."""
+        diff = self.content
+        if diff is None or self.mode == "zero-shot":
+            return []
+        lines = [f"content (energy of the band the restorer keeps): clean set {diff.energy_ratio:.2g}× the restored "
+                 f"set's (geometric mean), {100 * diff.overlap:.0f} % overlap"]
+        if self.mode == "unpaired" and self.match_content and diff.beta is not None:
+            lines.append(f"clean covariance moved to the restored set's content: × {diff.kappa:.3g} "
+                         f"(spectral slope β = {diff.beta:.2f})")
+        if self.mode == "unpaired" and not diff.reliable:
+            lines.append("warning: the two sets differ in content, so this unpaired calibration measures the scenes "
+                         "as much as the restorer: calibrate in paired mode (your restorations and their originals), "
+                         "or use clean photos of the same kind of scenes")
+        return lines
 
     def summary(self) -> str:
         """A few lines for people: W2, sample counts, warnings."""
@@ -208,8 +276,9 @@ class Calibration:
         elif self.info.get("restoration_lattice_search"):
             lines.append(f"restorer's lattice: none found in the restored set ({self.info['restoration_lattice_search']})")
         if self.operator is not None:
-            lines.append(calibration_reach(self.source, self.target, self.operator).describe(
+            lines.append(calibration_reach(self.source, self.fitted_target, self.operator).describe(
                 "the restored set, before the fold"))
+        lines += self._content_lines()
         if self.operator is not None and self.operator.stochastic:
             lines.append("source covariance singular or near-degenerate in some directions: those are "
                          "synthesised by the stochastic operator (eq. 5)")
@@ -232,6 +301,7 @@ class Calibrator:
     def __init__(
         self, encoder: Encoder, patch_size: int, *, mode: str = "unpaired", method: str = "auto", eps: float | None = None,
         cache: LatentCache | None = None, restoration_lattice: int | str | None = None,
+        match_content: bool | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -250,6 +320,11 @@ class Calibrator:
         d = encoder.ot_channels * patch_size**2
         self.source = PatchMoments(d)
         self.target = PatchMoments(d)
+        # per-bin content statistics of both sets; match_content None: on for unpaired calibrations
+        self.content = {"restored": ContentStats(d), "clean": ContentStats(d)}
+        if match_content is not None and not isinstance(match_content, bool):
+            raise ValueError(f"match_content must be True, False or None, got {match_content!r}")
+        self.match_content = (mode == "unpaired") if match_content is None else match_content
         self.sizes: dict[str, list[tuple[int, int]]] = {"restored": [], "clean": []}
         self.skipped: dict[str, int] = {"restored": 0, "clean": 0}
         self._pair_sq_err: list[float] = []
@@ -272,7 +347,9 @@ class Calibrator:
         self.sizes[role].append((H, W))
         if self.find_lattice and min(H, W) >= MIN_GRID_SIDE:
             self._phases[role].append(phase_variation(image))
-        return latent_patch_moments(z, self.patch_size, self.source if role == "restored" else self.target)
+        c = patch_content(image, self.encoder.factor, self.patch_size, tuple(z.shape[-2:]))
+        return latent_patch_moments(z, self.patch_size, self.source if role == "restored" else self.target,
+                                    (c, self.content[role]))
 
     def add_restored(self, image: np.ndarray, *, latent: torch.Tensor | None = None) -> int:
         """Add one restored image (H, W, 3) in [0, 1]; returns its patch count (0 if too small).
@@ -359,4 +436,6 @@ class Calibrator:
             patch_size=self.patch_size, mode=self.mode, target=self.target.copy(),
             source=None if self.mode == "zero-shot" else self.source.copy(),
             method=self.method, eps=self.eps, info=info,
+            content_source=None if self.mode == "zero-shot" else self.content["restored"],
+            content_target=self.content["clean"], match_content=self.match_content,
         )

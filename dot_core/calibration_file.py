@@ -7,7 +7,9 @@ from the stored moments, so a file cannot smuggle in an operator that disagrees 
 
 Tensors: ``target.n`` (int64, ()), ``target.s1`` (float64, (d,)), ``target.s2`` (float64, (d, d)),
 the same for ``source.`` unless zero-shot, and for reference ``operator.T``, ``operator.mu_s``,
-``operator.mu_t`` (and ``operator.noise_cov`` for a singular source).
+``operator.mu_t`` (and ``operator.noise_cov`` for a singular source). Optional (files written
+before them lack them): ``content.source.counts`` / ``.s1`` / ``.sq`` and the same for
+``content.target.`` (:class:`dot_core.content.ContentStats`), and the metadata ``match_content``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from ._version import __version__
 from .calibration import MAX_RESTORATION_LATTICE, MODES, Calibration
+from .content import N_BINS, ContentStats
 from .moments import PatchMoments
 
 __all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "calibration_file_bytes", "check_savable", "save_calibration",
@@ -76,6 +79,9 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
             tensors[f"{role}.n"] = torch.tensor(m.n, dtype=torch.int64)
             tensors[f"{role}.s1"] = m.s1.detach().cpu().contiguous()
             tensors[f"{role}.s2"] = m.s2.detach().cpu().contiguous()
+    for role, c in (("source", cal.content_source), ("target", cal.content_target)):
+        if c is not None:
+            tensors.update({f"content.{role}.counts": c.counts, f"content.{role}.s1": c.s1, f"content.{role}.sq": c.sq})
     op = cal.operator
     if op is not None:
         tensors.update({"operator.T": op.T, "operator.mu_s": op.mu_s, "operator.mu_t": op.mu_t})
@@ -97,6 +103,8 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
         "library": f"dot_core {__version__}; torch {torch.__version__}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if cal.match_content:  # absent means off, as in files written before the content match
+        meta["match_content"] = "1"
     path = Path(path)
     size = sum(t.numel() * t.element_size() for t in tensors.values()) + len(json.dumps(meta)) + 8 * 1024
     if size > MAX_CALIBRATION_BYTES or len(json.dumps(meta)) > MAX_HEADER_BYTES // 2:
@@ -222,6 +230,18 @@ def _moments(tensors: dict, role: str, d: int, name: str) -> PatchMoments:
     return m
 
 
+def _content(tensors: dict, role: str, d: int, name: str) -> ContentStats | None:
+    """A set's per-bin content statistics, or None when the file has none (written before them)."""
+    if f"content.{role}.counts" not in tensors:
+        return None
+    counts = _tensor(tensors, f"content.{role}.counts", (N_BINS,), torch.float64, name)
+    s1 = _tensor(tensors, f"content.{role}.s1", (N_BINS, d), torch.float64, name)
+    sq = _tensor(tensors, f"content.{role}.sq", (N_BINS,), torch.float64, name)
+    if bool((counts < 0).any()) or bool((sq < 0).any()) or not torch.equal(counts, counts.round()):
+        raise _fail(name, f"content.{role} counts or energies are negative or not whole")
+    return ContentStats(d, counts.clone(), s1.clone(), sq.clone())
+
+
 def load_calibration(path: str | os.PathLike) -> Calibration:
     """Read and validate a calibration file; every problem is a ``ValueError`` naming the file."""
     from safetensors import SafetensorError
@@ -255,6 +275,7 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     _check_info(info, name)
     allowed = {f"{r}.{k}" for r in ("target", "source") for k in ("n", "s1", "s2")}
     allowed |= {"operator.T", "operator.mu_s", "operator.mu_t", "operator.noise_cov"}
+    allowed |= {f"content.{r}.{k}" for r in ("source", "target") for k in ("counts", "s1", "sq")}
     unknown = set(header) - allowed
     if unknown:
         raise _fail(name, f"unexpected tensors {sorted(unknown)[:5]}")
@@ -264,10 +285,14 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
         raise _fail(name, f"safetensors could not read it ({exc})") from exc
     target = _moments(tensors, "target", d, name)
     source = None if mode == "zero-shot" else _moments(tensors, "source", d, name)
+    if meta.get("match_content", "0") not in ("0", "1"):
+        raise _fail(name, f"metadata field 'match_content' is {meta.get('match_content')!r}, expected '0' or '1'")
     try:
         cal = Calibration(
             encoder=encoder, channels=channels, factor=factor, patch_size=patch, mode=mode,
             target=target, source=source, method=method, eps=eps, info=info,
+            content_source=_content(tensors, "source", d, name), content_target=_content(tensors, "target", d, name),
+            match_content=meta.get("match_content") == "1",
         )
     except (ValueError, RuntimeError) as exc:  # RuntimeError: torch.linalg did not converge
         raise _fail(name, f"no operator can be fitted to its moments ({exc})") from None

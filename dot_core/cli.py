@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "restoration's content around those frequencies, so the transport cannot grow its "
                           "interpolation grid; auto finds it in the restored images (2, 3, 4 or 8), none or 0 "
                           "turns it off (default: %(default)s)")
+    cal.add_argument("--no-content-match", dest="match_content", action="store_false",
+                     help="unpaired: fit to the clean set's statistics as they are, without moving them to the "
+                          "restored set's content (docs/method.md, 'Content and degradation')")
     cal.add_argument("--out", required=True, metavar="FILE.safetensors", help="where to write the calibration")
     _add_runtime_args(cal)
 
@@ -264,7 +267,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     patch = args.patch_size or getattr(encoder, "default_patch_size", 3)
     try:
         calibrator = Calibrator(encoder, patch, mode=choice.mode, method=args.method, eps=args.eps,
-                                restoration_lattice=lattice)
+                                restoration_lattice=lattice,
+                                match_content=None if args.match_content else False)
         check_savable(calibrator.source.dim, mode=choice.mode, method=args.method)  # before any image is encoded
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -333,7 +337,7 @@ def _note_reach(path: Path, result, calibration) -> None:
     """One line on stdout: how far the transport got on this image (W2 to the target, detail energy)."""
     C = calibration.channels
     try:
-        reach = transport_reach(result.latent[:, :C], result.latent_transported[:, :C], calibration.target,
+        reach = transport_reach(result.latent[:, :C], result.latent_transported[:, :C], calibration.fitted_target,
                                 calibration.patch_size)
     except ValueError:  # a latent smaller than two patches: nothing to measure, the image is still written
         return

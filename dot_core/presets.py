@@ -270,8 +270,10 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
     out = Path(out)
     restored, clean = _calibration_images(name)
     with _threads(BUILD_THREADS if shipped else None):  # a VAE build is cached, not shipped: all threads
+        # without the content match (docs/method.md "Content and degradation"): a preset's two sets are halves
+        # of the same photographs (or pairs), and its shipped figures were measured on this calibration
         cal = Calibrator(enc, _patch_size(r, enc), eps=_eps(r, enc), restoration_lattice=r.restoration_lattice,
-                         mode="paired" if r.paired_photos else "unpaired")
+                         mode="paired" if r.paired_photos else "unpaired", match_content=False)
         if r.paired_photos:
             for pair in zip(restored, clean):
                 cal.add_pair(*pair)
@@ -281,6 +283,7 @@ def build_preset(name: str, encoder: str, out: str | os.PathLike | None = None) 
             for img in clean:
                 cal.add_clean(img)
         calibration = cal.fit()
+    calibration.content_source = calibration.content_target = None  # not used without the match: files as before
     calibration.info.update({
         "preset": name,
         **_image_names(r),

@@ -24,9 +24,17 @@ from .gaussian_ot import GaussianOperator, gelbrich_w2
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
 
-__all__ = ["MAX_REACH_PATCHES", "TransportReach", "calibration_reach", "transport_reach", "sampled_patch_moments"]
+__all__ = ["MAX_REACH_PATCHES", "GaussianTarget", "TransportReach", "calibration_reach", "transport_reach", "sampled_patch_moments"]
 
 MAX_REACH_PATCHES = 250_000  # patches read per latent: past this, every k-th (the moments' error ~ 1/√n)
+
+
+@dataclass(frozen=True)
+class GaussianTarget:
+    """N(μt, Σt) the operator aims at: the clean moments, or with the content match Σt times κ."""
+
+    mean: torch.Tensor  # (d,)
+    covariance: torch.Tensor  # (d, d)
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class TransportReach:
 
 
 def _reach(mean: torch.Tensor, cov: torch.Tensor, mean_after: torch.Tensor, cov_after: torch.Tensor,
-           target: PatchMoments) -> TransportReach:
+           target: PatchMoments | GaussianTarget) -> TransportReach:
     mt, Ct = target.mean, target.covariance
     energy = float(torch.trace(Ct))
     return TransportReach(
@@ -60,7 +68,7 @@ def _reach(mean: torch.Tensor, cov: torch.Tensor, mean_after: torch.Tensor, cov_
     )
 
 
-def calibration_reach(source: PatchMoments, target: PatchMoments, operator: GaussianOperator) -> TransportReach:
+def calibration_reach(source: PatchMoments, target: PatchMoments | GaussianTarget, operator: GaussianOperator) -> TransportReach:
     """Reach on the restored set itself, before the fold: the transported source is Gaussian with
 
     .. math:: \\mu' = \\mu_t, \\qquad \\Sigma' = T \\Sigma_s T^\\top + \\Sigma_w
@@ -89,7 +97,7 @@ def sampled_patch_moments(z: torch.Tensor, patch_size: int, *, most: int = MAX_R
     return moments
 
 
-def transport_reach(z: torch.Tensor, z_transported: torch.Tensor, target: PatchMoments,
+def transport_reach(z: torch.Tensor, z_transported: torch.Tensor, target: PatchMoments | GaussianTarget,
                     patch_size: int) -> TransportReach:
     """Reach on one image, after the fold: moments of the valid patches of z and of z' (1, C, h, w),
     the transported latent channels only, compared with the calibration's target."""

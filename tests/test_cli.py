@@ -426,3 +426,16 @@ def test_enhance_says_how_far_the_transport_got_on_each_image(folders, tmp_path,
         line = next(t for t in out.splitlines() if t.startswith(f"{name}: transport reach (after the fold)"))
         before, after = map(float, re.search(r"patches ([\d.e-]+) → ([\d.e-]+)", line).groups())
         assert after < before
+
+
+def test_calibrate_matches_content_by_default_and_says_so(folders, tmp_path, capsys):
+    from dot_core import load_calibration
+
+    args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "detail"]
+    assert main(args + ["--out", str(tmp_path / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "content (energy of the band the restorer keeps)" in out and "clean covariance moved" in out
+    assert load_calibration(tmp_path / "m.safetensors").match_content
+    assert main(args + ["--no-content-match", "--out", str(tmp_path / "p.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "clean covariance moved" not in out and not load_calibration(tmp_path / "p.safetensors").match_content

@@ -107,7 +107,7 @@ def transport_with_reach(pipeline: DOTPipeline, image: np.ndarray):
     enhanced = pipeline.enhance(image)
     cal, C = pipeline.calibration, pipeline.encoder.ot_channels
     try:
-        reach = transport_reach(enhanced.latent[:, :C], enhanced.latent_transported[:, :C], cal.target,
+        reach = transport_reach(enhanced.latent[:, :C], enhanced.latent_transported[:, :C], cal.fitted_target,
                                 cal.patch_size).describe("this image, after the fold")
     except ValueError:  # a latent smaller than two patches: nothing to measure
         reach = ""
