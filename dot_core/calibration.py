@@ -436,6 +436,6 @@ class Calibrator:
             patch_size=self.patch_size, mode=self.mode, target=self.target.copy(),
             source=None if self.mode == "zero-shot" else self.source.copy(),
             method=self.method, eps=self.eps, info=info,
-            content_source=None if self.mode == "zero-shot" else self.content["restored"],
-            content_target=self.content["clean"], match_content=self.match_content,
+            content_source=None if self.mode == "zero-shot" else self.content["restored"].copy(),
+            content_target=self.content["clean"].copy(), match_content=self.match_content,
         )

@@ -127,6 +127,10 @@ class ContentStats:
         self.sq.index_add_(0, b, (v64 * v64).sum(1))
         return self
 
+    def copy(self) -> "ContentStats":
+        """An independent copy: later updates of either leave the other as it was."""
+        return ContentStats(self.dim, self.counts.clone(), self.s1.clone(), self.sq.clone())
+
     def merge(self, other: "ContentStats") -> "ContentStats":
         if other.dim != self.dim:
             raise ValueError(f"cannot merge content statistics of dimension {self.dim} and {other.dim}")

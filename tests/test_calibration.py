@@ -250,9 +250,11 @@ def test_fitted_calibration_keeps_its_own_moments(pixel, tmp_path):
     c.add_clean(photo("chelsea", 40))
     cal = c.fit()
     n_t, n_s, s2 = cal.target.n, cal.source.n, cal.target.s2.clone()
+    content = (cal.content_source.n, cal.content_target.n, cal.content_factor)
     c.add_clean(photo("rocket", 40))
     c.add_restored(photo("astronaut", 40))
     assert (cal.target.n, cal.source.n) == (n_t, n_s) and torch.equal(cal.target.s2, s2)
+    assert (cal.content_source.n, cal.content_target.n, cal.content_factor) == content  # the content match's too
     back = load_calibration(save_calibration(cal, tmp_path / "c.safetensors"))
     torch.testing.assert_close(back.operator.T, cal.operator.T)
     assert c.fit().target.n > n_t
