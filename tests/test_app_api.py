@@ -364,3 +364,24 @@ def test_app_one_image_is_one_image(client, app_images):
     summary = client.predict(files(app_images["restored"][:1]), files(app_images["clean"][:1]), "pixel", 3,
                              api_name="/calibrate")
     assert "1 images" not in summary and "1 restored + 1 clean image" in summary
+
+
+# ---- issue 19: the API's names and types -------------------------------------------------------
+
+
+def test_app_api_outputs_have_names_and_patch_size_is_an_integer(client):
+    api = client.view_api(return_format="dict")["named_endpoints"]
+    unnamed = {name: r["label"] for name, ep in api.items() for r in ep["returns"]
+               if re.fullmatch(r"value_\d+", r["label"] or "")}
+    assert not unnamed, unnamed
+    patch = next(p for p in api["/calibrate"]["parameters"] if p["parameter_name"] == "patch_size")
+    assert patch["type"]["type"] == "integer", patch
+
+
+@pytest.mark.parametrize("patch_size, pattern", [(0, r"patch_size must be between 1 and 16, got 0"),
+                                                 (17, r"between 1 and 16, got 17"), (-1, r"between 1 and 16, got -1"),
+                                                 (5.5, r"whole number.*5\.5")])
+def test_app_calibrate_refuses_a_patch_size_out_of_range_with_a_message(client, app_images, patch_size, pattern):
+    with pytest.raises(AppError, match=pattern):
+        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", patch_size,
+                       api_name="/calibrate")

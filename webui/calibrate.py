@@ -21,7 +21,7 @@ from . import engine
 from .errors import engine_error, fail
 from .settings import (
     COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, NOISE_CHOICES, NOISE_DEFAULT,
-    RESTORATION_LATTICE_CHOICES, Settings,
+    PATCH_SIZE_MAX, PATCH_SIZE_MIN, RESTORATION_LATTICE_CHOICES, Settings,
 )
 from .state import CalibrationState, ImageState
 
@@ -30,6 +30,19 @@ def check_choice(name: str, value, choices) -> None:
     """Refuse a value of control ``name`` that is not one of the page's ``choices`` (an API caller's typo)."""
     if value not in choices:
         raise fail(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def whole_number(name: str, value, lo: int, hi: int) -> int:
+    """``value`` as an int in [lo, hi]; anything else is refused, saying what was received."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise fail(f"{name} must be a whole number between {lo} and {hi}, got {value!r}") from None
+    if not number.is_integer():
+        raise fail(f"{name} must be a whole number between {lo} and {hi}, got {value!r}")
+    if not lo <= number <= hi:
+        raise fail(f"{name} must be between {lo} and {hi}, got {int(number)}")
+    return int(number)
 
 
 def restoration_lattice_period(choice: str) -> int | None:
@@ -99,10 +112,6 @@ class CalibrationHandlers:
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         period = restoration_lattice_period(restoration_lattice)
-        try:
-            patch_size = int(patch_size)
-        except (TypeError, ValueError):
-            raise fail(f"patch_size must be an integer, got {patch_size!r}") from None
         restored, clean = engine.paths(restored), engine.paths(clean)
         most = self.settings.max_calibration_images
         if max(len(restored), len(clean)) > most:
@@ -123,7 +132,8 @@ class CalibrationHandlers:
             if period is not None and period != cal.restoration_lattice:
                 gr.Warning(f"The preset {preset} states its own restorer's grid "
                            f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
-        else:
+        else:  # a preset has its own patch size
+            patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
             if mode == "zero-shot":
                 if restored:
                     gr.Warning("Zero-shot mode uses only the clean images; the restored ones are ignored.")

@@ -13,6 +13,7 @@ from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
 from .calibrate import CalibrationHandlers, calibration_controls
+from .controls import IntegerSlider
 from .engine import paths
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
@@ -36,6 +37,8 @@ from .settings import (
     LATTICE_NONE,
     NOISE_CHOICES,
     NOISE_DEFAULT,
+    PATCH_SIZE_MAX,
+    PATCH_SIZE_MIN,
     RESTORATION_LATTICE_CHOICES,
     Settings,
 )
@@ -165,13 +168,13 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                              label="…or a ready calibration for a weight-free restorer (preset)",
                              elem_id="dot-preset")
         button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
-    summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
+    summary = gr.Markdown("No calibration yet.", label="calibration summary", elem_id="dot-summary")
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
                                   label="Latent space (encoder)",
                                   info="or a Hugging Face repo id / local folder holding a diffusers VAE")
-            patch_size = gr.Slider(1, 16, step=1, value=default_patch_size(startup.encoder),
+            patch_size = IntegerSlider(PATCH_SIZE_MIN, PATCH_SIZE_MAX, step=1, value=default_patch_size(startup.encoder),
                                    label="Patch size p (latent pixels)", info="d = C·p² per patch")
         with gr.Row():
             mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
@@ -226,7 +229,7 @@ def _enhance_ui() -> EnhanceUI:
 
 def _ground_truth_ui() -> GroundTruthUI:
     gr.Markdown("## 3 · Ground truth")
-    text = gr.Markdown(GT_HINT, elem_id="dot-metrics")
+    text = gr.Markdown(GT_HINT, label="metrics", elem_id="dot-metrics")
     plot = gr.Plot(label="Perception–distortion over α ∈ [−1, 2]", show_label=False, format="png",
                    elem_id="dot-plot")
     return GroundTruthUI(text, plot)
@@ -237,7 +240,7 @@ def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heav
     show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR", container=False,
                        elem_id="dot-roundtrip-toggle")
     with gr.Column(visible=False) as shown:  # nothing but the checkbox until asked (a short phone page)
-        text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
+        text = gr.Markdown(ROUNDTRIP_HINT, label="round-trip PSNR", elem_id="dot-roundtrip-text")
         view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
                               elem_id="dot-roundtrip")
     show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
@@ -270,7 +273,7 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
                                     info="separated by commas, each in [−1, 2]; files are named <name>_alpha<α>.png")
                 run = gr.Button("Enhance all", variant="primary", elem_id="dot-batch-run")
         archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
-        report = gr.Markdown(elem_id="dot-batch-report")
+        report = gr.Markdown(label="batch report", elem_id="dot-batch-report")
     heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
 
 
@@ -283,8 +286,8 @@ def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
         encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox("unpaired"), gr.Textbox("")
         patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
         image, calibration, transported = gr.File(elem_id="dot-agent-image"), gr.File(), gr.File()
-        summary, calibration_out = gr.Markdown(), gr.File()
-        result, transported_out = gr.Image(format="png"), gr.Image(format="png")
+        summary, calibration_out = gr.Markdown(label="summary"), gr.File(label="calibration")
+        result, transported_out = gr.Image(format="png", label="result"), gr.Image(format="png", label="transported")
         run = [gr.Button() for _ in range(3)]
     heavy(run[0].click, tools.dot_calibrate, [restored, clean, encoder, patch_size, mode, preset],
           [summary, calibration_out], api_name="dot_calibrate")
