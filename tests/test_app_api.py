@@ -385,3 +385,12 @@ def test_app_calibrate_refuses_a_patch_size_out_of_range_with_a_message(client, 
     with pytest.raises(AppError, match=pattern):
         client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", patch_size,
                        api_name="/calibrate")
+
+
+def test_load_calibration_file_refuses_an_unknown_fold_kernel_like_the_other_controls(app_images):
+    """The handler checks the fold kernel as calibrate does (Gradio's radio checks it only on the page)."""
+    settings, images = Settings(), ArrayStore(2**26)
+    handlers = CalibrationHandlers(settings, images)
+    _, cal, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    with pytest.raises(gr.Error, match=r"^fold_kernel must be one of auto, uniform, gaussian, got 'triangular'"):
+        handlers.load_calibration_file(cal.file, "triangular")

@@ -168,6 +168,7 @@ class CalibrationHandlers:
         """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
         if not calibration:
             raise fail("No calibration file was given.")
+        check_choice("fold_kernel", fold_kernel, FOLD_CHOICES)
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         try:
