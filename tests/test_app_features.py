@@ -265,3 +265,39 @@ def test_synthesised_grain_choice_reaches_the_pipeline_and_the_summary(app_image
     assert np.abs(a.blend(0.0).astype(np.float64) - b.blend(0.0)).max() > 2 / 255
     with pytest.raises(gr.Error, match="noise must be one of"):
         handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", noise="pink")
+
+
+def test_regularisation_eps_reaches_the_calibration_and_the_summary(app_images):
+    """Advanced → ε: blank is the latent's own, a number is the calibration's ε (said in the summary
+    and recorded in the file); out of [0, 1) is refused; a preset keeps its own and says so."""
+    import gradio as gr
+    import torch
+
+    from dot_core import load_calibration
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.settings import Settings
+
+    handlers = CalibrationHandlers(Settings(), ArrayStore(2**26))
+    args = (app_images["restored"], app_images["clean"], "detail", 5)
+    text, own, _ = handlers.calibrate(*args)
+    assert own.pipeline.calibration.eps == 0.3 and "ε = 0.3 " in text
+    text, small, _ = handlers.calibrate(*args, eps=0.05)
+    assert small.pipeline.calibration.eps == 0.05 and "ε = 0.05 " in text
+    assert load_calibration(small.file).eps == 0.05
+    assert not torch.allclose(small.pipeline.calibration.operator.T, own.pipeline.calibration.operator.T)
+    for bad in (1.0, -0.1, "lots"):
+        with pytest.raises(gr.Error, match=r"eps must be a number in \[0, 1\)"):
+            handlers.calibrate(*args, eps=bad)
+    text, preset, _ = handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", eps=0.05)
+    assert preset.pipeline.calibration.eps == 0.2 and "ε = 0.2 " in text
+
+
+def test_eps_is_the_last_parameter_of_calibrate_in_the_api(app_url, app_images):
+    client = Client(app_url, verbose=False)
+    api = client.view_api(return_format="dict")["named_endpoints"]
+    params = [p["parameter_name"] for p in api["/calibrate"]["parameters"]]
+    assert params[-1] == "eps" and params[:4] == ["restored", "clean", "encoder", "patch_size"], params
+    text = client.predict([handle_file(p) for p in app_images["restored"]],
+                          [handle_file(p) for p in app_images["clean"]], "detail", 5, eps=0.1, api_name="/calibrate")
+    assert "ε = 0.1 " in text

@@ -45,6 +45,19 @@ def whole_number(name: str, value, lo: int, hi: int) -> int:
     return int(number)
 
 
+def regularisation(eps) -> float | None:
+    """The page's ε box: blank is the latent's own ε (None); otherwise a number in [0, 1)."""
+    if eps is None or (isinstance(eps, str) and not eps.strip()):
+        return None
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        raise fail(f"eps must be a number in [0, 1) or blank (the latent's own), got {eps!r}") from None
+    if not 0.0 <= value < 1.0:  # ε is relative to the mean eigenvalue of Σs; a calibration file holds ε < 1
+        raise fail(f"eps must be a number in [0, 1) or blank (the latent's own), got {eps!r}")
+    return value
+
+
 def restoration_lattice_period(choice: str) -> int | None:
     """The page's "Restorer's grid" choice as a period in pixels (None for "none"); refuses others."""
     check_choice("restoration_lattice", str(choice), RESTORATION_LATTICE_CHOICES)
@@ -61,6 +74,7 @@ def summary(state: CalibrationState) -> str:
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
+    lines.append(f"- operator regularisation ε = {cal.eps:g} (added to Σs's diagonal, relative to its mean eigenvalue)")
     lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
     fix = state.pipeline.color_fix
     lines.append("- colour fix: none (the paper's method as is)" if fix == "none" else
@@ -97,6 +111,7 @@ class CalibrationHandlers:
         color_fix: str = COLOR_FIX_AUTO,
         restoration_lattice: str = LATTICE_NONE,
         noise: str = NOISE_DEFAULT,
+        eps: float | None = None,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
         progress=gr.Progress(track_tqdm=True),
@@ -112,6 +127,7 @@ class CalibrationHandlers:
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         period = restoration_lattice_period(restoration_lattice)
+        eps = regularisation(eps)
         restored, clean = engine.paths(restored), engine.paths(clean)
         most = self.settings.max_calibration_images
         if max(len(restored), len(clean)) > most:
@@ -132,6 +148,8 @@ class CalibrationHandlers:
             if period is not None and period != cal.restoration_lattice:
                 gr.Warning(f"The preset {preset} states its own restorer's grid "
                            f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
+            if eps is not None and eps != cal.eps:
+                gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images only.")
         else:  # a preset has its own patch size
             patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
             if mode == "zero-shot":
@@ -147,7 +165,7 @@ class CalibrationHandlers:
                            f"{len(clean)}. Pairs are matched by file name order.")
             jobs, skipped = self._read_jobs(restored, clean, mode, progress)
             try:
-                cal = engine.fit(jobs, encoder, patch_size, mode, restoration_lattice=period)
+                cal = engine.fit(jobs, encoder, patch_size, mode, restoration_lattice=period, eps=eps)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
             source = _source(jobs)

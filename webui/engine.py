@@ -71,15 +71,17 @@ def check_encoder(name: str, *, custom_encoders: bool) -> None:
 
 @gpu
 def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, patch_size: int, mode: str, *,
-        restoration_lattice: int | None = None):
+        restoration_lattice: int | None = None, eps: float | None = None):
     """Encode every image, collect patch moments, fit the operator (eq. 2); a Calibration.
 
-    ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4).
+    ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4);
+    ``eps``: the operator's regularisation ε (None: the latent's own, ``Encoder.default_eps``).
 
     ``jobs``: ("restored" | "clean", image, None) or ("pair", restored, clean). Progress goes
     through tqdm (tracked by ``gr.Progress(track_tqdm=True)``, also under ZeroGPU).
     """
-    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice)
+    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice,
+                            eps=eps)
     for role, a, b in tqdm(jobs, desc="encoding", unit="image"):
         if role == "pair":
             calibrator.add_pair(a, b)

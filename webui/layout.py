@@ -121,6 +121,7 @@ class CalibrateUI:
     color_fix: gr.Radio
     restoration_lattice: gr.Radio
     noise: gr.Radio
+    eps: gr.Number
     download: gr.File
     upload: gr.File
 
@@ -176,6 +177,10 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                                   info="or a Hugging Face repo id / local folder holding a diffusers VAE")
             patch_size = IntegerSlider(PATCH_SIZE_MIN, PATCH_SIZE_MAX, step=1, value=default_patch_size(startup.encoder),
                                    label="Patch size p (latent pixels)", info="d = C·p² per patch")
+            eps = gr.Number(None, label="Regularisation ε (blank: the latent's own)", minimum=None,
+                            info="added to Σs's diagonal, relative to its mean eigenvalue, in [0, 1): larger is "
+                            "gentler, smaller transports more (detail's own: 0.3; presets have theirs)",
+                            elem_id="dot-eps")
         with gr.Row():
             mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
                             info="paired: restored[i] restores clean[i] (matched by file name order); "
@@ -204,7 +209,7 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
         upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
                          height=140, elem_id="dot-cal-upload")
     return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
-                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, noise, download, upload)
+                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, noise, eps, download, upload)
 
 
 def _enhance_ui() -> EnhanceUI:
@@ -348,7 +353,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         heavy(
             c.button.click, h.calibration.calibrate,
             [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, c.color_fix,
-             c.restoration_lattice, c.noise, cal_state, img_state],
+             c.restoration_lattice, c.noise, c.eps, cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
             **shown).success(**controls).success(**refresh).success(**after).success(**settle)
