@@ -3,7 +3,9 @@ the α suggestion of the perception–distortion curve, and the latent's own rou
 
 from __future__ import annotations
 
+import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +303,38 @@ def test_eps_is_the_last_parameter_of_calibrate_in_the_api(app_url, app_images):
     text = client.predict([handle_file(p) for p in app_images["restored"]],
                           [handle_file(p) for p in app_images["clean"]], "detail", 5, eps=0.1, api_name="/calibrate")
     assert "ε = 0.1 " in text
+
+
+def test_served_and_zipped_pngs_say_how_they_were_made_and_a_release_writes_a_compact_png(app_images, tmp_path):
+    """Every PNG the app serves or zips carries the CLI's ``dot_core`` chunk (α included); the PNG
+    shown after a release is written then, compressed, beside the slider's fast preview."""
+    import io
+
+    from dot_core.provenance import PNG_KEYWORD, read_png_provenance
+    from serving.image_store import ArrayStore
+    from webui.batch import BatchHandlers
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.ground_truth import GroundTruthHandlers
+    from webui.roundtrip import RoundTripHandlers
+    from webui.settings import Settings
+
+    settings, store = Settings(), ArrayStore(2**26)
+    _, cal, _ = CalibrationHandlers(settings, store).calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    enhance = EnhanceHandlers(settings, store)
+    original, transported, interpolated, img = enhance.enhance(app_images["image"], 0.5, cal)
+    for path, alpha in ((original, 1.0), (transported, 0.0), (interpolated, 0.5)):
+        made = read_png_provenance(path)
+        assert made and made["alpha"] == alpha and made["calibration"]["patch_size"] == 3, (path, made)
+    preview = enhance.blend(0.25, img)  # while dragging: stored, uncompressed
+    released = GroundTruthHandlers(settings, store).on_release(0.25, img)[0]
+    assert released != preview and Path(released).name == Path(preview).name
+    assert Path(released).stat().st_size < 0.8 * Path(preview).stat().st_size
+    assert np.array_equal(np.asarray(Image.open(released)), np.asarray(Image.open(preview)))
+    assert read_png_provenance(released)["alpha"] == read_png_provenance(preview)["alpha"] == 0.25
+    (_, roundtrip), _ = RoundTripHandlers(settings).show_roundtrip(True, img)
+    assert read_png_provenance(roundtrip)["encoder"] == cal.pipeline.provenance["encoder"]
+    archive, _ = BatchHandlers(settings).enhance_batch([app_images["image"]], "0, 0.5", cal)
+    with zipfile.ZipFile(archive) as z:
+        alphas = sorted(json.loads(Image.open(io.BytesIO(z.read(n))).text[PNG_KEYWORD])["alpha"] for n in z.namelist())
+    assert alphas == [0.0, 0.5]

@@ -117,19 +117,26 @@ def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool
     return CalibrationState(pipeline=pipeline, file=str(file), source=source)
 
 
+def provenance(pipeline: DOTPipeline, alpha: float) -> dict:
+    """What a served PNG of x̂α depends on, as the CLI records it (the ``dot_core`` chunk)."""
+    return {**pipeline.provenance, "alpha": float(alpha), "space": "pixel"}
+
+
 def new_image(images: ArrayStore, pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageState:
     """Transport ``image`` and keep x*, x̂0 in ``images`` and as PNGs in a new folder."""
     try:
         enhanced = transport(pipeline, image)
     except (ValueError, MemoryError) as exc:
         raise engine_error(exc) from None
-    folder = out_dir()  # this upload's files; its α images go to folder/blends
+    folder = out_dir()  # this upload's files; its α images go to folder/blends (previews) and folder/compact
     return ImageState(
         pipeline=pipeline,
         kept=images.keep(folder, original=enhanced.original, transported=enhanced.transported),
         stem=stem,
-        original_png=write_png(enhanced.original, f"{stem}_restored.png", folder=folder),
-        transported_png=write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder),
+        original_png=write_png(enhanced.original, f"{stem}_restored.png", folder=folder,
+                               provenance=provenance(pipeline, 1.0)),
+        transported_png=write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder,
+                                  provenance=provenance(pipeline, 0.0)),
     )
 
 
@@ -144,4 +151,5 @@ def follow(images: ArrayStore, img_state: ImageState | None, cal_state: Calibrat
 def blend_png(state: ImageState, alpha: float, *, level: int, keep: int, x: np.ndarray | None = None) -> str:
     """x̂α written as this upload's PNG (``x``: x̂α when the caller has it already)."""
     x = state.blend(alpha) if x is None else x
-    return write_blend_png(x, state.folder, state.stem, alpha, level=level, keep=keep)
+    return write_blend_png(x, state.folder, state.stem, alpha, level=level, keep=keep,
+                           provenance=provenance(state.pipeline, alpha))

@@ -56,7 +56,8 @@ class RoundTripHandlers:
             y = roundtrip(img_state.pipeline, x)
         except (ValueError, MemoryError) as exc:
             raise engine_error(exc) from None
-        png = write_png(y, f"{img_state.stem}_roundtrip.png", folder=img_state.folder)
+        made = {**img_state.pipeline.provenance, "image": "round trip D(E(x*)), nothing transported"}
+        png = write_png(y, f"{img_state.stem}_roundtrip.png", folder=img_state.folder, provenance=made)
         encoder = img_state.pipeline.calibration.encoder
         return (img_state.original_png, png), describe(psnr(y, x), encoder)
 
