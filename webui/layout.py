@@ -279,7 +279,8 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
                 run = gr.Button("Enhance all", variant="primary", elem_id="dot-batch-run")
         archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
         report = gr.Markdown(label="batch report", elem_id="dot-batch-report")
-    heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
+    heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch",
+          trigger_mode="once")  # a double click: one batch
 
 
 def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
