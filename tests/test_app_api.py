@@ -315,18 +315,19 @@ def test_app_examples_run_a_preset_in_one_call(app_images):
     demo = pixel_demo(services, presets=FakePresets)
     select = [d for d in demo.fns.values()
               if getattr(getattr(d.fn, "__wrapped__", None), "__func__", None) is ExampleHandlers.select]
-    assert len(select) == 1 and len(select[0].outputs) == 16
+    assert len(select) == 1 and len(select[0].outputs) == 18
     handlers = (CalibrationHandlers(services.settings, services.images, FakePresets),
                 EnhanceHandlers(services.settings, services.images),
                 GroundTruthHandlers(services.settings, services.images))
     out = ExampleHandlers(*handlers).run(0, "detail", "uniform", "auto", "stationary", None, None)
-    assert len(out) == 16
-    summary, cal_state, _, encoder, patch, name, image, gt, alpha, original, *_ = out
+    assert len(out) == 18
+    summary, cal_state, _, encoder, patch, name, restored, clean, image, gt, alpha, original, *_ = out
+    assert restored is None and clean is None  # the visitor's calibration files are cleared
     assert "W2" in summary and "preset bicubic-x4" in summary
     assert (encoder, patch, name, image, gt) == ("pixel", 3, "bicubic-x4", app_images["image"],
                                                  app_images["ground_truth"])
     np.testing.assert_array_equal(pixels(original), pixels(app_images["image"]))
-    assert "PSNR" in out[13] and out[14] is not None
+    assert "PSNR" in out[15] and out[16] is not None
 
 
 # ---- issue 13: the API does what the caller asked ----------------------------------------------

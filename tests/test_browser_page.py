@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from test_browser import ARGS, CHROMIUM, DOCS_SHOTS, _calibrate_on_uploads, _slider_value, _wait_server_image
-from test_browser_states import _close_toasts, _messages
+from test_browser_states import _messages
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 
@@ -56,6 +56,15 @@ def visitor(browser, app_url, app_images):
     _wait_server_image(page, _slider_value(page))
     yield page
     page.context.close()
+
+
+def _close_toasts(page) -> None:
+    """Close the toasts on screen (one may be fading out already: then it goes by itself)."""
+    for button in page.locator(".toast-close").all():
+        try:
+            button.click(timeout=2000)
+        except Exception:  # noqa: BLE001 - detached or inert while it fades
+            pass
 
 
 def _idle(timeout: float = 120.0) -> None:
@@ -136,3 +145,134 @@ def test_a_typed_alpha_off_the_sliders_step_is_one_alpha_everywhere(visitor):
     _wait_server_image(page, slider)  # and the server rendered that α, not another
     painted = page.evaluate("window.__dotBlend ? window.__dotBlend.alpha : null")
     assert painted is None or abs(painted - slider) < 1e-9, (painted, slider)
+
+
+# ------------------------------------------------------------------ an example over one's own calibration
+
+
+def _toasts(page) -> list[tuple[str, str]]:
+    """(kind, text) of the toasts on screen; kind is Gradio's class: error, warning, info, success."""
+    return page.eval_on_selector_all(
+        ".toast-body", "els => els.map((e) => [['error', 'warning', 'info', 'success'].find((k) => "
+        "e.classList.contains(k)) || '?', e.innerText])")
+
+
+def _file_names(page, box: str) -> str:
+    return page.inner_text(box)
+
+
+def test_an_example_over_your_own_calibration_says_so_and_the_next_calibrate_works(visitor, app_images):
+    from dot_core import presets
+    from webui.examples import example_items
+
+    if not example_items(presets):
+        pytest.skip("no preset examples in presets/ (python -m dot_core.presets builds them)")
+    page = visitor
+    _close_toasts(page)
+    assert "3 restored + 3 clean" in page.inner_text("#dot-summary")
+    page.locator("#dot-examples .thumbnail-item").first.click()
+    page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('preset')", timeout=180_000)
+    page.wait_for_function("document.querySelector('#dot-metrics').innerText.includes('at α =')", timeout=180_000)
+    said = " ".join(text for _, text in _toasts(page))
+    assert re.search(r"replaces your calibration", said), said
+    for box, files in (("#dot-restored", app_images["restored"]), ("#dot-clean", app_images["clean"])):
+        names = _file_names(page, box)
+        assert not any(Path(f).name in names for f in files), names  # the visitor's files are cleared
+    src = page.eval_on_selector("#dot-original .image-frame img", "img => decodeURIComponent(img.src)")
+    assert not re.search(r"_restored_restored\.png$", src), src
+    _close_toasts(page)
+    # the visitor's own files again, then Calibrate: no "not both", their calibration is back
+    page.locator("#dot-restored input[type=file]").set_input_files(app_images["restored"])
+    page.locator("#dot-clean input[type=file]").set_input_files(app_images["clean"])
+    page.wait_for_timeout(500)
+    page.click("#dot-calibrate")
+    page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('3 restored + 3 clean')",
+                           timeout=180_000)
+    assert not [t for k, t in _toasts(page) if k == "error"], _toasts(page)
+
+
+def test_changing_the_uploads_after_calibrating_marks_the_summary_out_of_date(browser, app_url, app_images):
+    page = _open(browser, app_url)
+    _calibrate_on_uploads(page, app_images)
+    assert "Out of date" not in page.inner_text("#dot-summary")
+    page.locator("#dot-clean input[type=file]").set_input_files(app_images["clean"][:2])  # added to the 3
+    page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('Out of date')",
+                           timeout=30_000)
+    assert "W2" in page.inner_text("#dot-summary")  # the calibration in use is still described
+    page.wait_for_timeout(850)
+    page.click("#dot-calibrate")
+    page.wait_for_function("(() => { const t = document.querySelector('#dot-summary').innerText;"
+                           " return t.includes('3 restored + 5 clean') && !t.includes('Out of date'); })()",
+                           timeout=180_000)
+    page.context.close()
+
+
+# ------------------------------------------------------------------ the enhance box
+
+
+def _panel_src(page, panel: str) -> str:
+    return page.eval_on_selector(f"#{panel} .image-frame img", "img => decodeURIComponent(img.src)")
+
+
+def _clear_image_box(page) -> None:
+    """The visitor's × on the enhance box: the image goes, and the panels with it."""
+    page.locator("#dot-image button[aria-label='Clear']").first.click()
+    page.wait_for_selector("#dot-image input[type=file]", state="attached", timeout=30_000)
+    page.wait_for_function("!document.querySelector('#dot-original .image-frame img')", timeout=30_000)
+
+
+def test_a_bad_file_on_the_enhance_box_is_not_kept_and_the_image_on_show_stays(visitor, tmp_path):
+    page = visitor
+    _close_toasts(page)
+    if page.query_selector("#dot-image input[type=file]") is None:
+        _clear_image_box(page)
+    bad = tmp_path / "holiday_notes.png"
+    bad.write_text("not a picture")
+    page.locator("#dot-image input[type=file]").set_input_files(str(bad))
+    page.wait_for_function("document.querySelectorAll('.toast-body').length > 0", timeout=60_000)
+    said = " ".join(text for _, text in _toasts(page))
+    assert "holiday_notes.png" in said and "No image is on show" in said, said
+    page.wait_for_function("!document.querySelector('#dot-image').innerText.includes('holiday_notes')",
+                           timeout=30_000)  # the box does not name a file that is not on show
+    assert page.query_selector("#dot-original .image-frame img") is None  # nor the panels an image of another
+    assert page.locator("#dot-alpha input[type=range]").is_disabled()
+    _close_toasts(page)
+
+
+def test_a_file_over_the_size_limit_gets_a_message_and_the_box_stays_usable(visitor, app_images, tmp_path):
+    import app as dot_app
+
+    page = visitor
+    _close_toasts(page)
+    if page.query_selector("#dot-image input[type=file]") is None:
+        _clear_image_box(page)
+    limit = int(re.match(r"(\d+)", dot_app.SETTINGS.max_file_size).group(1))
+    huge = tmp_path / "huge_scan.png"
+    with open(huge, "wb") as f:
+        f.truncate(2 * limit * 2**20)
+    page.locator("#dot-image input[type=file]").set_input_files(str(huge))
+    page.wait_for_function("document.querySelectorAll('.toast-body').length > 0", timeout=60_000)
+    page.wait_for_timeout(1500)
+    said = " ".join(text for _, text in _toasts(page))
+    assert re.search(r"too large|exceeds|size", said, re.I), said
+    assert "huge_scan" not in page.inner_text("#dot-image")
+    assert page.query_selector("#dot-original .image-frame img") is None
+    _close_toasts(page)
+    page.locator("#dot-image input[type=file]").set_input_files(app_images["image"])  # the box still works
+    _wait_server_image(page, _slider_value(page))
+
+
+def test_an_image_uploaded_before_calibrating_is_kept_and_announced_as_information(browser, app_url, app_images):
+    page = _open(browser, app_url)
+    try:
+        page.locator("#dot-image input[type=file]").set_input_files(app_images["image"])
+        page.wait_for_function("document.querySelectorAll('.toast-body').length > 0", timeout=60_000)
+        page.wait_for_timeout(800)
+        kinds = [k for k, _ in _toasts(page)]
+        assert "error" not in kinds and "info" in kinds, _toasts(page)
+        assert Path(app_images["image"]).stem in page.inner_text("#dot-image")  # kept
+        _close_toasts(page)
+        _calibrate_on_uploads(page, app_images)
+        _wait_server_image(page, _slider_value(page))  # and enhanced once there is a calibration
+    finally:
+        page.context.close()

@@ -85,6 +85,14 @@ def summary(state: CalibrationState) -> str:
     return "\n".join(lines)
 
 
+def out_of_date(cal_state: CalibrationState | None):
+    """The summary once the calibration files changed: it describes the calibration still in use."""
+    if cal_state is None:
+        return gr.skip()
+    return (summary(cal_state) + "\n\n⚠️ **Out of date:** the files above changed since this calibration; "
+            "press Calibrate to use them (this calibration stays in use until then).")
+
+
 def calibration_controls(cal_state: CalibrationState):
     """The latent space and patch size of the calibration in use (a preset's or a file's)."""
     cal = cal_state.pipeline.calibration

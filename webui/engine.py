@@ -133,7 +133,7 @@ def new_image(images: ArrayStore, pipeline: DOTPipeline, image: np.ndarray, stem
         pipeline=pipeline,
         kept=images.keep(folder, original=enhanced.original, transported=enhanced.transported),
         stem=stem,
-        original_png=write_png(enhanced.original, f"{stem}_restored.png", folder=folder,
+        original_png=write_png(enhanced.original, f"{stem}.png", folder=folder,  # the upload, as a PNG
                                provenance=provenance(pipeline, 1.0)),
         transported_png=write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder,
                                   provenance=provenance(pipeline, 0.0)),

@@ -44,6 +44,21 @@ class EnhanceHandlers:
         state = engine.new_image(self.images, pipeline, x, Path(image).stem)
         return state.original_png, state.transported_png, self.blend_png(state, alpha, level=1), state
 
+    def enhance_upload(self, image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
+                       img_state: ImageState | None = None, request: gr.Request = None):
+        """The page's upload: as :meth:`enhance`, but an upload made before any calibration is kept
+        and said to be (information, not an error), and a refused file names what stays on show."""
+        if image and cal_state is None:
+            gr.Info(f"{Path(image).name} is kept: it is enhanced as soon as there is a calibration (calibrate, "
+                    "pick an example, or load a calibration file).")
+            return gr.skip(), gr.skip(), gr.skip(), img_state
+        try:
+            return self.enhance(image, alpha, cal_state)
+        except gr.Error as exc:
+            kept = (f"The image on show ({img_state.stem}) stays." if img_state is not None
+                    else "No image is on show.")
+            raise fail(f"{exc.message} {kept}") from None
+
     def blend(self, alpha: float, img_state: ImageState | None = None):
         """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
         if img_state is None:

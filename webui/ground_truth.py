@@ -108,7 +108,7 @@ class GroundTruthHandlers:
     def after_image(self, gt_file, alpha: float, img_state: ImageState | None, progress=gr.Progress()):
         """After a new upload or calibration: before/after view, and the curve if a GT is there."""
         if img_state is None:
-            return None, "", None, img_state
+            return None, GT_HINT, None, img_state
         png = engine.blend_png(img_state, alpha, level=1, keep=self.settings.keep_blends)
         if not gt_file:
             return (img_state.original_png, png), GT_HINT, None, img_state

@@ -12,7 +12,7 @@ from dot_core import MODES, EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
-from .calibrate import CalibrationHandlers, calibration_controls
+from .calibrate import CalibrationHandlers, calibration_controls, out_of_date
 from .controls import IntegerSlider
 from .engine import paths
 from .enhance import EnhanceHandlers
@@ -250,8 +250,9 @@ def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heav
                               elem_id="dot-roundtrip")
     show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
     heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
-    e.original.change(rt.follow, [show, img_state], [view, text], api_visibility="private", show_progress="hidden",
-                      concurrency_id="roundtrip", concurrency_limit=1)
+    # a new upload or calibration with the toggle on: a full encode/decode, admitted like every heavy job
+    heavy(e.original.change, rt.follow, [show, img_state], [view, text], api_visibility="private",
+          show_progress="hidden")
 
 
 def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
@@ -335,7 +336,10 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                           show_progress="hidden")
         c.clean.change(_thumbnails, c.clean, c.clean_thumbs, api_visibility="private", show_progress="hidden")
         for files in (c.restored, c.clean):  # the visitor's own files: the preset picker says so
-            files.upload(lambda: "", None, c.preset, api_visibility="private", show_progress="hidden")
+            files.upload(lambda cal: ("", out_of_date(cal)), cal_state, [c.preset, c.summary], api_visibility="private",
+                         show_progress="hidden")
+            for changed in (files.delete, files.clear):  # the summary says it no longer describes them
+                changed(out_of_date, cal_state, c.summary, api_visibility="private", show_progress="hidden")
         # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
         c.encoder.input(_encoder_changed, c.encoder, c.patch_size, api_visibility="private", show_progress="hidden")
         # the kept upload, transported again; or an upload that was waiting for a calibration
@@ -369,9 +373,14 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
-        heavy(e.image.upload, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
-              api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(
-            **after).success(**settle)
+        uploaded = heavy(e.image.upload, h.enhance.enhance_upload, [e.image, e.alpha, cal_state, img_state],
+                         [*e.panels, img_state], api_visibility="private")
+        uploaded.failure(lambda: None, None, e.image, api_visibility="private", show_progress="hidden")  # not kept
+        uploaded.success(lambda: None, None, e.gt_file, api_visibility="private").success(**after).success(**settle)
+        # the API's /enhance: the same inputs, but no calibration is an error there (nothing is kept for later)
+        api_enhance = gr.Button(visible=False)
+        heavy(api_enhance.click, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
+              api_name="enhance")
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
                       api_visibility="private")
         e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",
@@ -391,7 +400,8 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
             heavy(
                 gallery.select, h.examples.select,
                 [gallery, c.encoder, c.fold_kernel, c.color_fix, c.noise, cal_state, img_state],
-                [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, e.image, e.gt_file, e.alpha,
+                [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, c.restored, c.clean, e.image,
+                 e.gt_file, e.alpha,
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private", trigger_mode="once",
             )

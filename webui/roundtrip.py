@@ -61,7 +61,7 @@ class RoundTripHandlers:
         encoder = img_state.pipeline.calibration.encoder
         return (img_state.original_png, png), describe(psnr(y, x), encoder)
 
-    def follow(self, show: bool, img_state: ImageState | None):
+    def follow(self, show: bool, img_state: ImageState | None, request: gr.Request = None):
         """A new upload or calibration: its round trip if the toggle is on (nothing to show without an image)."""
         if not show or img_state is None:
             return None, HINT
