@@ -19,6 +19,7 @@ from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import engine_error, fail
+from .files import free_replaced
 from .settings import (
     COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_NONE, NOISE_CHOICES, NOISE_DEFAULT,
     PATCH_SIZE_MAX, PATCH_SIZE_MIN, RESTORATION_LATTICE_CHOICES, Settings,
@@ -183,10 +184,12 @@ class CalibrationHandlers:
                                          color_fix=color_fix, noise=noise)
         if skipped:
             new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
-        img_state = engine.follow(self.images, img_state, new_cal)
+        followed = engine.follow(self.images, img_state, new_cal)
+        free_replaced(cal_state, new_cal)
+        free_replaced(img_state, followed)
         for w in cal.info.get("warnings", []):
             gr.Warning(w)
-        return summary(new_cal), new_cal, img_state
+        return summary(new_cal), new_cal, followed
 
     def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO, color_fix: str = COLOR_FIX_AUTO,
                               noise: str = NOISE_DEFAULT, img_state: ImageState | None = None,
@@ -206,7 +209,10 @@ class CalibrationHandlers:
             kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
                     else "No calibration is in use yet.")
             raise fail(f"{engine_error(exc).message} {kept}") from None
-        return summary(new_cal), new_cal, engine.follow(self.images, img_state, new_cal)
+        followed = engine.follow(self.images, img_state, new_cal)
+        free_replaced(cal_state, new_cal)
+        free_replaced(img_state, followed)
+        return summary(new_cal), new_cal, followed
 
     def download_calibration(self, cal_state: CalibrationState | None = None):
         """The session's calibration as .safetensors."""

@@ -145,11 +145,16 @@ def follow(images: ArrayStore, img_state: ImageState | None, cal_state: Calibrat
     if img_state is None:
         return None
     new = new_image(images, cal_state.pipeline, img_state.enhanced().original, img_state.stem)
-    return dataclasses.replace(new, ground_truth=img_state.ground_truth)
+    if img_state.ground_truth is None:
+        return new
+    # kept again in the new folder: the old one is removed once the new state replaces it
+    return dataclasses.replace(new, ground_truth=images.keep(new.folder, clean=img_state.clean()))
 
 
 def blend_png(state: ImageState, alpha: float, *, level: int, keep: int, x: np.ndarray | None = None) -> str:
     """x̂α written as this upload's PNG (``x``: x̂α when the caller has it already)."""
+    if not state.folder.is_dir():  # a request still in flight for an upload that was replaced since
+        raise fail("This image was replaced by a newer upload or calibration; move α again.")
     x = state.blend(alpha) if x is None else x
     return write_blend_png(x, state.folder, state.stem, alpha, level=level, keep=keep,
                            provenance=provenance(state.pipeline, alpha))

@@ -57,7 +57,8 @@ class ExampleHandlers:
         summary, cal_state, _ = self.calibration.calibrate(None, None, encoder, 0, "unpaired", fold_kernel, preset,
                                                            color_fix, noise=noise, cal_state=cal_state,
                                                            img_state=None, progress=progress)
-        original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state)
+        original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state,
+                                                                              img_state)
         text, fig, img_state = self.ground_truth.compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
         cal = cal_state.pipeline.calibration
         download = gr.File(cal_state.file, visible=True)  # hidden until there is a calibration

@@ -76,6 +76,13 @@ def keep_newest(folder: Path, keep: int) -> None:
         f.unlink(missing_ok=True)
 
 
+def free_replaced(old, new) -> None:
+    """A session's state ``old`` replaced by ``new`` (a new upload, a recalibration): its files go now,
+    not at the session's end, so a session holds one upload's and one calibration's folder at a time."""
+    if old is not None and old is not new:
+        free_files(old)
+
+
 def free_files(state) -> None:
     """``gr.State`` delete callback: the session ended or its state expired; remove its files."""
     path = getattr(state, "original_png", None) or getattr(state, "file", None)

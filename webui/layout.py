@@ -379,7 +379,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         uploaded.success(lambda: None, None, e.gt_file, api_visibility="private").success(**after).success(**settle)
         # the API's /enhance: the same inputs, but no calibration is an error there (nothing is kept for later)
         api_enhance = gr.Button(visible=False)
-        heavy(api_enhance.click, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
+        heavy(api_enhance.click, h.enhance.enhance, [e.image, e.alpha, cal_state, img_state], [*e.panels, img_state],
               api_name="enhance")
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
                       api_visibility="private")
