@@ -18,7 +18,7 @@ from .engine import paths
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
 from .files import free_files
-from .ground_truth import GT_HINT, GroundTruthHandlers
+from .ground_truth import GT_HINT, TEXTURE_DISTANCE, GroundTruthHandlers
 from .mcp_tools import ToolHandlers
 from .queueing import HeavyJobs
 from .roundtrip import HINT as ROUNDTRIP_HINT
@@ -46,7 +46,7 @@ from .startup import Startup, default_patch_size
 from .suggest import suggested_alpha, suggestion_buttons
 
 STATIC = Path(__file__).parent / "static"
-ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
+ALPHA_LABEL = "α (1: original restoration · 0: fully transported · beyond: extrapolation)"
 ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
 INTRO = """
 # Deep Optimal Transport: perceptual enhancement of restored images
@@ -234,6 +234,7 @@ def _enhance_ui() -> EnhanceUI:
 
 def _ground_truth_ui() -> GroundTruthUI:
     gr.Markdown("## 3 · Ground truth")
+    gr.Markdown(TEXTURE_DISTANCE, elem_id="dot-texture-help")
     text = gr.Markdown(GT_HINT, label="metrics", elem_id="dot-metrics")
     plot = gr.Plot(label="Perception–distortion over α ∈ [−1, 2]", show_label=False, format="png",
                    elem_id="dot-plot")
@@ -350,7 +351,8 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         controls = dict(fn=calibration_controls, inputs=cal_state, outputs=[c.encoder, c.patch_size],
                         api_visibility="private", show_progress="hidden")
         after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
-                     outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private")
+                     outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private",
+                     show_progress_on=[e.before_after, g.plot])  # not over the metrics' text
         # then α as it is now (the visitor may have moved it while the curve was computed)
         settle = dict(fn=h.ground_truth.on_release, inputs=[e.alpha, img_state],
                       outputs=[e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
@@ -393,7 +395,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         e.original.change(lambda x: gr.Slider(interactive=x is not None), e.original, e.alpha,
                           api_visibility="private", show_progress="hidden")
         heavy(e.gt_file.upload, h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
-              [g.text, g.plot, img_state], api_name="ground_truth")
+              [g.text, g.plot, img_state], api_name="ground_truth", show_progress_on=g.plot)  # the hint stays legible
         e.gt_file.clear(h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
                         [g.text, g.plot, img_state], api_visibility="private")
         if examples:
