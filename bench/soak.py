@@ -12,7 +12,7 @@ sessions and writes ``bench/results/soak.md``: RSS against sessions served, and 
 the second half of the run (a leak grows linearly; a bounded server levels off).
 
 Run: ``python bench/soak.py [--sessions 200] [--parallel 4] [--updates 5] [--size 128]``
-(about 10 minutes on 2 shared CPU cores).
+(200 sessions of 96² images took 25 minutes on 2 CPU cores shared with other work).
 """
 
 from __future__ import annotations
