@@ -75,7 +75,8 @@ def summary(state: CalibrationState) -> str:
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
-    lines.append(f"- operator regularisation ε = {cal.eps:g} (added to Σs's diagonal, relative to its mean eigenvalue)")
+    lines.append(f"- operator regularisation ε = {cal.eps:g} (added to Σs's diagonal, relative to its mean "
+                 "eigenvalue)")
     lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
     fix = state.pipeline.color_fix
     lines.append("- colour fix: none (the paper's method as is)" if fix == "none" else
@@ -158,7 +159,8 @@ class CalibrationHandlers:
                 gr.Warning(f"The preset {preset} states its own restorer's grid "
                            f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
             if eps is not None and eps != cal.eps:
-                gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images only.")
+                gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images "
+                           "only.")
         else:  # a preset has its own patch size
             patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
             if mode == "zero-shot":

@@ -175,8 +175,9 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
                                   label="Latent space (encoder)",
                                   info="or a Hugging Face repo id / local folder holding a diffusers VAE")
-            patch_size = IntegerSlider(PATCH_SIZE_MIN, PATCH_SIZE_MAX, step=1, value=default_patch_size(startup.encoder),
-                                   label="Patch size p (latent pixels)", info="d = C·p² per patch")
+            patch_size = IntegerSlider(PATCH_SIZE_MIN, PATCH_SIZE_MAX, step=1,
+                                       value=default_patch_size(startup.encoder),
+                                       label="Patch size p (latent pixels)", info="d = C·p² per patch")
             eps = gr.Number(None, label="Regularisation ε (blank: the latent's own)", minimum=None,
                             info="added to Σs's diagonal, relative to its mean eigenvalue, in [0, 1): larger is "
                             "gentler, smaller transports more (detail's own: 0.3; presets have theirs)",
@@ -337,8 +338,8 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                           show_progress="hidden")
         c.clean.change(_thumbnails, c.clean, c.clean_thumbs, api_visibility="private", show_progress="hidden")
         for files in (c.restored, c.clean):  # the visitor's own files: the preset picker says so
-            files.upload(lambda cal: ("", out_of_date(cal)), cal_state, [c.preset, c.summary], api_visibility="private",
-                         show_progress="hidden")
+            files.upload(lambda cal: ("", out_of_date(cal)), cal_state, [c.preset, c.summary],
+                         api_visibility="private", show_progress="hidden")
             for changed in (files.delete, files.clear):  # the summary says it no longer describes them
                 changed(out_of_date, cal_state, c.summary, api_visibility="private", show_progress="hidden")
         # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
@@ -395,7 +396,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         e.original.change(lambda x: gr.Slider(interactive=x is not None), e.original, e.alpha,
                           api_visibility="private", show_progress="hidden")
         heavy(e.gt_file.upload, h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
-              [g.text, g.plot, img_state], api_name="ground_truth", show_progress_on=g.plot)  # the hint stays legible
+              [g.text, g.plot, img_state], api_name="ground_truth", show_progress_on=g.plot)  # the hint legible
         e.gt_file.clear(h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
                         [g.text, g.plot, img_state], api_visibility="private")
         if examples:
