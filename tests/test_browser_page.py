@@ -276,3 +276,19 @@ def test_an_image_uploaded_before_calibrating_is_kept_and_announced_as_informati
         _wait_server_image(page, _slider_value(page))  # and enhanced once there is a calibration
     finally:
         page.context.close()
+
+
+def test_a_blank_eps_box_is_the_latents_own_and_a_typed_one_is_used(browser, app_url, app_images):
+    page = _open(browser, app_url)
+    try:
+        page.get_by_text("Advanced", exact=True).click()  # the box on show, left blank
+        page.wait_for_selector("#dot-eps", state="visible")
+        _calibrate_on_uploads(page, app_images)
+        assert "ε = 0.3 " in page.inner_text("#dot-summary")  # detail's own, not 0
+        page.fill("#dot-eps textarea, #dot-eps input", "0.05")
+        page.wait_for_timeout(850)
+        page.click("#dot-calibrate")
+        page.wait_for_function("document.querySelector('#dot-summary').innerText.includes('ε = 0.05 ')",
+                               timeout=180_000)
+    finally:
+        page.context.close()

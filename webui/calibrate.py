@@ -75,8 +75,7 @@ def summary(state: CalibrationState) -> str:
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
-    lines.append(f"- operator regularisation ε = {cal.eps:g} (added to Σs's diagonal, relative to its mean "
-                 "eigenvalue)")
+    lines.append(f"- regularisation ε = {cal.eps:g} (on Σs's diagonal, relative to its mean eigenvalue)")
     lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
     fix = state.pipeline.color_fix
     lines.append("- colour fix: none (the paper's method as is)" if fix == "none" else

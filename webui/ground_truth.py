@@ -22,8 +22,8 @@ from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
 from .state import ImageState
 
 GT_HINT = "Upload the clean version of the image above to see PSNR, SSIM and the perception–distortion curve."
-TEXTURE_DISTANCE = ("*Texture distance*: how far the image's fine detail, at four scales, is from the ground truth's "
-                    "(sliced Wasserstein distance of small neighbourhoods); lower looks more like the real photo.")
+TEXTURE_DISTANCE = ("*Texture distance*: how unlike the ground truth's the fine detail is, at four scales (sliced "
+                    "Wasserstein); lower looks more real.")
 
 
 def curve(state: ImageState, gt: np.ndarray, progress) -> dict:

@@ -46,7 +46,7 @@ from .startup import Startup, default_patch_size
 from .suggest import suggested_alpha, suggestion_buttons
 
 STATIC = Path(__file__).parent / "static"
-ALPHA_LABEL = "α (1: original restoration · 0: fully transported · beyond: extrapolation)"
+ALPHA_LABEL = "α (1 = original restoration · 0 = fully transported)"  # beyond: ALPHA_INFO
 ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
 INTRO = """
 # Deep Optimal Transport: perceptual enhancement of restored images
@@ -121,7 +121,7 @@ class CalibrateUI:
     color_fix: gr.Radio
     restoration_lattice: gr.Radio
     noise: gr.Radio
-    eps: gr.Number
+    eps: gr.Textbox
     download: gr.File
     upload: gr.File
 
@@ -178,10 +178,11 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
             patch_size = IntegerSlider(PATCH_SIZE_MIN, PATCH_SIZE_MAX, step=1,
                                        value=default_patch_size(startup.encoder),
                                        label="Patch size p (latent pixels)", info="d = C·p² per patch")
-            eps = gr.Number(None, label="Regularisation ε (blank: the latent's own)", minimum=None,
-                            info="added to Σs's diagonal, relative to its mean eigenvalue, in [0, 1): larger is "
-                            "gentler, smaller transports more (detail's own: 0.3; presets have theirs)",
-                            elem_id="dot-eps")
+            # a text box: blank means the latent's own (a blank number box would send 0)
+            eps = gr.Textbox("", label="Regularisation ε (blank: the latent's own)", max_lines=1,
+                             info="added to Σs's diagonal, relative to its mean eigenvalue, in [0, 1): larger is "
+                             "gentler, smaller transports more (detail's own: 0.3; presets have theirs)",
+                             elem_id="dot-eps")
         with gr.Row():
             mode = gr.Radio(list(MODES), value="unpaired", label="Mode",
                             info="paired: restored[i] restores clean[i] (matched by file name order); "
