@@ -453,8 +453,8 @@ def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(ow
         paths = httpx.post(f"{app_url}gradio_api/upload", timeout=10,
                            files=[("files", ("r.png", r.read())), ("files", ("c.png", c.read()))]).json()
     restored, clean = ([{"path": p, "orig_name": Path(p).name, "meta": {"_type": "gradio.FileData"}}] for p in paths)
-    # files, encoder, patch, mode, fold, preset, colour fix, restorer's grid, noise, states
-    data = [restored, clean, "pixel", 3, "unpaired", "auto", "", "auto", "none", "stationary", None, None]
+    # files, encoder, patch, mode, fold, preset, colour fix, restorer's grid, noise, ε, states
+    data = [restored, clean, "pixel", 3, "unpaired", "auto", "", "auto", "none", "stationary", "", None, None]
     session = uuid.uuid4().hex[:11]
     for _ in range(2):  # one to run, one to wait behind it
         _join_raw(app_url, session, "calibrate", data)
