@@ -14,7 +14,7 @@ import struct
 import zlib
 from pathlib import Path
 
-__all__ = ["PNG_KEYWORD", "write_png_provenance", "read_png_provenance"]
+__all__ = ["PNG_KEYWORD", "png_with_provenance", "write_png_provenance", "read_png_provenance"]
 
 PNG_KEYWORD = "dot_core"
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -28,12 +28,16 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def write_png_provenance(path: str | os.PathLike, provenance: dict) -> None:
     """Insert ``provenance`` as JSON in a ``tEXt`` chunk right after the PNG's header."""
     path = Path(path)
-    png = path.read_bytes()
+    path.write_bytes(png_with_provenance(path.read_bytes(), provenance, name=str(path)))
+
+
+def png_with_provenance(png: bytes, provenance: dict, *, name: str = "data") -> bytes:
+    """The PNG ``png`` (bytes) with ``provenance`` as JSON in a ``tEXt`` chunk right after its header."""
     if png[:8] != _SIGNATURE or png[12:16] != b"IHDR":
-        raise ValueError(f"{path} is not a PNG file; provenance is written into PNGs only")
+        raise ValueError(f"{name} is not a PNG file; provenance is written into PNGs only")
     text = json.dumps(provenance, sort_keys=True, ensure_ascii=True, default=str)
     chunk = _chunk(b"tEXt", PNG_KEYWORD.encode("latin-1") + b"\0" + text.encode("ascii"))
-    path.write_bytes(png[:_AFTER_IHDR] + chunk + png[_AFTER_IHDR:])
+    return png[:_AFTER_IHDR] + chunk + png[_AFTER_IHDR:]
 
 
 def read_png_provenance(path: str | os.PathLike) -> dict | None:

@@ -315,18 +315,19 @@ def test_app_examples_run_a_preset_in_one_call(app_images):
     demo = pixel_demo(services, presets=FakePresets)
     select = [d for d in demo.fns.values()
               if getattr(getattr(d.fn, "__wrapped__", None), "__func__", None) is ExampleHandlers.select]
-    assert len(select) == 1 and len(select[0].outputs) == 16
+    assert len(select) == 1 and len(select[0].outputs) == 18
     handlers = (CalibrationHandlers(services.settings, services.images, FakePresets),
                 EnhanceHandlers(services.settings, services.images),
                 GroundTruthHandlers(services.settings, services.images))
     out = ExampleHandlers(*handlers).run(0, "detail", "uniform", "auto", "stationary", None, None)
-    assert len(out) == 16
-    summary, cal_state, _, encoder, patch, name, image, gt, alpha, original, *_ = out
+    assert len(out) == 18
+    summary, cal_state, _, encoder, patch, name, restored, clean, image, gt, alpha, original, *_ = out
+    assert restored is None and clean is None  # the visitor's calibration files are cleared
     assert "W2" in summary and "preset bicubic-x4" in summary
     assert (encoder, patch, name, image, gt) == ("pixel", 3, "bicubic-x4", app_images["image"],
                                                  app_images["ground_truth"])
     np.testing.assert_array_equal(pixels(original), pixels(app_images["image"]))
-    assert "PSNR" in out[13] and out[14] is not None
+    assert "PSNR" in out[15] and out[16] is not None
 
 
 # ---- issue 13: the API does what the caller asked ----------------------------------------------
@@ -364,3 +365,33 @@ def test_app_one_image_is_one_image(client, app_images):
     summary = client.predict(files(app_images["restored"][:1]), files(app_images["clean"][:1]), "pixel", 3,
                              api_name="/calibrate")
     assert "1 images" not in summary and "1 restored + 1 clean image" in summary
+
+
+# ---- issue 19: the API's names and types -------------------------------------------------------
+
+
+def test_app_api_outputs_have_names_and_patch_size_is_an_integer(client):
+    api = client.view_api(return_format="dict")["named_endpoints"]
+    unnamed = {name: r["label"] for name, ep in api.items() for r in ep["returns"]
+               if re.fullmatch(r"value_\d+", r["label"] or "")}
+    assert not unnamed, unnamed
+    patch = next(p for p in api["/calibrate"]["parameters"] if p["parameter_name"] == "patch_size")
+    assert patch["type"]["type"] == "integer", patch
+
+
+@pytest.mark.parametrize("patch_size, pattern", [(0, r"patch_size must be between 1 and 16, got 0"),
+                                                 (17, r"between 1 and 16, got 17"), (-1, r"between 1 and 16, got -1"),
+                                                 (5.5, r"whole number.*5\.5")])
+def test_app_calibrate_refuses_a_patch_size_out_of_range_with_a_message(client, app_images, patch_size, pattern):
+    with pytest.raises(AppError, match=pattern):
+        client.predict(files(app_images["restored"]), files(app_images["clean"]), "pixel", patch_size,
+                       api_name="/calibrate")
+
+
+def test_load_calibration_file_refuses_an_unknown_fold_kernel_like_the_other_controls(app_images):
+    """The handler checks the fold kernel as calibrate does (Gradio's radio checks it only on the page)."""
+    settings, images = Settings(), ArrayStore(2**26)
+    handlers = CalibrationHandlers(settings, images)
+    _, cal, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    with pytest.raises(gr.Error, match=r"fold_kernel must be one of auto, uniform, gaussian, got 'triangular'"):
+        handlers.load_calibration_file(cal.file, "triangular")

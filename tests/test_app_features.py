@@ -3,8 +3,10 @@ the α suggestion of the perception–distortion curve, and the latent's own rou
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -331,3 +333,90 @@ def test_summary_says_how_far_the_transport_got_on_the_calibration_and_the_image
     assert float(reach.group(2)) < float(reach.group(1))  # the transport moved it towards the clean patches
     _, other, _ = handlers.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
     assert "this image" not in summary_with_image(other, img)  # x̂0 was made by the other calibration
+
+
+def test_regularisation_eps_reaches_the_calibration_and_the_summary(app_images):
+    """Advanced → ε: blank is the latent's own, a number is the calibration's ε (said in the summary
+    and recorded in the file); anything but a finite number ≥ 0 is refused (the engine's rule, so ε = 1
+    is taken); a preset keeps its own and says so."""
+    import gradio as gr
+    import torch
+
+    from dot_core import load_calibration
+    from serving.image_store import ArrayStore
+    from webui.calibrate import CalibrationHandlers
+    from webui.settings import Settings
+
+    handlers = CalibrationHandlers(Settings(), ArrayStore(2**26))
+    args = (app_images["restored"], app_images["clean"], "detail", 5)
+    text, own, _ = handlers.calibrate(*args)
+    assert own.pipeline.calibration.eps == 0.3 and "ε = 0.3 " in text
+    text, small, _ = handlers.calibrate(*args, eps=0.05)
+    assert small.pipeline.calibration.eps == 0.05 and "ε = 0.05 " in text
+    assert load_calibration(small.file).eps == 0.05
+    assert not torch.allclose(small.pipeline.calibration.operator.T, own.pipeline.calibration.operator.T)
+    for bad in (-0.1, "lots", "inf", "nan"):
+        with pytest.raises(gr.Error, match="eps must be a finite number ≥ 0"):
+            handlers.calibrate(*args, eps=bad)
+    assert handlers.calibrate(*args, eps="1")[1].pipeline.calibration.eps == 1.0
+    text, preset, _ = handlers.calibrate(None, None, "detail", 0, preset="sr-bicubic-x4", eps=0.05)
+    assert preset.pipeline.calibration.eps == 0.2 and "ε = 0.2 " in text
+
+
+def test_eps_is_the_last_parameter_of_calibrate_in_the_api(app_url, app_images):
+    client = Client(app_url, verbose=False)
+    api = client.view_api(return_format="dict")["named_endpoints"]
+    params = [p["parameter_name"] for p in api["/calibrate"]["parameters"]]
+    assert params[-1] == "eps" and params[:4] == ["restored", "clean", "encoder", "patch_size"], params
+    text = client.predict([handle_file(p) for p in app_images["restored"]],
+                          [handle_file(p) for p in app_images["clean"]], "detail", 5, eps=0.1, api_name="/calibrate")
+    assert "ε = 0.1 " in text
+
+
+def test_served_and_zipped_pngs_say_how_they_were_made_and_a_release_writes_a_compact_png(app_images, tmp_path):
+    """Every PNG the app serves or zips carries the CLI's ``dot_core`` chunk (α included); the PNG
+    shown after a release is written then, compressed, beside the slider's fast preview."""
+    import io
+
+    from dot_core.provenance import PNG_KEYWORD, read_png_provenance
+    from serving.image_store import ArrayStore
+    from webui.batch import BatchHandlers
+    from webui.calibrate import CalibrationHandlers
+    from webui.enhance import EnhanceHandlers
+    from webui.ground_truth import GroundTruthHandlers
+    from webui.roundtrip import RoundTripHandlers
+    from webui.settings import Settings
+
+    settings, store = Settings(), ArrayStore(2**26)
+    _, cal, _ = CalibrationHandlers(settings, store).calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    enhance = EnhanceHandlers(settings, store)
+    original, transported, interpolated, img = enhance.enhance(app_images["image"], 0.5, cal)
+    for path, alpha in ((original, 1.0), (transported, 0.0), (interpolated, 0.5)):
+        made = read_png_provenance(path)
+        assert made and made["alpha"] == alpha and made["calibration"]["patch_size"] == 3, (path, made)
+    preview = enhance.blend(0.25, img)  # while dragging: stored, uncompressed
+    released = GroundTruthHandlers(settings, store).on_release(0.25, img)[0]
+    assert released != preview and Path(released).name == Path(preview).name
+    assert Path(released).stat().st_size < 0.8 * Path(preview).stat().st_size
+    assert np.array_equal(np.asarray(Image.open(released)), np.asarray(Image.open(preview)))
+    assert read_png_provenance(released)["alpha"] == read_png_provenance(preview)["alpha"] == 0.25
+    (_, roundtrip), _ = RoundTripHandlers(settings).show_roundtrip(True, img)
+    assert read_png_provenance(roundtrip)["encoder"] == cal.pipeline.provenance["encoder"]
+    archive, _ = BatchHandlers(settings).enhance_batch([app_images["image"]], "0, 0.5", cal)
+    with zipfile.ZipFile(archive) as z:
+        alphas = sorted(json.loads(Image.open(io.BytesIO(z.read(n))).text[PNG_KEYWORD])["alpha"] for n in z.namelist())
+    assert alphas == [0.0, 0.5]
+
+
+def test_the_round_trip_that_follows_a_new_upload_is_admitted_as_a_heavy_job():
+    """The toggle's round trip after a new upload or calibration runs a full encode/decode: it
+    goes through the heavy-job admission and slot like the toggle itself."""
+    import app as dot_app
+    from webui.roundtrip import RoundTripHandlers
+
+    round_trips = [d for d in dot_app.demo.fns.values()
+                   if getattr(getattr(d.fn, "__wrapped__", d.fn), "__func__", None)
+                   in (RoundTripHandlers.follow, RoundTripHandlers.show_roundtrip)]
+    assert len(round_trips) == 2
+    for d in round_trips:
+        assert d.concurrency_id == "heavy" and d.validator is not None, d

@@ -40,6 +40,7 @@ from serving.admission import Admission
 from serving.image_store import ArrayStore
 from webui.calibrate import CalibrationHandlers
 from webui.enhance import EnhanceHandlers
+from webui.ground_truth import GroundTruthHandlers
 from webui.queueing import still_queued
 from webui.services import Services
 from webui.settings import Settings
@@ -455,8 +456,8 @@ def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(ow
         paths = httpx.post(f"{app_url}gradio_api/upload", timeout=10,
                            files=[("files", ("r.png", r.read())), ("files", ("c.png", c.read()))]).json()
     restored, clean = ([{"path": p, "orig_name": Path(p).name, "meta": {"_type": "gradio.FileData"}}] for p in paths)
-    # files, encoder, patch, mode, fold, preset, colour fix, restorer's grid, noise, states
-    data = [restored, clean, "pixel", 3, "unpaired", "auto", "", "auto", "none", "stationary", None, None]
+    # files, encoder, patch, mode, fold, preset, colour fix, restorer's grid, noise, ε, states
+    data = [restored, clean, "pixel", 3, "unpaired", "auto", "", "auto", "none", "stationary", "", None, None]
     session = uuid.uuid4().hex[:11]
     for _ in range(2):  # one to run, one to wait behind it
         _join_raw(app_url, session, "calibrate", data)
@@ -530,3 +531,33 @@ def test_uploads_beyond_the_size_limit_are_refused(short_lived, tmp_path):
     with big.open("rb") as fh:  # and the server refuses it whoever sends it
         r = httpx.post(f"{short_lived}gradio_api/upload", files={"files": ("big.png", fh, "image/png")}, timeout=30)
     assert r.status_code == 413 and "maximum" in r.text.lower()
+
+
+def test_a_sessions_disk_use_is_one_upload_and_one_calibration_whatever_it_replaces(app_images):
+    """A new upload or recalibration removes the folder of the one it replaces (not at the 2-hour
+    sweep); a ground truth kept on disk (a store of 0 bytes spills everything) survives the move."""
+    from webui.files import app_root
+
+    def folders() -> set:
+        return {p for p in app_root().iterdir() if p.is_dir()} if app_root().is_dir() else set()
+
+    settings, images = Settings(), ArrayStore(0)
+    calibrate, enhance = CalibrationHandlers(settings, images), EnhanceHandlers(settings, images)
+    gt = GroundTruthHandlers(settings, images)
+    start = folders()
+    _, cal, _ = calibrate.calibrate(app_images["restored"], app_images["clean"], "pixel", 3)
+    *_, img = enhance.enhance(app_images["image"], 0.5, cal)
+    _, _, img = gt.compare_ground_truth(app_images["ground_truth"], 0.5, img)
+    mine = folders() - start
+    assert len(mine) == 2
+    for _ in range(3):  # recalibrate (the upload follows), upload again, load the calibration back
+        _, new_cal, img = calibrate.calibrate(app_images["restored"], app_images["clean"], "pixel", 5,
+                                              cal_state=cal, img_state=img)
+        cal = new_cal
+        *_, img = enhance.enhance(app_images["image"], 0.5, cal, img)
+        _, _, img = gt.compare_ground_truth(app_images["ground_truth"], 0.5, img)
+        _, new_cal, img = calibrate.load_calibration_file(cal.file, img_state=img, cal_state=cal)
+        cal = new_cal
+        assert len(folders() - start) == 2, folders() - start
+    assert img.clean().shape == img.shape  # the ground truth moved with the upload
+    assert Path(cal.file).exists() and Path(img.original_png).exists()

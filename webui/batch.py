@@ -17,12 +17,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from dot_core.imageio import encode_png, to_uint8  # not exported at the top level of dot_core
 from dot_core.outputs import output_names
 
 from . import engine
 from .errors import fail
-from .files import out_dir
+from .files import out_dir, png_bytes
 from .settings import ALPHA_MAX, ALPHA_MIN, Settings
 from .state import CalibrationState
 
@@ -100,7 +99,8 @@ class BatchHandlers:
                     skipped.append(skip_reason(Path(path).name, exc))
                     continue
                 for a, name in zip(alphas, names):
-                    z.writestr(name, encode_png(to_uint8(cal_state.pipeline.blend(enhanced, a)), level=1))
+                    z.writestr(name, png_bytes(cal_state.pipeline.blend(enhanced, a), level=1,
+                                               provenance=engine.provenance(cal_state.pipeline, a)))
                     n_png += 1
                 done += 1
         if not done:

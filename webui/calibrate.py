@@ -15,14 +15,16 @@ import numpy as np
 
 from dot_core import EncoderUnavailableError, load_calibration
 from dot_core import presets as bundled_presets
+from dot_core.gaussian_ot import check_eps
 from dot_core.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import engine_error, fail
+from .files import free_replaced
 from .settings import (
     COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_AUTO, LATTICE_NONE, MODE_AUTO, MODE_CHOICES,
-    NOISE_CHOICES, NOISE_DEFAULT, RESTORATION_LATTICE_CHOICES, Settings,
+    NOISE_CHOICES, NOISE_DEFAULT, PATCH_SIZE_MAX, PATCH_SIZE_MIN, RESTORATION_LATTICE_CHOICES, Settings,
 )
 from .state import CalibrationState, ImageState
 
@@ -31,6 +33,31 @@ def check_choice(name: str, value, choices) -> None:
     """Refuse a value of control ``name`` that is not one of the page's ``choices`` (an API caller's typo)."""
     if value not in choices:
         raise fail(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def whole_number(name: str, value, lo: int, hi: int) -> int:
+    """``value`` as an int in [lo, hi]; anything else is refused, saying what was received."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise fail(f"{name} must be a whole number between {lo} and {hi}, got {value!r}") from None
+    if not number.is_integer():
+        raise fail(f"{name} must be a whole number between {lo} and {hi}, got {value!r}")
+    if not lo <= number <= hi:
+        raise fail(f"{name} must be between {lo} and {hi}, got {int(number)}")
+    return int(number)
+
+
+def regularisation(eps) -> float | None:
+    """The page's ε box: blank is the latent's own ε (None); otherwise a finite number ≥ 0, the rule
+    of the engine, the command line and calibration files (:func:`dot_core.gaussian_ot.check_eps`)."""
+    if eps is None or (isinstance(eps, str) and not eps.strip()):
+        return None
+    try:
+        return check_eps(float(eps))
+    except (TypeError, ValueError):
+        raise fail(f"eps must be a finite number ≥ 0 (relative to Σs's mean eigenvalue) or blank (the latent's "
+                   f"own), got {eps!r}") from None
 
 
 def restoration_lattice_period(choice: str) -> int | str | None:
@@ -52,6 +79,7 @@ def summary(state: CalibrationState) -> str:
             lines.append(f"- ⚠️ **Warning:** {line.removeprefix('warning: ')}")
         elif not line.startswith("latent W2"):
             lines.append(f"- {line}")
+    lines.append(f"- regularisation ε = {cal.eps:g} (on Σs's diagonal, relative to its mean eigenvalue)")
     lines.append(f"- overlapping patches folded back with {state.pipeline.fold_kernel} weights")
     fix = state.pipeline.color_fix
     lines.append("- colour fix: none (the paper's method as is)" if fix == "none" else
@@ -71,6 +99,14 @@ def summary_with_image(cal_state: CalibrationState | None, img_state: ImageState
     if img_state is not None and img_state.pipeline is cal_state.pipeline and img_state.reach:
         text += f"\n- {img_state.reach}"
     return text
+
+
+def out_of_date(cal_state: CalibrationState | None):
+    """The summary once the calibration files changed: it describes the calibration still in use."""
+    if cal_state is None:
+        return gr.skip()
+    return (summary(cal_state) + "\n\n⚠️ **Out of date:** the files above changed since this calibration; "
+            "press Calibrate to use them (this calibration stays in use until then).")
 
 
 def calibration_controls(cal_state: CalibrationState):
@@ -99,6 +135,7 @@ class CalibrationHandlers:
         color_fix: str = COLOR_FIX_AUTO,
         restoration_lattice: str = LATTICE_AUTO,
         noise: str = NOISE_DEFAULT,
+        eps: float | None = None,
         cal_state: CalibrationState | None = None,
         img_state: ImageState | None = None,
         progress=gr.Progress(track_tqdm=True),
@@ -114,10 +151,7 @@ class CalibrationHandlers:
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         period = restoration_lattice_period(restoration_lattice)
-        try:
-            patch_size = int(patch_size)
-        except (TypeError, ValueError):
-            raise fail(f"patch_size must be an integer, got {patch_size!r}") from None
+        eps = regularisation(eps)
         restored, clean = engine.paths(restored), engine.paths(clean)
         most = self.settings.max_calibration_images
         if max(len(restored), len(clean)) > most:
@@ -138,7 +172,11 @@ class CalibrationHandlers:
             if isinstance(period, int) and period != cal.restoration_lattice:
                 gr.Warning(f"The preset {preset} states its own restorer's grid "
                            f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
-        else:
+            if eps is not None and eps != cal.eps:
+                gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images "
+                           "only.")
+        else:  # a preset has its own patch size
+            patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
             if mode == "zero-shot":
                 if restored:
                     gr.Warning("Zero-shot mode uses only the clean images; the restored ones are ignored.")
@@ -150,7 +188,7 @@ class CalibrationHandlers:
             choice = _mode(mode, restored, clean)
             jobs, skipped = self._read_jobs(restored, clean, choice, progress)
             try:
-                cal = engine.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period)
+                cal = engine.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
             cal.info["mode_reason"] = choice.reason
@@ -161,10 +199,12 @@ class CalibrationHandlers:
                                          color_fix=color_fix, noise=noise)
         if skipped:
             new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
-        img_state = engine.follow(self.images, img_state, new_cal)
+        followed = engine.follow(self.images, img_state, new_cal)
+        free_replaced(cal_state, new_cal)
+        free_replaced(img_state, followed)
         for w in cal.info.get("warnings", []):
             gr.Warning(w)
-        return summary(new_cal), new_cal, img_state
+        return summary(new_cal), new_cal, followed
 
     def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO, color_fix: str = COLOR_FIX_AUTO,
                               noise: str = NOISE_DEFAULT, img_state: ImageState | None = None,
@@ -172,6 +212,7 @@ class CalibrationHandlers:
         """Reuse a calibration saved earlier (.safetensors, validated by the engine)."""
         if not calibration:
             raise fail("No calibration file was given.")
+        check_choice("fold_kernel", fold_kernel, FOLD_CHOICES)
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         try:
@@ -183,7 +224,10 @@ class CalibrationHandlers:
             kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
                     else "No calibration is in use yet.")
             raise fail(f"{engine_error(exc).message} {kept}") from None
-        return summary(new_cal), new_cal, engine.follow(self.images, img_state, new_cal)
+        followed = engine.follow(self.images, img_state, new_cal)
+        free_replaced(cal_state, new_cal)
+        free_replaced(img_state, followed)
+        return summary(new_cal), new_cal, followed
 
     def download_calibration(self, cal_state: CalibrationState | None = None):
         """The session's calibration as .safetensors."""

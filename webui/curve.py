@@ -49,10 +49,10 @@ def mark_suggestions(ax, curve: dict) -> None:
         return
     a, d, p = (np.asarray(curve[k]) for k in ("alpha", "distance", "psnr"))
     best, low = curve["best_psnr"][0], curve["lowest_distance"][0]
-    ax.plot(np.interp(best, a, d), curve["best_psnr"][1], "^", color="#1f77b4", markersize=9,
-            label=f"best PSNR: α = {best:g}")
-    ax.plot(curve["lowest_distance"][1], np.interp(low, a, p), "s", color="#2ca02c", markersize=8,
-            label=f"lowest texture distance: α = {low:g}")
+    ax.plot(np.interp(best, a, d), curve["best_psnr"][1], "^", color="#1f77b4", markersize=8,
+            label=f"best PSNR: α = {best:g}", zorder=4)
+    ax.plot(curve["lowest_distance"][1], np.interp(low, a, p), "s", color="#2ca02c", markersize=7,
+            label=f"lowest texture distance: α = {low:g}", zorder=4)
 
 
 @dataclasses.dataclass(frozen=True)

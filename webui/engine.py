@@ -73,16 +73,18 @@ def check_encoder(name: str, *, custom_encoders: bool) -> None:
 
 @gpu
 def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, patch_size: int, mode: str, *,
-        restoration_lattice: int | str | None = None):
+        restoration_lattice: int | str | None = None, eps: float | None = None):
     """Encode every image, collect patch moments, fit the operator (eq. 2); a Calibration.
 
     ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4), None,
-    or "auto": found from the restored images (dot_core.restorer_grid).
+    or "auto": found from the restored images (dot_core.restorer_grid); ``eps``: the operator's
+    regularisation ε (None: the latent's own, ``Encoder.default_eps``).
 
     ``jobs``: ("restored" | "clean", image, None) or ("pair", restored, clean). Progress goes
     through tqdm (tracked by ``gr.Progress(track_tqdm=True)``, also under ZeroGPU).
     """
-    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice)
+    calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice,
+                            eps=eps)
     check_savable(calibrator.source.dim, mode=mode, method=calibrator.method)  # its file must load: refuse before encoding
     for role, a, b in tqdm(jobs, desc="encoding", unit="image"):
         if role == "pair":
@@ -132,19 +134,26 @@ def new_calibration(cal, fold_kernel: str, source: str, *, custom_encoders: bool
     return CalibrationState(pipeline=pipeline, file=str(file), source=source)
 
 
+def provenance(pipeline: DOTPipeline, alpha: float) -> dict:
+    """What a served PNG of x̂α depends on, as the CLI records it (the ``dot_core`` chunk)."""
+    return {**pipeline.provenance, "alpha": float(alpha), "space": "pixel"}
+
+
 def new_image(images: ArrayStore, pipeline: DOTPipeline, image: np.ndarray, stem: str) -> ImageState:
     """Transport ``image`` and keep x*, x̂0 in ``images`` and as PNGs in a new folder."""
     try:
         enhanced, reach = transport_with_reach(pipeline, image)
     except (ValueError, MemoryError) as exc:
         raise engine_error(exc) from None
-    folder = out_dir()  # this upload's files; its α images go to folder/blends
+    folder = out_dir()  # this upload's files; its α images go to folder/blends (previews) and folder/compact
     return ImageState(
         pipeline=pipeline,
         kept=images.keep(folder, original=enhanced.original, transported=enhanced.transported),
         stem=stem,
-        original_png=write_png(enhanced.original, f"{stem}_restored.png", folder=folder),
-        transported_png=write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder),
+        original_png=write_png(enhanced.original, f"{stem}.png", folder=folder,  # the upload, as a PNG
+                               provenance=provenance(pipeline, 1.0)),
+        transported_png=write_png(enhanced.transported, f"{stem}_alpha0.png", folder=folder,
+                                  provenance=provenance(pipeline, 0.0)),
         reach=reach,
     )
 
@@ -154,10 +163,16 @@ def follow(images: ArrayStore, img_state: ImageState | None, cal_state: Calibrat
     if img_state is None:
         return None
     new = new_image(images, cal_state.pipeline, img_state.enhanced().original, img_state.stem)
-    return dataclasses.replace(new, ground_truth=img_state.ground_truth)
+    if img_state.ground_truth is None:
+        return new
+    # kept again in the new folder: the old one is removed once the new state replaces it
+    return dataclasses.replace(new, ground_truth=images.keep(new.folder, clean=img_state.clean()))
 
 
 def blend_png(state: ImageState, alpha: float, *, level: int, keep: int, x: np.ndarray | None = None) -> str:
     """x̂α written as this upload's PNG (``x``: x̂α when the caller has it already)."""
+    if not state.folder.is_dir():  # a request still in flight for an upload that was replaced since
+        raise fail("This image was replaced by a newer upload or calibration; move α again.")
     x = state.blend(alpha) if x is None else x
-    return write_blend_png(x, state.folder, state.stem, alpha, level=level, keep=keep)
+    return write_blend_png(x, state.folder, state.stem, alpha, level=level, keep=keep,
+                           provenance=provenance(state.pipeline, alpha))

@@ -15,6 +15,7 @@ from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import fail
+from .files import free_replaced
 from .settings import DEFAULT_ALPHA, Settings
 from .state import CalibrationState, ImageState
 
@@ -27,8 +28,9 @@ class EnhanceHandlers:
     images: ArrayStore
 
     def enhance(self, image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
-                request: gr.Request = None):
-        """Transport a restored image once; returns the original, x̂0 and x̂α."""
+                img_state: ImageState | None = None, request: gr.Request = None):
+        """Transport a restored image once; returns the original, x̂0 and x̂α (and the new image state,
+        which replaces ``img_state``: its files go)."""
         if cal_state is None:
             raise fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration "
                        "file first; an image uploaded on the page is enhanced as soon as there is one.")
@@ -42,7 +44,23 @@ class EnhanceHandlers:
             gr.Warning(f"{Path(image).name} is {x.shape[1]}×{x.shape[0]}: its latent ({w}×{h}) is smaller than "
                        f"one {p}×{p} patch, so the result is mostly extrapolated from its border.")
         state = engine.new_image(self.images, pipeline, x, Path(image).stem)
+        free_replaced(img_state, state)
         return state.original_png, state.transported_png, self.blend_png(state, alpha, level=1), state
+
+    def enhance_upload(self, image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
+                       img_state: ImageState | None = None, request: gr.Request = None):
+        """The page's upload: as :meth:`enhance`, but an upload made before any calibration is kept
+        and said to be (information, not an error), and a refused file names what stays on show."""
+        if image and cal_state is None:
+            gr.Info(f"{Path(image).name} is kept: it is enhanced as soon as there is a calibration (calibrate, "
+                    "pick an example, or load a calibration file).")
+            return gr.skip(), gr.skip(), gr.skip(), img_state
+        try:
+            return self.enhance(image, alpha, cal_state, img_state)
+        except gr.Error as exc:
+            kept = (f"The image on show ({img_state.stem}) stays." if img_state is not None
+                    else "No image is on show.")
+            raise fail(f"{exc.message} {kept}") from None
 
     def blend(self, alpha: float, img_state: ImageState | None = None):
         """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
@@ -58,7 +76,7 @@ class EnhanceHandlers:
             return (img_state.original_png, img_state.transported_png, self.blend_png(img_state, alpha, level=1),
                     img_state)
         if image and cal_state is not None:
-            return self.enhance(image, alpha, cal_state)
+            return self.enhance(image, alpha, cal_state, img_state)
         return gr.skip(), gr.skip(), gr.skip(), img_state
 
     def blend_png(self, state: ImageState, alpha: float, *, level: int, x=None) -> str:

@@ -43,23 +43,30 @@ class ExampleHandlers:
             progress=gr.Progress()):
         """One click: the preset's calibration, then its example image and ground truth.
 
-        Returns the 16 values the page's example event updates (see ``layout``).
+        Returns the 18 values the page's example event updates (see ``layout``). The visitor's own
+        calibration files are cleared (the preset is what the picker shows and what Calibrate uses
+        next), and a calibration of theirs that the example replaces is said to be replaced.
         """
         items = self.items()
         if not 0 <= index < len(items):
             raise fail(f"No example number {index}.")
         preset, restored, clean, _ = items[index]
+        replaced = cal_state.source if cal_state is not None and cal_state.source != f"preset {preset}" else None
         ready = self.calibration.presets.get_preset(preset).encoders  # latent spaces with a shipped calibration
         encoder = encoder if encoder in ready or not ready else ready[0]
         summary, cal_state, _ = self.calibration.calibrate(None, None, encoder, 0, "unpaired", fold_kernel, preset,
                                                            color_fix, noise=noise, cal_state=cal_state,
                                                            img_state=None, progress=progress)
-        original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state)
+        original, transported, interpolated, img_state = self.enhance.enhance(restored, DEFAULT_ALPHA, cal_state,
+                                                                              img_state)
         text, fig, img_state = self.ground_truth.compare_ground_truth(clean, DEFAULT_ALPHA, img_state, progress)
         summary = summary_with_image(cal_state, img_state)  # with how far the transport got on the example
         cal = cal_state.pipeline.calibration
         download = gr.File(cal_state.file, visible=True)  # hidden until there is a calibration
-        return (summary, cal_state, download, cal.encoder, cal.patch_size, preset, restored, clean,
+        if replaced:
+            gr.Info(f"The example's preset ({preset}) replaces your calibration ({replaced}); your calibration "
+                    "files were cleared: add them again and press Calibrate to go back to it.")
+        return (summary, cal_state, download, cal.encoder, cal.patch_size, preset, None, None, restored, clean,
                 DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig, img_state)
 
     def select(self, gallery, encoder, fold_kernel, color_fix, noise, cal_state, img_state, evt: gr.SelectData,

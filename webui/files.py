@@ -11,6 +11,7 @@ import gradio as gr
 import numpy as np
 
 from dot_core.imageio import encode_png, to_uint8  # not exported at the top level of dot_core
+from dot_core.provenance import png_with_provenance
 
 
 def app_root() -> Path:
@@ -25,29 +26,40 @@ def out_dir() -> Path:
     return path
 
 
-def write_png(img: np.ndarray, name: str, *, level: int = 1, folder: Path | None = None) -> str:
+def png_bytes(img: np.ndarray, *, level: int, provenance: dict | None = None) -> bytes:
+    """``img`` as an 8-bit PNG, with the ``dot_core`` text chunk saying how it was made (as the CLI's)."""
+    png = encode_png(to_uint8(img), level=level)
+    return png if provenance is None else png_with_provenance(png, provenance)
+
+
+def write_png(img: np.ndarray, name: str, *, level: int = 1, folder: Path | None = None,
+              provenance: dict | None = None) -> str:
     """``img`` as an 8-bit PNG named ``name`` (in a fresh folder unless ``folder``); its path."""
     path = (folder or out_dir()) / name
     tmp = path.with_name(f".{uuid.uuid4().hex}.part")
-    tmp.write_bytes(encode_png(to_uint8(img), level=level))
+    tmp.write_bytes(png_bytes(img, level=level, provenance=provenance))
     os.replace(tmp, path)  # atomic: a request for this name never sees a half-written file
     return str(path)
 
 
-def write_blend_png(x: np.ndarray, folder: Path, stem: str, alpha: float, *, level: int, keep: int) -> str:
-    """x̂α as ``folder/blends/<stem>_alpha<α>.png``, keeping only the ``keep`` newest blends.
+def write_blend_png(x: np.ndarray, folder: Path, stem: str, alpha: float, *, level: int, keep: int,
+                    provenance: dict | None = None) -> str:
+    """x̂α as ``folder/<kind>/<stem>_alpha<α>.png``, keeping only the ``keep`` newest of each kind.
 
-    A name that exists already is this very x̂α (one upload, one calibration per folder): it is
+    Two kinds: ``blends`` for the live previews the slider asks for while it moves (``level`` 0:
+    stored, no compression, a few ms), ``compact`` for the image a release, an upload or a new
+    calibration shows and the visitor downloads (zlib ``level`` ≥ 1, a fraction of the size). A
+    name that exists already is this very x̂α (one upload, one calibration per folder): it is
     marked newest and served as it is, never rewritten, since a request may be reading it (a
     rewrite of another size breaks its declared Content-Length).
     """
-    blends = folder / "blends"
+    blends = folder / ("blends" if level == 0 else "compact")
     blends.mkdir(exist_ok=True)
     path = blends / f"{stem}_alpha{alpha:g}.png"
     try:
         os.utime(path)
     except FileNotFoundError:
-        write_png(x, path.name, level=level, folder=blends)
+        write_png(x, path.name, level=level, folder=blends, provenance=provenance)
     keep_newest(blends, keep)
     return str(path)
 
@@ -62,6 +74,13 @@ def keep_newest(folder: Path, keep: int) -> None:
             pass
     for _, f in sorted(files, reverse=True)[keep:]:
         f.unlink(missing_ok=True)
+
+
+def free_replaced(old, new) -> None:
+    """A session's state ``old`` replaced by ``new`` (a new upload, a recalibration): its files go now,
+    not at the session's end, so a session holds one upload's and one calibration's folder at a time."""
+    if old is not None and old is not new:
+        free_files(old)
 
 
 def free_files(state) -> None:

@@ -22,6 +22,8 @@ from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
 from .state import ImageState
 
 GT_HINT = "Upload the clean version of the image above to see PSNR, SSIM and the perception–distortion curve."
+TEXTURE_DISTANCE = ("*Texture distance*: how unlike the ground truth's the fine detail is, at four scales (sliced "
+                    "Wasserstein); lower looks more real.")
 
 
 def curve(state: ImageState, gt: np.ndarray, progress) -> dict:
@@ -42,18 +44,39 @@ def plot(curve: dict, alpha: float):
     ax.set_title("Perception–distortion over α ∈ [−1, 2]", fontsize=12)
     ax.tick_params(labelsize=10)
     ax.plot(d, p, "-o", color="#7c8796", markersize=4, label="α from −1 to 2")
-    for ai, di, pi in zip(a, d, p):
+    for i, ai in enumerate(a):
         if ai in (-1.0, 0.0, 1.0, 2.0):
-            ax.annotate(f"α={ai:g}", (di, pi), textcoords="offset points", xytext=(6, 4), fontsize=11)
-    # the marker sits on the drawn polyline at the current α (exact values are in the text)
-    mark_suggestions(ax, curve)  # best-PSNR and lowest-texture-distance α, drawn first, under it
-    ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", color="#e4572e", markersize=11,
-            label=f"current α = {alpha:g}")
+            ax.annotate(f"α={ai:g}", (d[i], p[i]), textcoords="offset points", xytext=label_offset(d, p, i),
+                        ha="center", va="center", fontsize=10)
+    # the current α: a ring on the drawn polyline (exact values are in the text), the suggestions
+    # (best PSNR, lowest texture distance) visible through it
+    ax.plot(np.interp(alpha, a, d), np.interp(alpha, a, p), "o", markerfacecolor="none", markeredgecolor="#e4572e",
+            markeredgewidth=2.5, markersize=13, label=f"current α = {alpha:g}", zorder=3)
+    mark_suggestions(ax, curve)
+    ax.margins(x=0.14, y=0.16)  # room for the labels inside the axes
     ax.set_xlabel("texture distance to ground truth\n(lower = more realistic)", fontsize=11)
     ax.set_ylabel("PSNR, dB (higher = less distortion)", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=10)
     return fig
+
+
+def label_offset(d: np.ndarray, p: np.ndarray, i: int, points: float = 16.0) -> tuple[float, float]:
+    """An offset (in points) for the label of curve point ``i``: away from its neighbours on the curve,
+    so that it sits on no other point (axes scaled to their data ranges, as matplotlib draws them)."""
+    scale = np.array([np.ptp(d) or 1.0, np.ptp(p) or 1.0])
+    here = np.array([d[i], p[i]]) / scale
+    away = np.zeros(2)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(d):
+            v = here - np.array([d[j], p[j]]) / scale
+            away += v / (np.linalg.norm(v) or 1.0)
+    if np.linalg.norm(away) < 1e-6:  # a straight run: beside it, perpendicular
+        j = i + 1 if i + 1 < len(d) else i - 1
+        t = np.array([d[j], p[j]]) / scale - here
+        away = np.array([-t[1], t[0]])
+    away /= np.linalg.norm(away) or 1.0
+    return float(points * away[0]), float(points * away[1])
 
 
 def metrics_text(state: ImageState, alpha: float, x: np.ndarray | None = None) -> str:
@@ -108,7 +131,7 @@ class GroundTruthHandlers:
     def after_image(self, gt_file, alpha: float, img_state: ImageState | None, progress=gr.Progress()):
         """After a new upload or calibration: before/after view, and the curve if a GT is there."""
         if img_state is None:
-            return None, "", None, img_state
+            return None, GT_HINT, None, img_state
         png = engine.blend_png(img_state, alpha, level=1, keep=self.settings.keep_blends)
         if not gt_file:
             return (img_state.original_png, png), GT_HINT, None, img_state

@@ -13,12 +13,13 @@ from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
 from .batch_eval import HINT as BATCH_EVAL_HINT, BatchEvalHandlers
-from .calibrate import CalibrationHandlers, calibration_controls, summary_with_image
+from .calibrate import CalibrationHandlers, calibration_controls, out_of_date, summary_with_image
+from .controls import IntegerSlider
 from .engine import paths
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers, preset_choices
 from .files import free_files
-from .ground_truth import GT_HINT, GroundTruthHandlers
+from .ground_truth import GT_HINT, TEXTURE_DISTANCE, GroundTruthHandlers
 from .mcp_tools import ToolHandlers, only_agent_tools
 from .queueing import HeavyJobs
 from .roundtrip import HINT as ROUNDTRIP_HINT
@@ -39,6 +40,8 @@ from .settings import (
     MODE_CHOICES,
     NOISE_CHOICES,
     NOISE_DEFAULT,
+    PATCH_SIZE_MAX,
+    PATCH_SIZE_MIN,
     RESTORATION_LATTICE_CHOICES,
     Settings,
 )
@@ -46,7 +49,7 @@ from .startup import Startup, default_patch_size
 from .suggest import suggested_alpha, suggestion_buttons
 
 STATIC = Path(__file__).parent / "static"
-ALPHA_LABEL = "α — 1 = original restoration · 0 = fully transported · beyond = extrapolation"
+ALPHA_LABEL = "α (1 = original restoration · 0 = fully transported)"  # beyond: ALPHA_INFO
 ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
 INTRO = """
 # Deep Optimal Transport: perceptual enhancement of restored images
@@ -122,6 +125,7 @@ class CalibrateUI:
     color_fix: gr.Radio
     restoration_lattice: gr.Radio
     noise: gr.Radio
+    eps: gr.Textbox
     download: gr.File
     upload: gr.File
 
@@ -170,14 +174,20 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                              label="…or a ready calibration (preset)",
                              elem_id="dot-preset")
         button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
-    summary = gr.Markdown("No calibration yet.", elem_id="dot-summary")
+    summary = gr.Markdown("No calibration yet.", label="calibration summary", elem_id="dot-summary")
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
                                   label="Latent space (encoder)",
                                   info="or a Hugging Face repo id / local folder holding a diffusers VAE")
-            patch_size = gr.Slider(1, 16, step=1, value=default_patch_size(startup.encoder),
-                                   label="Patch size p (latent pixels)", info="d = C·p² per patch")
+            patch_size = IntegerSlider(PATCH_SIZE_MIN, PATCH_SIZE_MAX, step=1,
+                                       value=default_patch_size(startup.encoder),
+                                       label="Patch size p (latent pixels)", info="d = C·p² per patch")
+            # a text box: blank means the latent's own (a blank number box would send 0)
+            eps = gr.Textbox("", label="Regularisation ε (blank: the latent's own)", max_lines=1,
+                             info="added to Σs's diagonal, relative to its mean eigenvalue, a number ≥ 0: larger is "
+                             "gentler, smaller transports more (detail's own: 0.3; presets have theirs)",
+                             elem_id="dot-eps")
         with gr.Row():
             mode = gr.Radio(list(MODE_CHOICES), value=MODE_AUTO, label="Mode",
                             info="auto: paired when every restored image has its clean original of the same size "
@@ -207,7 +217,7 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
         upload = gr.File(label="Reuse a calibration (.safetensors)", file_types=[".safetensors"],
                          height=140, elem_id="dot-cal-upload")
     return CalibrateUI(restored, restored_thumbs, clean, clean_thumbs, preset, button, summary, encoder,
-                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, noise, download, upload)
+                       patch_size, mode, fold_kernel, color_fix, restoration_lattice, noise, eps, download, upload)
 
 
 def _enhance_ui() -> EnhanceUI:
@@ -232,7 +242,8 @@ def _enhance_ui() -> EnhanceUI:
 
 def _ground_truth_ui() -> GroundTruthUI:
     gr.Markdown("## 3 · Ground truth")
-    text = gr.Markdown(GT_HINT, elem_id="dot-metrics")
+    gr.Markdown(TEXTURE_DISTANCE, elem_id="dot-texture-help")
+    text = gr.Markdown(GT_HINT, label="metrics", elem_id="dot-metrics")
     plot = gr.Plot(label="Perception–distortion over α ∈ [−1, 2]", show_label=False, format="png",
                    elem_id="dot-plot")
     return GroundTruthUI(text, plot)
@@ -243,13 +254,14 @@ def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heav
     show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR", container=False,
                        elem_id="dot-roundtrip-toggle")
     with gr.Column(visible=False) as shown:  # nothing but the checkbox until asked (a short phone page)
-        text = gr.Markdown(ROUNDTRIP_HINT, elem_id="dot-roundtrip-text")
+        text = gr.Markdown(ROUNDTRIP_HINT, label="round-trip PSNR", elem_id="dot-roundtrip-text")
         view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
                               elem_id="dot-roundtrip")
     show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
     heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
-    e.original.change(rt.follow, [show, img_state], [view, text], api_visibility="private", show_progress="hidden",
-                      concurrency_id="roundtrip", concurrency_limit=1)
+    # a new upload or calibration with the toggle on: a full encode/decode, admitted like every heavy job
+    heavy(e.original.change, rt.follow, [show, img_state], [view, text], api_visibility="private",
+          show_progress="hidden")
 
 
 def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
@@ -278,9 +290,10 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
             truths = gr.File(label="Ground truths (optional, same file names)", file_count="multiple",
                              file_types=IMAGE_TYPES, height=140, elem_id="dot-batch-truths")
         archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
-        report = gr.Markdown(elem_id="dot-batch-report")
+        report = gr.Markdown(label="batch report", elem_id="dot-batch-report")
         table, pd_plot, table_csv = _batch_eval_outputs()
-    done = heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch")
+    done = heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch",
+                 trigger_mode="once")  # a double click: one batch
     heavy(done.success, BatchEvalHandlers(batch.settings).evaluate_batch, [files, truths, alphas, cal_state],
           [table, pd_plot, table_csv], api_name="evaluate_batch")
 
@@ -305,8 +318,8 @@ def _agent_tools(tools: ToolHandlers, startup: Startup, heavy) -> None:
         encoder, mode, preset = gr.Textbox(startup.encoder), gr.Textbox(MODE_AUTO), gr.Textbox("")
         patch_size, alpha = gr.Number(default_patch_size(startup.encoder), precision=0), gr.Number(DEFAULT_ALPHA)
         image, calibration, transported = gr.File(elem_id="dot-agent-image"), gr.File(), gr.File()
-        summary, calibration_out = gr.Markdown(), gr.File()
-        result, transported_out = gr.Image(format="png"), gr.Image(format="png")
+        summary, calibration_out = gr.Markdown(label="summary"), gr.File(label="calibration")
+        result, transported_out = gr.Image(format="png", label="result"), gr.Image(format="png", label="transported")
         run = [gr.Button() for _ in range(3)]
     heavy(run[0].click, tools.dot_calibrate, [restored, clean, encoder, patch_size, mode, preset],
           [summary, calibration_out], api_name="dot_calibrate")
@@ -348,7 +361,10 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
                           show_progress="hidden")
         c.clean.change(_thumbnails, c.clean, c.clean_thumbs, api_visibility="private", show_progress="hidden")
         for files in (c.restored, c.clean):  # the visitor's own files: the preset picker says so
-            files.upload(lambda: "", None, c.preset, api_visibility="private", show_progress="hidden")
+            files.upload(lambda cal: ("", out_of_date(cal)), cal_state, [c.preset, c.summary],
+                         api_visibility="private", show_progress="hidden")
+            for changed in (files.delete, files.clear):  # the summary says it no longer describes them
+                changed(out_of_date, cal_state, c.summary, api_visibility="private", show_progress="hidden")
         # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
         c.encoder.input(_encoder_changed, c.encoder, c.patch_size, api_visibility="private", show_progress="hidden")
         # the kept upload, transported again; or an upload that was waiting for a calibration
@@ -362,7 +378,8 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         reached = dict(fn=summary_with_image, inputs=[cal_state, img_state], outputs=c.summary,
                        api_visibility="private", show_progress="hidden")
         after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
-                     outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private")
+                     outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private",
+                     show_progress_on=[e.before_after, g.plot])  # not over the metrics' text
         # then α as it is now (the visitor may have moved it while the curve was computed)
         settle = dict(fn=h.ground_truth.on_release, inputs=[e.alpha, img_state],
                       outputs=[e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
@@ -370,7 +387,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         heavy(
             c.button.click, h.calibration.calibrate,
             [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, c.color_fix,
-             c.restoration_lattice, c.noise, cal_state, img_state],
+             c.restoration_lattice, c.noise, c.eps, cal_state, img_state],
             [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
         ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
             **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
@@ -385,9 +402,15 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
 
         # ---- events: enhance, α, ground truth
         # a new upload drops the previous image's ground truth (it would be compared silently)
-        heavy(e.image.upload, h.enhance.enhance, [e.image, e.alpha, cal_state], [*e.panels, img_state],
-              api_name="enhance").success(lambda: None, None, e.gt_file, api_visibility="private").success(
+        uploaded = heavy(e.image.upload, h.enhance.enhance_upload, [e.image, e.alpha, cal_state, img_state],
+                         [*e.panels, img_state], api_visibility="private")
+        uploaded.failure(lambda: None, None, e.image, api_visibility="private", show_progress="hidden")  # not kept
+        uploaded.success(lambda: None, None, e.gt_file, api_visibility="private").success(
             **reached).success(**after).success(**settle)
+        # the API's /enhance: the same inputs, but no calibration is an error there (nothing is kept for later)
+        api_enhance = gr.Button(visible=False)
+        heavy(api_enhance.click, h.enhance.enhance, [e.image, e.alpha, cal_state, img_state], [*e.panels, img_state],
+              api_name="enhance")
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
                       api_visibility="private")
         e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",
@@ -400,14 +423,15 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         e.original.change(lambda x: gr.Slider(interactive=x is not None), e.original, e.alpha,
                           api_visibility="private", show_progress="hidden")
         heavy(e.gt_file.upload, h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
-              [g.text, g.plot, img_state], api_name="ground_truth")
+              [g.text, g.plot, img_state], api_name="ground_truth", show_progress_on=g.plot)  # the hint legible
         e.gt_file.clear(h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
                         [g.text, g.plot, img_state], api_visibility="private")
         if examples:
             heavy(
                 gallery.select, h.examples.select,
                 [gallery, c.encoder, c.fold_kernel, c.color_fix, c.noise, cal_state, img_state],
-                [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, e.image, e.gt_file, e.alpha,
+                [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, c.restored, c.clean, e.image,
+                 e.gt_file, e.alpha,
                  *e.panels, e.before_after, g.text, g.plot, img_state],
                 api_visibility="private", trigger_mode="once",
             )

@@ -13,6 +13,7 @@ import functools
 import gradio as gr
 
 from serving.admission import Admission
+from serving.heap import release_freed
 
 
 def client_address(request: gr.Request, trust_forwarded: bool) -> str:
@@ -79,12 +80,15 @@ class HeavyJobs:
         return validate
 
     def admitted(self, handler):
-        """``handler`` counted as its visitor's heavy job while it runs."""
+        """``handler`` counted as its visitor's heavy job while it runs; freed memory returned after it."""
 
         @functools.wraps(handler)
         def run(*args, **kwargs):
             request = request_in(args, kwargs)
-            with self.admission.running(getattr(request, "request", None)):
-                return handler(*args, **kwargs)
+            try:
+                with self.admission.running(getattr(request, "request", None)):
+                    return handler(*args, **kwargs)
+            finally:
+                release_freed()  # what the job freed goes back to the system, not kept by malloc
 
         return run

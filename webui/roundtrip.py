@@ -56,11 +56,12 @@ class RoundTripHandlers:
             y = roundtrip(img_state.pipeline, x)
         except (ValueError, MemoryError) as exc:
             raise engine_error(exc) from None
-        png = write_png(y, f"{img_state.stem}_roundtrip.png", folder=img_state.folder)
+        made = {**img_state.pipeline.provenance, "image": "round trip D(E(x*)), nothing transported"}
+        png = write_png(y, f"{img_state.stem}_roundtrip.png", folder=img_state.folder, provenance=made)
         encoder = img_state.pipeline.calibration.encoder
         return (img_state.original_png, png), describe(psnr(y, x), encoder)
 
-    def follow(self, show: bool, img_state: ImageState | None):
+    def follow(self, show: bool, img_state: ImageState | None, request: gr.Request = None):
         """A new upload or calibration: its round trip if the toggle is on (nothing to show without an image)."""
         if not show or img_state is None:
             return None, HINT

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from serving.admission import Admission
+from serving.heap import limit_heap_growth
 from serving.image_store import ArrayStore
 
 from .queueing import still_queued
@@ -21,7 +22,10 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> "Services":
-        """The production services: a store of ``settings.image_memory`` bytes, admission by its limits."""
+        """The production services: a store of ``settings.image_memory`` bytes, admission by its limits.
+
+        Also sets the process's allocator to give large freed blocks back (``serving.heap``)."""
+        limit_heap_growth()
         return cls(
             settings=settings,
             images=ArrayStore(settings.image_memory),

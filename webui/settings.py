@@ -12,6 +12,7 @@ from dot_core.pipeline import ALPHA_MAX, ALPHA_MIN  # noqa: F401  one α range f
 
 ALPHA_STEP = 0.05  # eq. (4): 1 = restoration, 0 = transported
 DEFAULT_ALPHA = 0.5
+PATCH_SIZE_MIN, PATCH_SIZE_MAX = 1, 16  # the page's patch sizes p (latent pixels; d = C·p²)
 # P-D curve points: those in [0, 1] are cheap (dot_core.texture), each outside costs a pyramid
 CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 PAPER_ENCODER = "sd-vae-ft-mse"
