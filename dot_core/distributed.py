@@ -22,9 +22,10 @@ from typing import TypeVar
 import torch
 
 from .calibration import Calibrator
+from .content import ContentStats
 from .moments import PatchMoments
 
-__all__ = ["ProcessGroup", "all_reduce_calibrator", "all_reduce_moments", "init_from_env"]
+__all__ = ["ProcessGroup", "all_reduce_calibrator", "all_reduce_content", "all_reduce_moments", "init_from_env"]
 
 T = TypeVar("T")
 TIMEOUT = timedelta(minutes=30)  # a straggler encoding big images must not be taken for dead
@@ -118,10 +119,21 @@ def all_reduce_moments(moments: PatchMoments, group: ProcessGroup) -> PatchMomen
     return PatchMoments(dim=d, n=int(round(buf[0].item())), s1=buf[1 : 1 + d].clone(), s2=buf[1 + d :].reshape(d, d).clone())
 
 
+def all_reduce_content(stats: ContentStats, group: ProcessGroup) -> ContentStats:
+    """A new :class:`ContentStats` holding the per-bin sums (counts, Σ v, Σ ‖v‖²) over every process."""
+    if not group.distributed:
+        return stats
+    parts = (stats.counts, stats.s1.reshape(-1), stats.sq)
+    buf = torch.cat([p.cpu() for p in parts]).to(group.comm_device)
+    torch.distributed.all_reduce(buf)
+    counts, s1, sq = torch.split(buf.cpu(), [p.numel() for p in parts])
+    return ContentStats(stats.dim, counts.clone(), s1.reshape(stats.s1.shape).clone(), sq.clone())
+
+
 def all_reduce_calibrator(cal: Calibrator, group: ProcessGroup) -> Calibrator:
     """Make ``cal`` (which saw this process's shard) hold what all processes saw; returns it.
 
-    Moments are all-reduced; image sizes, skipped counts, paired errors and phase variations (used by
+    Moments and content statistics are all-reduced; image sizes, skipped counts, paired errors and phase variations (used by
     :meth:`Calibrator.warnings` and :meth:`Calibrator.fit`) are gathered, so every process then
     fits the same calibration as one process given all the images.
     """
@@ -129,6 +141,7 @@ def all_reduce_calibrator(cal: Calibrator, group: ProcessGroup) -> Calibrator:
         return cal
     cal.source = all_reduce_moments(cal.source, group)
     cal.target = all_reduce_moments(cal.target, group)
+    cal.content = {role: all_reduce_content(stats, group) for role, stats in cal.content.items()}  # the content match
     shards = group.gather({"sizes": cal.sizes, "skipped": cal.skipped, "pair_sq_err": cal._pair_sq_err,
                            "phases": cal._phases})  # the restorer's grid is found from every image
     cal.sizes = {role: [tuple(s) for sh in shards for s in sh["sizes"][role]] for role in cal.sizes}

@@ -411,11 +411,13 @@ def test_served_and_zipped_pngs_say_how_they_were_made_and_a_release_writes_a_co
 def test_the_round_trip_that_follows_a_new_upload_is_admitted_as_a_heavy_job():
     """The toggle's round trip after a new upload or calibration runs a full encode/decode: it
     goes through the heavy-job admission and slot like the toggle itself."""
+    import inspect
+
     import app as dot_app
     from webui.roundtrip import RoundTripHandlers
 
-    round_trips = [d for d in dot_app.demo.fns.values()
-                   if getattr(getattr(d.fn, "__wrapped__", d.fn), "__func__", None)
+    round_trips = [d for d in dot_app.demo.fns.values()  # unwrapped: the admission and the MCP marking wrap them
+                   if getattr(inspect.unwrap(d.fn), "__func__", None)
                    in (RoundTripHandlers.follow, RoundTripHandlers.show_roundtrip)]
     assert len(round_trips) == 2
     for d in round_trips:

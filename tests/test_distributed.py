@@ -78,7 +78,12 @@ def test_accelerate_launch_two_cpu_processes_equal_one_process(photo_dirs, tmp_p
 
     cal = str(tmp_path / "one.safetensors")
     enhance = ["enhance", "--calibration", cal, "--alpha", "0,0.5", "--device", "cpu", str(d / "inputs")]
-    assert main([*enhance, "--out", str(tmp_path / "out1")]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each launched process runs (accelerate sets OMP_NUM_THREADS=1): float32
+    try:                      # sums split between threads round their last bit otherwise (1 level in 8 bits)
+        assert main([*enhance, "--out", str(tmp_path / "out1")]) == 0
+    finally:
+        torch.set_num_threads(threads)
     launched = accelerate_launch(tmp_path, *enhance, "--out", str(tmp_path / "out2"))
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert "wrote 10 image(s) for 5 of 5 input(s)" in launched.stdout

@@ -190,17 +190,20 @@ def test_hostile_image_upload_gets_readable_error_and_session_survives(case, hos
     assert_session_intact(hostile_visitor)
 
 
-def test_hostile_calibration_images_get_readable_errors(hostile_visitor, app_images, tmp_path):
-    client = hostile_visitor[0]
+def test_hostile_calibration_images_get_readable_errors(app_url, app_images, tmp_path):
+    # a session of its own: its first call makes a new calibration (unpaired: the bomb has no original),
+    # which must not change the shared hostile visitor's
+    client = Client(app_url, verbose=False)
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_declaring(60_000, 60_000))
     # skipped and named, the good files used (as the CLI does)
     summary = client.predict([*files(app_images["restored"]), handle_file(str(bomb))], files(app_images["clean"]),
                              "pixel", 3, api_name="/calibrate")
     assert re.search(r"bomb\.png: declares 60000×60000", summary) and "3 restored + 3 clean" in summary
+    original, transported, _ = client.predict(handle_file(app_images["image"]), api_name="/enhance")
     with pytest.raises(AppError, match=r"bomb\.png: declares 60000×60000"):  # nothing usable left
         client.predict([handle_file(str(bomb))], files(app_images["clean"]), "pixel", 3, api_name="/calibrate")
-    assert_session_intact(hostile_visitor)
+    assert_session_intact((client, pixels(original), pixels(transported)))
 
 
 def test_calibration_limits_refuse_with_the_numbers(app_images):

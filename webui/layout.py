@@ -300,7 +300,7 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
 
 def _batch_eval_outputs():
     """With ground truths: the set's perception–distortion table, its plot and its CSV (webui.batch_eval)."""
-    table = gr.Markdown(BATCH_EVAL_HINT, elem_id="dot-batch-table")
+    table = gr.Markdown(BATCH_EVAL_HINT, label="set perception–distortion table", elem_id="dot-batch-table")
     with gr.Row(equal_height=False):
         pd_plot = gr.Image(label="Perception–distortion of the set", type="filepath", interactive=False,
                            elem_id="dot-batch-plot")
