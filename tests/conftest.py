@@ -172,3 +172,18 @@ def app_images(tmp_path_factory) -> dict:
         "ground_truth": save(test, "astronaut_clean.png"),
         "other_image": save(bicubic_x4(photo("coffee", 128)[::-1]), "coffee_flipped_restored.png"),
     }
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian Chromium for a test module (test_browser_page, test_browser_states)."""
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -25,6 +25,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 
 
+def screenshot_dir(tmp_path_factory, name: str) -> Path:
+    """docs/screenshots with DOT_UPDATE_SCREENSHOTS=1, else a temporary folder called ``name``."""
+    if os.environ.get("DOT_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SHOTS
+    return tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture
 def shots(tmp_path) -> Path:
     """Where screenshots go: docs/screenshots/ only when DOT_UPDATE_SCREENSHOTS=1, else a temp folder."""

@@ -8,36 +8,21 @@ calibration, and drop bad files on the enhance box. Screenshots go to a temporar
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, DOCS_SHOTS, _calibrate_on_uploads, _slider_value, _wait_server_image
+from test_browser import CHROMIUM, screenshot_dir, _calibrate_on_uploads, _slider_value, _wait_server_image
 from test_browser_states import _messages
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture(scope="module")
 def shot_dir(tmp_path_factory) -> Path:
-    if os.environ.get("DOT_UPDATE_SCREENSHOTS") == "1":
-        return DOCS_SHOTS
-    return tmp_path_factory.mktemp("page_screenshots")
+    return screenshot_dir(tmp_path_factory, "page_screenshots")
 
 
 def _open(browser, url: str, width: int = 1280, height: int = 900):

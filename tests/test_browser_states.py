@@ -9,14 +9,13 @@ to a temporary folder (``docs/screenshots`` only with ``DOT_UPDATE_SCREENSHOTS=1
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, DOCS_SHOTS, _drag_to, _slider_value, _wait_server_image
+from test_browser import CHROMIUM, screenshot_dir, _drag_to, _slider_value, _wait_server_image
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 
@@ -24,23 +23,8 @@ ALPHA_RE = r"/_alpha([-+0-9.e]+)[.]png$/"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture(scope="module")
 def shot_dir(tmp_path_factory) -> Path:
-    if os.environ.get("DOT_UPDATE_SCREENSHOTS") == "1":
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        return DOCS_SHOTS
-    return tmp_path_factory.mktemp("state_screenshots")
+    return screenshot_dir(tmp_path_factory, "state_screenshots")
 
 
 @pytest.fixture(scope="module")

@@ -405,14 +405,15 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         uploaded = heavy(e.image.upload, h.enhance.enhance_upload, [e.image, e.alpha, cal_state, img_state],
                          [*e.panels, img_state], api_visibility="private")
         uploaded.failure(lambda: None, None, e.image, api_visibility="private", show_progress="hidden")  # not kept
-        uploaded.success(lambda: None, None, e.gt_file, api_visibility="private").success(
-            **reached).success(**after).success(**settle)
+        curve = uploaded.success(lambda: None, None, e.gt_file, api_visibility="private").success(
+            **reached).success(**after)  # after_image hands img_state back: a × meanwhile must cancel it
+        curve.success(**settle)
         # the API's /enhance: the same inputs, but no calibration is an error there (nothing is kept for later)
         api_enhance = gr.Button(visible=False)
         heavy(api_enhance.click, h.enhance.enhance, [e.image, e.alpha, cal_state, img_state], [*e.panels, img_state],
               api_name="enhance")
         e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
-                      api_visibility="private")
+                      api_visibility="private", cancels=[uploaded, curve])  # nothing of the upload comes back
         e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",
                       show_progress="hidden", trigger_mode="always_last", concurrency_limit=4,
                       concurrency_id="blend", js=read_static("blend.js"))
