@@ -28,7 +28,7 @@ from .pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from .patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import ALPHA_MAX, ALPHA_MIN, DOTPipeline, TransportConfig, check_alpha
 from .provenance import write_png_provenance
-from .reach import transport_reach
+from .reach import enhanced_reach
 
 __all__ = ["main", "build_parser", "parse_alphas"]
 
@@ -335,13 +335,9 @@ def _write_outputs(pipe: DOTPipeline, result, alphas: list[float], out_dir: Path
 
 def _note_reach(path: Path, result, calibration) -> None:
     """One line on stdout: how far the transport got on this image (W2 to the target, detail energy)."""
-    C = calibration.channels
-    try:
-        reach = transport_reach(result.latent[:, :C], result.latent_transported[:, :C], calibration.fitted_target,
-                                calibration.patch_size)
-    except ValueError:  # a latent smaller than two patches: nothing to measure, the image is still written
-        return
-    tqdm.write(f"{path.name}: {reach.describe('after the fold')}", file=sys.stdout)  # an open bar stays intact
+    reach = enhanced_reach(result, calibration)
+    if reach is not None:  # None: a latent smaller than two patches, the image is still written
+        tqdm.write(f"{path.name}: {reach.describe('after the fold')}", file=sys.stdout)  # an open bar stays intact
 
 
 def run_enhance(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from .gaussian_ot import GaussianOperator, gelbrich_w2
 from .moments import PatchMoments
 from .patches import count_valid_patches, iter_valid_patches
 
-__all__ = ["MAX_REACH_PATCHES", "GaussianTarget", "TransportReach", "calibration_reach", "transport_reach", "sampled_patch_moments"]
+__all__ = ["MAX_REACH_PATCHES", "GaussianTarget", "TransportReach", "calibration_reach", "enhanced_reach", "transport_reach", "sampled_patch_moments"]
 
 MAX_REACH_PATCHES = 250_000  # patches read per latent: past this, every k-th (the moments' error ~ 1/√n)
 
@@ -106,3 +106,15 @@ def transport_reach(z: torch.Tensor, z_transported: torch.Tensor, target: PatchM
     before = sampled_patch_moments(z.to(torch.float64), patch_size)
     after = sampled_patch_moments(z_transported.to(torch.float64), patch_size)
     return _reach(before.mean, before.covariance, after.mean, after.covariance, target)
+
+
+def enhanced_reach(enhanced, calibration) -> TransportReach | None:
+    """Reach on one image the pipeline enhanced (``enhanced.latent``, ``.latent_transported``), after
+    the fold, to the target ``calibration``'s operator aims at; None when the latent holds fewer than
+    two patches (nothing to measure; the image itself is still fine)."""
+    C = calibration.channels
+    try:
+        return transport_reach(enhanced.latent[:, :C], enhanced.latent_transported[:, :C], calibration.fitted_target,
+                               calibration.patch_size)
+    except ValueError:
+        return None

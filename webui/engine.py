@@ -26,7 +26,7 @@ from dot_core import (
     save_calibration,
 )
 from dot_core.calibration_file import check_savable
-from dot_core.reach import transport_reach
+from dot_core.reach import enhanced_reach
 from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
@@ -107,12 +107,8 @@ def transport(pipeline: DOTPipeline, image: np.ndarray):
 def transport_with_reach(pipeline: DOTPipeline, image: np.ndarray):
     """:func:`transport`, and how far it got on this image after the fold (a summary line, or "")."""
     enhanced = pipeline.enhance(image)
-    cal, C = pipeline.calibration, pipeline.encoder.ot_channels
-    try:
-        reach = transport_reach(enhanced.latent[:, :C], enhanced.latent_transported[:, :C], cal.fitted_target,
-                                cal.patch_size).describe("this image, after the fold")
-    except ValueError:  # a latent smaller than two patches: nothing to measure
-        reach = ""
+    reach = enhanced_reach(enhanced, pipeline.calibration)  # None: a latent smaller than two patches
+    reach = "" if reach is None else reach.describe("this image, after the fold")
     return dataclasses.replace(enhanced, latent=None, latent_transported=None), reach
 
 
