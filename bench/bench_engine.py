@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from engine_report import describe, report
 from scale_common import (
     HELD_OUT_PHOTO,
@@ -104,7 +103,7 @@ def _small_calibration(enc, patch: int):
 def _bare_vae(enc, img: np.ndarray, *, tiled: bool = True):
     """The diffusers VAE alone on the image tensor, with the tiling the encoder would choose
     (``tiled=False``: untiled whatever the size)."""
-    from dot_core.imageio import image_to_tensor
+    from dot_core.io.images import image_to_tensor
 
     H, W = img.shape[:2]
     x = image_to_tensor(img).to(enc.device, enc.dtype)

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from scale_common import (
     HELD_OUT_PHOTO,
     SD_VAE_NAME,

@@ -12,7 +12,6 @@ import math
 import sys
 
 import torch
-
 from scale_common import SD_VAE_NAME, command_flags, machine_line, median
 
 __all__ = ["TARGET_RATIO", "TARGET_STATS_SHARE", "describe", "report"]

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos, tuning_photos  # noqa: E402
-from dot_core.imageio import load_image, save_image  # noqa: E402
+from dot_core.io.images import load_image, save_image  # noqa: E402
 from dot_core.preset_recipes import make_restoration  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

@@ -8,7 +8,7 @@ FSRCNN ×4 (MSE-trained; ``dot_core.fsrcnn``) restores the cubic-degraded REPORT
 Calibrations, 8 + 8, each latent's defaults:
 
 * ``unpaired``: the 8 restorations against the 8 *other* clean scenes, the default (content matched,
-  ``dot_core.content``);
+  ``dot_core.calibration.content``);
 * ``unpaired, plain``: the same without the content match (``match_content=False``), the method before it;
 * ``paired``: the 8 restorations against their own originals.
 
@@ -38,11 +38,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from crops import crop_strip  # noqa: E402
+
 from dot_core import Calibrator, DOTPipeline, LatentCache, TransportConfig, load_encoder  # noqa: E402
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos  # noqa: E402
-from dot_core.imageio import load_image  # noqa: E402
-from dot_core.metrics import lattice_energy, psnr, radial_power_spectrum  # noqa: E402
-from dot_core.texture import texture_distances_along  # noqa: E402
+from dot_core.io.images import load_image  # noqa: E402
+from dot_core.quality.metrics import lattice_energy, psnr, radial_power_spectrum  # noqa: E402
+from dot_core.quality.pd_curve import texture_distances_along  # noqa: E402
 
 ALPHAS = (1.0, 0.5, 0.0, -0.5)
 CROP_ALPHAS = (1.0, 0.5, 0.0, -1.0)

@@ -48,7 +48,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dot_core.imageio import load_image, to_uint8  # noqa: E402
+from dot_core.io.images import load_image, to_uint8  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "retina", "camera", "immunohistochemistry",
           "hubble_deep_field")  # bundled in scikit-image's wheel: nothing is downloaded
@@ -297,7 +297,7 @@ def main() -> int:
         parser.error("keep --sessions in [1, 64], --updates in [2, 1000], --size in [16, 2048], --hog in [0, 200]")
     import importlib.util
 
-    encoders = ["detail", "pixel"] if importlib.util.find_spec("dot_core.detail") else ["pixel"]
+    encoders = ["detail", "pixel"] if importlib.util.find_spec("dot_core.latents.detail") else ["pixel"]
     with tempfile.TemporaryDirectory(prefix="dot_load_") as tmp:
         tmp = Path(tmp)
         visitors = make_visitors(args.sessions, args.size, tmp, encoders)

@@ -9,7 +9,7 @@ recipe, transported with the preset's calibration (x̂0), and interpolated over 
 Adrai et al. 2023: x̂α = α·x* + (1 − α)·x̂0, in pixel space, clipped to [0, 1]). Against the
 ground truth we measure PSNR, SSIM, the texture distance (sliced Wasserstein between Laplacian
 pyramid neighbourhoods) and the spectrum distance (log radial power spectra), all from
-``dot_core.metrics``, plus the periodic-artifact measure: the share of high-pass luma energy on
+``dot_core.quality.metrics``, plus the periodic-artifact measure: the share of high-pass luma energy on
 the p-pixel lattice frequencies over the ground truth's (p = 4 for ×4 super-resolution, 8 for
 JPEG; ``lattice_ratio``). Every reporting photograph is used, whole; none is picked or left out.
 
@@ -41,14 +41,15 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import quality_taef2  # noqa: E402
 import torch  # noqa: E402
+from crops import crop_strip  # noqa: E402
+from quality_photos import LATTICE_PERIOD, REPORTING, TUNING, load_photo, target_check  # noqa: E402
+from quality_photos import measure as measure_photo
 
 from dot_core import DOTPipeline, encoder_for  # noqa: E402
-from crops import crop_strip  # noqa: E402
-from dot_core.metrics import spectrum_distance  # noqa: E402
 from dot_core.presets import SHIPPED_ENCODERS, list_presets, load_preset, make_restoration  # noqa: E402
-import quality_taef2  # noqa: E402
-from quality_photos import LATTICE_PERIOD, REPORTING, TUNING, load_photo, measure as measure_photo, target_check  # noqa: E402
+from dot_core.quality.metrics import spectrum_distance  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 METRICS = ("psnr", "ssim", "texture", "spectrum", "lattice")
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "Neither set is in any calibration. Each photograph is degraded and restored by the preset's recipe "
         "(`dot_core.presets.make_restoration`), then transported with the preset's shipped calibration (unpaired: "
         "8 restored + 8 clean halves of eight other bundled photographs; see `presets/<name>/recipe.json`). "
-        "x̂α = α·x* + (1 − α)·x̂0 in pixel space, clipped to [0, 1]. Metrics from `dot_core.metrics` against the "
+        "x̂α = α·x* + (1 − α)·x̂0 in pixel space, clipped to [0, 1]. Metrics from `dot_core.quality.metrics` against the "
         "ground truth: PSNR and SSIM (higher is better), texture distance (sliced Wasserstein between 7×7 "
         "Laplacian-pyramid neighbourhoods, 4 levels), spectrum distance (mean |Δ log10 power| of the radial power "
         "spectra) and the **lattice ratio**: the share of high-pass luma energy on the p-pixel lattice frequencies "

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from crops import crop_strip
+
 from dot_core import Calibrator, DOTPipeline, TransportConfig, load_encoder
 from dot_core.preset_recipes import bundled_photo, calibration_split, crop, make_restoration
 

@@ -1,4 +1,4 @@
-"""Does the restorer's grid get found, and only where there is one? (``dot_core.restorer_grid``)
+"""Does the restorer's grid get found, and only where there is one? (``dot_core.calibration.restorer_grid``)
 
 For each photograph and each restorer — bicubic ×2/×3/×4 (Pillow), FSRCNN ×2/×3/×4 (OpenCV's
 cubic degradation, ``dot_core.fsrcnn``), non-local means σ = 25/50 and JPEG q10 (the presets'
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dot_core.calibration.restorer_grid import PERIODS, find_restoration_lattice, phase_variation
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos, tuning_photos
-from dot_core.imageio import load_image
+from dot_core.io.images import load_image
 from dot_core.preset_recipes import make_restoration, to_pil
-from dot_core.restorer_grid import PERIODS, find_restoration_lattice, phase_variation
 
 SKIMAGE = ("rocket", "motorcycle_left", "immunohistochemistry", "hubble_deep_field", "coins", "grass",
            "astronaut", "coffee", "chelsea", "camera")

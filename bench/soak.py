@@ -33,7 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from load_test import (  # noqa: E402  (the load test's server, photos and sampler)
-    CALL_TIMEOUT_S, MemorySampler, _bicubic_x4, _crop, _free_port, _photo, start_server, wait_ready,
+    CALL_TIMEOUT_S,
+    MemorySampler,
+    _bicubic_x4,
+    _crop,
+    _free_port,
+    _photo,
+    start_server,
+    wait_ready,
 )
 
 

@@ -4,7 +4,7 @@ For each setting (split σ, patch size p, ε, fold kernel) it calibrates ``detai
 ×4 preset's 8 + 8 unpaired calibration halves (``dot_core.presets``), restores every TUNING
 photograph (``bench/quality_photos.py``: never reported), transports it, and measures at
 α ∈ {1, 0.5, 0, −0.5, −1} (x̂α = α·x* + (1 − α)·x̂0): PSNR, texture distance and the ×4 lattice
-ratio (``dot_core.metrics.lattice_ratio``) against the ground truth. A setting passes when the
+ratio (``dot_core.quality.metrics.lattice_ratio``) against the ground truth. A setting passes when the
 lattice targets of issue 11 hold on every tuning photograph (≤ 2× the ground truth's at α = 0,
 ≤ 3× at α = −1) and, on every photograph but clock (``LATTICE_ONLY``: motion-blurred, its
 restoration is already close to its ground truth, but it has the flat wall where a grid shows),
@@ -16,7 +16,7 @@ The ``noise`` grid is the second stage, at the chosen σ, p, ε and fold, and wi
 photograph with large flat regions, which brick and gravel lack) among the tuning photographs:
 how eq. 5's noise is spread
 (``stationary``, the paper's, or ``local``, scaled by each patch's energy:
-``dot_core.patches.transport_latent``) and how wide a band around the restorer's ×4 lattice
+``dot_core.ot.patches.transport_latent``) and how wide a band around the restorer's ×4 lattice
 frequencies keeps x*'s content (``dot_core.colorfix.remove_lattice``; "none": no band).
 
 Run: ``python bench/tune_detail.py [--grid quick|full|noise] [--out bench/results/tune_detail.md]``
@@ -38,13 +38,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from quality_photos import LATTICE_ONLY, TUNING, TUNING_FLAT, load_photo, measure, target_check  # noqa: E402
 
-from dot_core.calibration import Calibrator  # noqa: E402
+from dot_core.calibration.fit import Calibrator  # noqa: E402
 from dot_core.colorfix import remove_lattice  # noqa: E402
-from dot_core.detail import DetailEncoder  # noqa: E402
+from dot_core.latents.detail import DetailEncoder  # noqa: E402
 from dot_core.pipeline import DOTPipeline, TransportConfig  # noqa: E402
 from dot_core.presets import _calibration_images, make_restoration  # noqa: E402
-from quality_photos import LATTICE_ONLY, TUNING, TUNING_FLAT, load_photo, measure, target_check  # noqa: E402
 
 ALPHAS = (1.0, 0.5, 0.0, -0.5, -1.0)
 NO_BAND = None

@@ -8,7 +8,7 @@ as shipped) on a preset's 8 + 8 unpaired calibration halves once, fits the opera
 (Σs + εI in every factor of eq. 2, ε relative to the mean eigenvalue of Σs), transports a 256²
 crop of every TUNING photograph (``bench/quality_photos.py``: brick, gravel, clock; never
 reported) and measures at α ∈ {1, 0.5, 0, −0.5, −1}: the texture distance over the restoration's,
-the PSNR change and the lattice ratio (``dot_core.metrics.lattice_ratio``; period 4, 8 for JPEG).
+the PSNR change and the lattice ratio (``dot_core.quality.metrics.lattice_ratio``; period 4, 8 for JPEG).
 
 Baseline: the calibrations shipped before issue 11 (``--before REV``, default 832e4dd: σ = 1.25,
 ε = 0.05 on the outer factor only), run by that revision's own code in a subprocess on the same
@@ -42,12 +42,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from quality_photos import LATTICE_ONLY, LATTICE_PERIOD, TUNING, load_photo, measure  # noqa: E402
 
-from dot_core.calibration import Calibrator  # noqa: E402
-from dot_core.detail import DetailEncoder  # noqa: E402
+from dot_core.calibration.fit import Calibrator  # noqa: E402
+from dot_core.latents.detail import DetailEncoder  # noqa: E402
 from dot_core.pipeline import DOTPipeline  # noqa: E402
 from dot_core.presets import _calibration_images, get_recipe, make_restoration  # noqa: E402
-from quality_photos import LATTICE_ONLY, LATTICE_PERIOD, TUNING, load_photo, measure  # noqa: E402
 
 ALPHAS = (1.0, 0.5, 0.0, -0.5, -1.0)
 SIDE = 256

@@ -14,15 +14,18 @@ Algorithm for Photo-realistic Image Restoration" (NeurIPS 2023), usable without 
 """
 
 from ._version import __version__
-
-from .calibration import MODES, Calibration, Calibrator, latent_patch_moments
-from .calibration_file import load_calibration, save_calibration
+from .calibration.files import load_calibration, save_calibration
+from .calibration.fit import MODES, Calibration, Calibrator, latent_patch_moments
 from .colorfix import COLOR_FIXES, apply_color_fix
-from .diffusers_vae import DiffusersVAEEncoder
-from .eval_report import summarize, write_report
-from .evaluate import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, evaluate_image, pair_by_stem
-from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device
-from .gaussian_ot import (
+from .evaluation.dataset import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, evaluate_image, pair_by_stem
+from .evaluation.report import summarize, write_report
+from .io.images import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
+from .latents.base import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device
+from .latents.cache import LatentCache
+from .latents.diffusers_vae import DiffusersVAEEncoder
+from .latents.registry import KNOWN_VAES, WEIGHT_FREE, encoder_for, load_encoder
+from .latents.taesd import TAESDEncoder
+from .ot.gaussian import (
     GaussianOperator,
     degenerate_transport_operator,
     empirical_moments,
@@ -32,12 +35,8 @@ from .gaussian_ot import (
     sqrtm_psd,
     transport_operator,
 )
-from .imageio import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
-from .latent_cache import LatentCache
-from .latents import KNOWN_VAES, WEIGHT_FREE, encoder_for, load_encoder
-from .metrics import psnr, spectrum_distance, ssim, texture_distance
-from .moments import PatchMoments
-from .perceptual import Perceptual, load_perceptual
-from .patches import fold_kernel, iter_valid_patches, transport_latent
+from .ot.moments import PatchMoments
+from .ot.patches import fold_kernel, iter_valid_patches, transport_latent
 from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate
-from .taesd import TAESDEncoder
+from .quality.metrics import psnr, spectrum_distance, ssim, texture_distance
+from .quality.perceptual import Perceptual, load_perceptual

@@ -15,20 +15,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .calibration import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
-from .gaussian_ot import check_eps
-from .hub import hub_offline
-from .calibration_file import check_savable, load_calibration, read_provenance, save_calibration
-from .distributed import ProcessGroup, all_reduce_calibrator, init_from_env
-from .encoders import EncoderUnavailableError
-from .imageio import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
-from .latents import encoder_for, load_encoder
-from .outputs import inputs_overwritten, output_names
-from .pairing import ModeChoice, choose_mode, pairs_for_paired_mode
-from .patches import FOLD_KERNELS, NOISE_MODELS
+from .calibration.distributed import ProcessGroup, all_reduce_calibrator, init_from_env
+from .calibration.files import check_savable, load_calibration, read_provenance, save_calibration
+from .calibration.fit import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
+from .calibration.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
+from .calibration.reach import enhanced_reach
+from .io.images import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
+from .io.outputs import inputs_overwritten, output_names
+from .io.png import write_png_provenance
+from .latents.base import EncoderUnavailableError
+from .latents.hub import hub_offline
+from .latents.registry import encoder_for, load_encoder
+from .ot.gaussian import check_eps
+from .ot.patches import FOLD_KERNELS, NOISE_MODELS
 from .pipeline import ALPHA_MAX, ALPHA_MIN, DOTPipeline, TransportConfig, check_alpha
-from .provenance import write_png_provenance
-from .reach import enhanced_reach
 
 __all__ = ["main", "build_parser", "parse_alphas"]
 
@@ -239,7 +239,7 @@ def _restoration_lattice(value: str) -> int | str | None:
 
 
 def _mode(asked: str, restored: list[Path], clean: list[Path]) -> ModeChoice:
-    """The mode to calibrate in, its pairs and why (dot_core.pairing): auto looks at the file names."""
+    """The mode to calibrate in, its pairs and why (dot_core.calibration.pairing): auto looks at the file names."""
     try:
         if asked == "auto":
             choice = choose_mode(restored, clean)
@@ -427,9 +427,9 @@ def _evaluate_pipeline(args: argparse.Namespace) -> DOTPipeline:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .eval_report import summarize, write_report
-    from .evaluate import DEFAULT_ALPHAS, evaluate_dataset
-    from .perceptual import load_perceptual
+    from .evaluation.dataset import DEFAULT_ALPHAS, evaluate_dataset
+    from .evaluation.report import summarize, write_report
+    from .quality.perceptual import load_perceptual
 
     alphas = parse_alphas(args.alpha) if args.alpha else list(DEFAULT_ALPHAS)
     if args.lattice_period is not None and args.lattice_period < 2:
@@ -473,7 +473,7 @@ def _versions() -> str:
 def _settings() -> list[str]:
     import torch
 
-    from .memory import CPU_BUDGET_BYTES
+    from .latents.memory import CPU_BUDGET_BYTES
 
     cuda = f"{torch.cuda.device_count()} GPU(s)" if torch.cuda.is_available() else "none"
     mps = getattr(torch.backends, "mps", None)

@@ -10,7 +10,7 @@ the calibration photos, and the transported image x̂0 takes it on (measured wit
 
   .. math:: \\mathrm{fix}(\\hat x_0, x^*) = G_\\sigma * x^* + (\\hat x_0 - G_\\sigma * \\hat x_0)
 
-  with G_σ the Gaussian of :data:`WAVELET_SIGMA` pixels (:func:`dot_core.detail.gaussian_blur`,
+  with G_σ the Gaussian of :data:`WAVELET_SIGMA` pixels (:func:`dot_core.latents.detail.gaussian_blur`,
   border replicated). StableSR sums the high bands of a five-level à-trous decomposition, whose
   low band is a single wider Gaussian; one blur computes the same split in one pass. A colour
   cast of x̂0 (any constant offset per channel) is removed exactly.
@@ -28,7 +28,7 @@ A ×p upscaler (bicubic ×4, p = 4) leaves its interpolation phase on the lattic
 (k/p, l/p) of the restoration, faint and modulated by the content. Transport learns nothing
 trustworthy there (the restored patches' variance in those directions is mostly that residue) and
 amplifies it into a visible grid on flat walls and sky. When the calibration names the
-restorer's lattice (:attr:`dot_core.calibration.Calibration.restoration_lattice`, e.g. the
+restorer's lattice (:attr:`dot_core.calibration.fit.Calibration.restoration_lattice`, e.g. the
 ``sr-bicubic-x4`` preset: 4), the pipeline keeps x*'s content in a band of
 :data:`RESTORATION_LATTICE_BAND` cycles per pixel around each lattice frequency
 (``remove_lattice(x̂0, x*, p, band=RESTORATION_LATTICE_BAND)``), so x̂α equals x* there for
@@ -42,7 +42,7 @@ when its input leaves the latents it was trained on, as transported latents do.
 :func:`remove_lattice` puts x*'s content back on exactly those frequencies (k/f cycles per pixel
 on both axes) and leaves every other frequency of x̂0 as it was. It is opt-in
 (``TransportConfig(lattice_fix=True)``, CLI ``--lattice-fix``): on the reporting photographs with
-taef2 the tiled lattice measure (:func:`dot_core.metrics.lattice_ratio`, p = 8) moves only from
+taef2 the tiled lattice measure (:func:`dot_core.quality.metrics.lattice_ratio`, p = 8) moves only from
 1.02× to 1.01× the ground truth's, and the decoder's 8-pixel blocks on edges stay in the crops.
 
 References
@@ -60,8 +60,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .detail import gaussian_blur
-from .metrics import lattice_mask  # the bins the lattice measure counts, re-exported here
+from .latents.detail import gaussian_blur
+from .quality.metrics import lattice_mask  # the bins the lattice measure counts, re-exported here
 
 __all__ = [
     "COLOR_FIXES", "WAVELET_SIGMA", "apply_color_fix", "resolve_color_fix", "wavelet_color_fix",

@@ -21,16 +21,21 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .calibration import Calibration, latent_patch_moments
+from .calibration.fit import Calibration, latent_patch_moments
 from .colorfix import (
-    COLOR_FIXES, RESTORATION_LATTICE_BAND, apply_color_fix, remove_lattice, resolve_color_fix, resolve_lattice_fix,
+    COLOR_FIXES,
+    RESTORATION_LATTICE_BAND,
+    apply_color_fix,
+    remove_lattice,
+    resolve_color_fix,
+    resolve_lattice_fix,
 )
-from .encoders import Encoder
-from .imageio import tensor_to_image
-from .latent_cache import LatentCache, encode_image
-from .memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, retry_smaller
-from .moments import PatchMoments
-from .patches import FOLD_KERNELS, NOISE_MODELS, transport_latent
+from .io.images import tensor_to_image
+from .latents.base import Encoder
+from .latents.cache import LatentCache, encode_image
+from .latents.memory import MIN_CHUNK_ELEMENTS, chunk_elements_for, retry_smaller
+from .ot.moments import PatchMoments
+from .ot.patches import FOLD_KERNELS, NOISE_MODELS, transport_latent
 
 __all__ = ["ALPHA_MAX", "ALPHA_MIN", "TransportConfig", "Enhanced", "DOTPipeline", "check_alpha", "interpolate",
            "check_compatible"]
@@ -44,7 +49,7 @@ class TransportConfig:
     # encoder's own default (``Encoder.default_fold_kernel``: gaussian for ``detail``, else uniform)
     fold_kernel: str | None = None
     seed: int = 0  # noise seed of the stochastic operator (singular source, eq. 5)
-    # how that noise is spread (dot_core.patches.transport_latent): "stationary", eq. 5 as written (the
+    # how that noise is spread (dot_core.ot.patches.transport_latent): "stationary", eq. 5 as written (the
     # same grain everywhere), or "local", scaled by each patch's energy so flat regions stay flat. The
     # default stays the paper's: the tuning photographs prefer local, the reporting ones do not
     # (README "What a person sees"), so neither set alone should decide.

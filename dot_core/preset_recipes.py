@@ -89,10 +89,10 @@ class Recipe:
     eps: dict  # ε of eq. 2 per latent that sets its own (relative to mean λ(Σs)); others: the encoder's
     # the restorer's lattice period in pixels (a ×p upscaler: p), recorded in every calibration of
     # the preset (Calibration.restoration_lattice); None: the restorer has none; "auto": found in the
-    # restorations (dot_core.restorer_grid)
+    # restorations (dot_core.calibration.restorer_grid)
     restoration_lattice: int | str | None = None
     # settings of a latent that this preset chooses itself (detail: {"sigma": ...}); recorded in the
-    # calibration's encoder_config, so dot_core.latents.encoder_for rebuilds that latent
+    # calibration's encoder_config, so dot_core.latents.registry.encoder_for rebuilds that latent
     encoder_settings: dict | None = None
     # CBSD68 tuning photographs calibrated as pairs (restoration, own original); empty: the unpaired
     # halves of CALIBRATION_PHOTOS

@@ -16,7 +16,7 @@ floating-point numbers depend on how they are split between threads, so a build 
 :data:`BUILD_THREADS` threads whatever the machine; its creation time is replaced by the command.
 
 For a VAE latent no file is shipped: :func:`load_preset` builds the calibration from the recipe
-on first use (when :func:`~dot_core.latents.load_encoder` can load the VAE) and caches it under
+on first use (when :func:`~dot_core.latents.registry.load_encoder` can load the VAE) and caches it under
 ``$XDG_CACHE_HOME/dot_core/presets/`` (default ``~/.cache/dot_core/presets/``).
 """
 
@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .calibration import Calibration, Calibrator
-from .calibration_file import load_calibration, save_calibration
-from .latents import detail_encoder, load_encoder
+from .calibration.files import load_calibration, save_calibration
+from .calibration.fit import Calibration, Calibrator
+from .latents.registry import detail_encoder, load_encoder
 from .preset_recipes import (
     CALIBRATION_PHOTOS,
     COMMAND,
@@ -106,7 +106,7 @@ def _paired_images(r: Recipe) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray,
     """(restorations, their originals) of a paired recipe's tuning photographs, each cropped to a
     multiple of the restorer's factor."""
     from .fsrcnn import photos_dir
-    from .imageio import load_image
+    from .io.images import load_image
 
     reason = unavailable_reason(r.name)
     if reason is not None:

@@ -178,7 +178,6 @@ def app_images(tmp_path_factory) -> dict:
 def browser():
     """One headless Debian Chromium for a test module (test_browser_page, test_browser_states)."""
     from playwright.sync_api import sync_playwright
-
     from test_browser import ARGS, CHROMIUM
 
     with sync_playwright() as p:

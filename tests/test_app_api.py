@@ -13,13 +13,13 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import pixel_demo
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app as dot_app
 import webui.startup
-from conftest import pixel_demo
 from dot_core import Calibration, EncoderUnavailableError, PatchMoments, load_image, psnr, save_calibration, ssim
 from serving.image_store import ArrayStore
 from webui.calibrate import CalibrationHandlers
@@ -131,7 +131,7 @@ def _metrics(text: str) -> dict[str, float]:
 
 
 def test_app_ground_truth_metrics_and_curve(enhanced, app_images):
-    """The numbers shown are dot_core.metrics on the images the session shows (its 8-bit PNGs: within
+    """The numbers shown are dot_core.quality.metrics on the images the session shows (its 8-bit PNGs: within
     a hundredth of a dB of the server's float x̂α; x* is the upload itself, so α = 1 is exact)."""
     client, (_, transported, _) = enhanced
     text, plot = client.predict(handle_file(app_images["ground_truth"]), 0.5, api_name="/ground_truth")

@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from dot_core.outputs import output_names
+from dot_core.io.outputs import output_names
 from webui.batch import parse_alphas
 
 
@@ -378,7 +378,7 @@ def test_served_and_zipped_pngs_say_how_they_were_made_and_a_release_writes_a_co
     shown after a release is written then, compressed, beside the slider's fast preview."""
     import io
 
-    from dot_core.provenance import PNG_KEYWORD, read_png_provenance
+    from dot_core.io.png import PNG_KEYWORD, read_png_provenance
     from serving.image_store import ArrayStore
     from webui.batch import BatchHandlers
     from webui.calibrate import CalibrationHandlers

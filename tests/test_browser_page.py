@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from test_browser import CHROMIUM, screenshot_dir, _calibrate_on_uploads, _slider_value, _wait_server_image
+from test_browser import CHROMIUM, _calibrate_on_uploads, _slider_value, _wait_server_image, screenshot_dir
 from test_browser_states import _messages
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")

@@ -14,8 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from test_browser import CHROMIUM, screenshot_dir, _drag_to, _slider_value, _wait_server_image
+from test_browser import CHROMIUM, _drag_to, _slider_value, _wait_server_image, screenshot_dir
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
 

@@ -6,7 +6,7 @@ import torch
 from conftest import bicubic_x4, photo
 
 from dot_core import Calibrator, DOTPipeline, PatchMoments, load_encoder
-from dot_core.detail import DetailEncoder
+from dot_core.latents.detail import DetailEncoder
 from dot_core.pipeline import check_compatible, interpolate
 
 
@@ -185,7 +185,7 @@ def test_pipeline_on_real_photos_moves_statistics_towards_clean(pixel):
 
     def w2_to_target(x):
         m = PatchMoments(c.dim)
-        from dot_core.calibration import latent_patch_moments
+        from dot_core.calibration.fit import latent_patch_moments
 
         latent_patch_moments(pipe.encode(x), 3, m)
         from dot_core import gelbrich_w2

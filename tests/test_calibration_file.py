@@ -11,7 +11,7 @@ from conftest import bicubic_x4, photo
 from safetensors.torch import save_file
 
 from dot_core import Calibrator, DOTPipeline, load_calibration, load_encoder, save_calibration
-from dot_core.calibration_file import MAX_CALIBRATION_BYTES
+from dot_core.calibration.files import MAX_CALIBRATION_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_calibration_metadata_is_json_with_provenance(tmp_path, calibration):
 
 def test_read_provenance_names_the_versions_that_wrote_a_file(tmp_path, calibration):
     import dot_core
-    from dot_core.calibration_file import read_provenance
+    from dot_core.calibration.files import read_provenance
 
     path = save_calibration(calibration, tmp_path / "cal.safetensors")
     made = read_provenance(path)
@@ -192,7 +192,7 @@ def test_any_eps_a_calibrator_takes_survives_the_file(tmp_path, eps):
 
 def test_save_refuses_what_load_would_refuse_by_size_before_writing(tmp_path):
     from dot_core import Calibration, PatchMoments
-    from dot_core.calibration_file import calibration_file_bytes, check_savable
+    from dot_core.calibration.files import calibration_file_bytes, check_savable
 
     d = 3000  # zero-shot: one d × d float64 sum, 69 MiB
     m = PatchMoments(d, n=10, s1=torch.zeros(d, dtype=torch.float64), s2=torch.eye(d, dtype=torch.float64))

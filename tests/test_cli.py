@@ -14,7 +14,7 @@ from conftest import bicubic_x4, photo
 
 import dot_core
 from dot_core.cli import build_parser, main
-from dot_core.imageio import load_image, save_image
+from dot_core.io.images import load_image, save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,8 +183,8 @@ def test_skipped_file_leaves_no_blank_lines_in_a_captured_log(folders, tmp_path,
 
 
 def test_restoration_lattice_and_noise_reach_the_calibration_and_the_outputs(folders, tmp_path, capsys):
-    from dot_core.calibration_file import load_calibration
-    from dot_core.provenance import read_png_provenance
+    from dot_core.calibration.files import load_calibration
+    from dot_core.io.png import read_png_provenance
 
     cal = tmp_path / "x4.safetensors"
     assert main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
@@ -212,7 +212,7 @@ def test_restoration_lattice_and_noise_reach_the_calibration_and_the_outputs(fol
 def test_enhance_uses_the_detail_sigma_the_calibration_recorded(folders, tmp_path, capsys):
     """A calibration made in detail with σ = 1.5 is applied in that latent (not refused, not σ = 1)."""
     from dot_core import Calibrator, DOTPipeline, encoder_for, save_calibration
-    from dot_core.detail import DetailEncoder
+    from dot_core.latents.detail import DetailEncoder
 
     enc = DetailEncoder(device="cpu", sigma=1.5)
     cal = Calibrator(enc, 5)
@@ -223,7 +223,7 @@ def test_enhance_uses_the_detail_sigma_the_calibration_recorded(folders, tmp_pat
     path = save_calibration(cal.fit(), tmp_path / "s15.safetensors")
     assert main(["enhance", str(folders["test"] / "cat.png"), "--calibration", str(path), "--out", str(tmp_path / "o")]) == 0
     (png,) = (tmp_path / "o").glob("*.png")
-    from dot_core.calibration_file import load_calibration
+    from dot_core.calibration.files import load_calibration
 
     back = load_calibration(path)
     expected = DOTPipeline(encoder_for(back), back).enhance(load_image(folders["test"] / "cat.png")).transported
@@ -259,7 +259,7 @@ def test_enhance_refuses_to_write_over_its_inputs(folders, tmp_path, capsys):
 
 
 def test_enhance_gives_every_input_its_own_output_and_counts_true(folders, tmp_path, capsys):
-    from dot_core.outputs import output_names
+    from dot_core.io.outputs import output_names
 
     inputs = tmp_path / "in"
     for name, crop in (("a.png", 40), ("a.jpg", 44), ("a-2.png", 48)):
@@ -337,7 +337,7 @@ def test_alpha_range_is_stated_in_help():
 
 
 def test_calibrate_eps_is_recorded_and_checked(folders, tmp_path, capsys):
-    from dot_core.calibration_file import load_calibration
+    from dot_core.calibration.files import load_calibration
 
     out = tmp_path / "e.safetensors"
     args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "pixel"]
@@ -355,7 +355,7 @@ def test_calibrate_eps_is_recorded_and_checked(folders, tmp_path, capsys):
 
 def test_calibrate_refuses_a_calibration_too_large_to_load_before_reading_images(folders, tmp_path, capsys,
                                                                                  monkeypatch):
-    import dot_core.calibration_file as cf
+    import dot_core.calibration.files as cf
     import dot_core.cli as cli
 
     read = []
@@ -404,7 +404,7 @@ def test_calibrate_paired_with_sizes_differing_names_the_pair(tmp_path, capsys):
 
 
 def test_calibrate_finds_the_restorers_grid_unless_told_none(folders, tmp_path, capsys):
-    from dot_core.calibration_file import load_calibration
+    from dot_core.calibration.files import load_calibration
 
     args = ["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]), "--encoder", "pixel"]
     assert main([*args, "--out", str(tmp_path / "a.safetensors")]) == 0

@@ -10,12 +10,12 @@ from scipy.ndimage import gaussian_filter
 from dot_core import Calibrator, DOTPipeline, PixelEncoder, TransportConfig, load_encoder
 from dot_core.cli import main
 from dot_core.colorfix import WAVELET_SIGMA, adain_color_fix, apply_color_fix, resolve_color_fix, wavelet_color_fix
-from dot_core.imageio import load_image, save_image
-from dot_core.provenance import read_png_provenance
+from dot_core.io.images import load_image, save_image
+from dot_core.io.png import read_png_provenance
 
 
 def low_pass(img: np.ndarray) -> np.ndarray:
-    """An independent Gaussian low-pass (scipy), border replicated like dot_core.detail.gaussian_blur."""
+    """An independent Gaussian low-pass (scipy), border replicated like dot_core.latents.detail.gaussian_blur."""
     return np.stack([gaussian_filter(img[..., c].astype(np.float64), WAVELET_SIGMA, mode="nearest", truncate=3.0)
                      for c in range(3)], axis=-1)
 
@@ -167,7 +167,7 @@ def test_lattice_band_mask_holds_the_lattice_bins_and_a_band_around_them_only():
 
 def test_remove_lattice_with_a_band_removes_a_content_modulated_grid(pair):
     from dot_core.colorfix import RESTORATION_LATTICE_BAND, lattice_band_mask, remove_lattice
-    from dot_core.metrics import lattice_energy
+    from dot_core.quality.metrics import lattice_energy
 
     x_star, x0 = pair
     x_star, x0 = np.tile(x_star, (3, 3, 1)), np.tile(x0, (3, 3, 1))  # 192 × 192
@@ -237,7 +237,7 @@ def test_lattice_fix_is_opt_in_for_learned_decoders_and_recorded(tiny_kl_dir):
 
 @pytest.mark.parametrize("bits", [8, 16])
 def test_provenance_chunk_keeps_the_png_readable_and_the_pixels(tmp_path, bits):
-    from dot_core.provenance import write_png_provenance
+    from dot_core.io.png import write_png_provenance
 
     img = photo("coffee", 24)
     path = save_image(tmp_path / "x.png", img, bits=bits)

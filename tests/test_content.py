@@ -1,4 +1,4 @@
-"""Content of calibration sets (dot_core.content): the statistics, the correction κ of an unpaired
+"""Content of calibration sets (dot_core.calibration.content): the statistics, the correction κ of an unpaired
 calibration and the reliability readout, on real photographs restored by FSRCNN ×4 (skipped
 where the weights, OpenCV or ../shared/data/photos are absent) and on synthetic data."""
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from dot_core import Calibrator, load_calibration, load_encoder, save_calibration
-from dot_core.content import ContentStats, N_BINS, bin_centres, content_ratio, patch_content, spectral_slope
+from dot_core.calibration.content import N_BINS, ContentStats, bin_centres, content_ratio, patch_content, spectral_slope
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, photos_dir
-from dot_core.imageio import load_image
+from dot_core.io.images import load_image
 
 REASON = fsrcnn_unavailable_reason(4) or (None if (photos_dir() / "cbsd68").is_dir() else "../shared/data/photos is absent")
 needs_real = pytest.mark.skipif(REASON is not None, reason=REASON or "")

@@ -1,4 +1,4 @@
-"""Tests for the weight-free ``detail`` latent (dot_core.detail)."""
+"""Tests for the weight-free ``detail`` latent (dot_core.latents.detail)."""
 
 import math
 
@@ -8,9 +8,9 @@ import torch
 from conftest import bicubic_x4, photo
 
 from dot_core import Calibrator, DOTPipeline, GaussianOperator, load_encoder
-from dot_core.detail import OPPONENT, DetailEncoder, gaussian_blur
-from dot_core.imageio import image_to_tensor
-from dot_core.patches import transport_latent
+from dot_core.io.images import image_to_tensor
+from dot_core.latents.detail import OPPONENT, DetailEncoder, gaussian_blur
+from dot_core.ot.patches import transport_latent
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_detail_transport_keeps_base_and_chroma(enc):
 
 
 def test_calibrator_uses_the_detail_regularisation_by_default(enc):
-    from dot_core.detail import DEFAULT_EPS
+    from dot_core.latents.detail import DEFAULT_EPS
 
     assert Calibrator(enc, 3).eps == enc.default_eps == DEFAULT_EPS
     assert Calibrator(enc, 3, eps=1e-6).eps == 1e-6
@@ -169,8 +169,8 @@ def test_detail_sr_preset_adds_no_visible_lattice():
     """Issue 11: bicubic ×4 with the shipped ``detail`` calibration puts no ×4 grid on the image:
     lattice energy at most 2× the ground truth's at α = 0 and 3× at α = −1 (a crop with sky-like
     flat background and texture)."""
-    from dot_core.metrics import lattice_ratio
     from dot_core.presets import bundled_photo, load_preset, make_restoration
+    from dot_core.quality.metrics import lattice_ratio
 
     clean = bundled_photo("astronaut")[:256, 256:]
     restored = make_restoration("sr-bicubic-x4", clean)

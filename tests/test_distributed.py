@@ -13,9 +13,9 @@ import torch
 from conftest import bicubic_x4, photo
 
 from dot_core import PatchMoments, load_calibration
+from dot_core.calibration.distributed import ProcessGroup, all_reduce_moments, init_from_env
 from dot_core.cli import main
-from dot_core.distributed import ProcessGroup, all_reduce_moments, init_from_env
-from dot_core.imageio import save_image
+from dot_core.io.images import save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"]

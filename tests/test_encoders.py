@@ -7,11 +7,12 @@ import pytest
 import torch
 from conftest import photo
 
-import dot_core.hub
-from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, latents, load_encoder
-from dot_core.diffusers_vae import DiffusersVAEEncoder
-from dot_core.encoders import resolve_device, resolve_dtype
-from dot_core.imageio import image_to_tensor
+import dot_core.latents.hub
+from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, load_encoder
+from dot_core.io.images import image_to_tensor
+from dot_core.latents import registry as latents
+from dot_core.latents.base import resolve_device, resolve_dtype
+from dot_core.latents.diffusers_vae import DiffusersVAEEncoder
 
 
 def test_pixel_encoder_is_identity():
@@ -127,7 +128,7 @@ def test_unreachable_hub_fails_fast_from_the_local_cache_only(monkeypatch, offli
         raise OSError(f"{repo} is not in the local cache")
 
     monkeypatch.setenv("HF_HUB_OFFLINE", offline)
-    monkeypatch.setattr(dot_core.hub, "_probe_hub", lambda host, port: False)
+    monkeypatch.setattr(dot_core.latents.hub, "_probe_hub", lambda host, port: False)
     monkeypatch.setattr(AutoencoderTiny, "from_pretrained", cache_only)
     with pytest.raises(EncoderUnavailableError) as info:
         load_encoder("taesd", device="cpu")

@@ -1,4 +1,4 @@
-"""A test set's perception–distortion table (dot_core.evaluate): pairing, rows, FID/KID arithmetic,
+"""A test set's perception–distortion table (dot_core.evaluation.dataset): pairing, rows, FID/KID arithmetic,
 resuming, sharding over processes, and the command line."""
 
 import csv
@@ -14,10 +14,10 @@ from conftest import bicubic_x4, photo
 
 from dot_core import DOTPipeline, evaluate_dataset, load_calibration, load_encoder, psnr
 from dot_core.cli import main
-from dot_core.eval_report import summarize, write_report
-from dot_core.evaluate import pair_by_stem
-from dot_core.imageio import load_image, save_image
-from dot_core.perceptual import fid_kid, load_perceptual
+from dot_core.evaluation.dataset import pair_by_stem
+from dot_core.evaluation.report import summarize, write_report
+from dot_core.io.images import load_image, save_image
+from dot_core.quality.perceptual import fid_kid, load_perceptual
 
 NAMES = ("astronaut", "coffee", "chelsea")
 ALPHAS = ["0", "0.5", "1"]

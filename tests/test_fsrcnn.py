@@ -5,7 +5,7 @@ import pytest
 
 from dot_core import psnr
 from dot_core.fsrcnn import degrade_cubic, fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos, tuning_photos
-from dot_core.imageio import load_image
+from dot_core.io.images import load_image
 
 REASON = fsrcnn_unavailable_reason(4)
 needs_fsrcnn = pytest.mark.skipif(REASON is not None, reason=REASON or "")

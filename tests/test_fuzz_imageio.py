@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from skimage import data
 
-from dot_core.imageio import load_image
+from dot_core.io.images import load_image
 
 MAX_PIXELS = 256 * 256  # a mutated header may declare anything up to this: bounded work per case
 

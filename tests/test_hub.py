@@ -1,12 +1,12 @@
-"""The Hub switch and probe (dot_core.hub): one rule for the offline spellings, a bounded probe."""
+"""The Hub switch and probe (dot_core.latents.hub): one rule for the offline spellings, a bounded probe."""
 
 import doctest
 import threading
 
 import pytest
 
-import dot_core.hub as hub
-from dot_core.hub import hub_address, hub_offline, hub_reachable
+import dot_core.latents.hub as hub
+from dot_core.latents.hub import hub_address, hub_offline, hub_reachable
 
 
 @pytest.fixture(autouse=True)

@@ -1,17 +1,16 @@
-"""Tests for dot_core.imageio on small crops of scikit-image's bundled photographs."""
+"""Tests for dot_core.io.images on small crops of scikit-image's bundled photographs."""
 import io
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from conftest import png_declaring
 from PIL import Image
 from skimage import data
 
-from dot_core import imageio
-from dot_core.imageio import (collect_image_paths, image_to_tensor, load_image, save_image,
-                              tensor_to_image, to_uint8)
-from conftest import png_declaring
+from dot_core.io import images as imageio
+from dot_core.io.images import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image, to_uint8
 
 RGB = np.ascontiguousarray(data.astronaut()[100:148, 180:244])  # (48, 64, 3) uint8
 GRAY = np.ascontiguousarray(data.camera()[200:248, 200:264])  # (48, 64) uint8

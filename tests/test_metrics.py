@@ -1,12 +1,13 @@
-"""Tests for dot_core.metrics on crops of scikit-image's bundled photographs."""
+"""Tests for dot_core.quality.metrics on crops of scikit-image's bundled photographs."""
 import math
 
 import numpy as np
 import pytest
 import torch
-from skimage import data, filters, metrics as skmetrics, util
+from skimage import data, filters, util
+from skimage import metrics as skmetrics
 
-from dot_core.metrics import (
+from dot_core.quality.metrics import (
     BINOMIAL_KERNEL,
     lattice_energy,
     lattice_ratio,
@@ -292,12 +293,12 @@ def test_binomial_kernel_is_a_normalised_symmetric_low_pass():
 def test_psnr_from_mse_is_psnrs_formula():
     import doctest
 
-    import dot_core.metrics
+    import dot_core.quality.metrics
 
     noisy = np.clip(SHARP + 0.05 * np.random.default_rng(0).standard_normal(SHARP.shape), 0, 1)
     assert psnr(noisy, SHARP) == psnr_from_mse(float(np.mean((noisy - SHARP) ** 2)))
     assert psnr_from_mse(0.04, data_range=2.0) == pytest.approx(20.0) and psnr_from_mse(0.0) == math.inf
     runner = doctest.DocTestRunner()
-    for example in doctest.DocTestFinder().find(psnr_from_mse, globs=vars(dot_core.metrics)):
+    for example in doctest.DocTestFinder().find(psnr_from_mse, globs=vars(dot_core.quality.metrics)):
         runner.run(example)
     assert runner.tries > 0 and runner.failures == 0

@@ -14,45 +14,60 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "dot_core"
 
 
-def _package_imports(path: Path) -> list[str]:
-    """Names a module takes from the package itself (``from . import x`` / ``from dot_core import x``)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if (node.level == 1 and node.module is None) or (node.level == 0 and node.module == "dot_core"):
-                found += [alias.name for alias in node.names]
+def _modules() -> dict[str, Path]:
+    """Dotted module name inside dot_core (``ot.gaussian``, ``cli``) → its file; packages by their __init__."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and "__pycache__" not in parts:
+            found[".".join(parts)] = path
     return found
 
 
-def test_no_engine_module_imports_the_package_init():
-    """``from . import __version__`` made calibration_file → dot_core → calibration_file a cycle."""
-    submodules = {p.stem for p in PACKAGE.glob("*.py")}
-    for path in PACKAGE.glob("*.py"):
-        if path.name in ("__init__.py", "__main__.py"):
+def _imported(path: Path, name: str) -> set[str]:
+    """The dot_core modules (dotted, inside the package) that module ``name`` imports, lazy imports included."""
+    here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    deps = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
             continue
-        not_modules = [name for name in _package_imports(path) if name not in submodules]
-        assert not not_modules, f"{path.name} imports {not_modules} from the package's __init__"
+        if node.level:
+            base = here[: len(here) - node.level + 1]
+        elif (node.module or "").split(".")[0] == "dot_core":
+            base, node = [], ast.ImportFrom(module=node.module.partition(".")[2] or None, names=node.names, level=0)
+        else:
+            continue
+        target = base + (node.module.split(".") if node.module else [])
+        deps |= {".".join(target + [a.name]) for a in node.names} | {".".join(target)}
+    return deps
 
 
 def _engine_import_graph() -> dict[str, set[str]]:
-    """Module → the dot_core modules it imports (at any depth of the file, lazy imports included)."""
-    names = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    graph = {}
-    for name in names:
-        deps = set()
-        for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dot_core."):
-                deps.add(node.module.split(".")[1])
-        graph[name] = deps & names - {name}
-    return graph
+    """Module → the dot_core modules it imports (``from .ot import patches`` counts as ot.patches)."""
+    modules = _modules()
+    return {name: (_imported(path, name) & set(modules)) - {name, ""} for name, path in modules.items()}
+
+
+def test_no_engine_module_imports_the_package_init():
+    """``from . import __version__`` made calibration_file → dot_core → calibration_file a cycle:
+    no module but ``__main__`` takes a name from the top-level ``dot_core/__init__``."""
+    for name, path in _modules().items():
+        if name in ("", "__main__"):
+            continue
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                top = (node.level and node.level - 1 == len(here) and not node.module) or node.module == "dot_core"
+                assert not top, f"{name} imports {[a.name for a in node.names]} from the package's __init__"
 
 
 def test_engine_modules_import_without_cycles():
     """Issue 10: encoders ↔ detail and calibration_file → dot_core → calibration_file were cycles;
     every arrow between engine modules now points one way (lazy imports count too)."""
     graph, done, path = _engine_import_graph(), set(), []
+    graph = {name: deps for name, deps in graph.items() if name}  # the top __init__ re-exports everything
 
     def visit(name):
         assert name not in path, "import cycle: " + " → ".join(path[path.index(name):] + [name])
@@ -64,9 +79,32 @@ def test_engine_modules_import_without_cycles():
         path.pop()
         done.add(name)
 
-    assert graph["detail"] <= {"encoders", "kernels"}, graph["detail"]  # the base only, not the registry
+    assert graph["latents.detail"] <= {"latents.base", "ot.kernels"}, graph["latents.detail"]  # not the registry
     for name in sorted(graph):
         visit(name)
+
+
+# Issue 20: each subpackage imports only the ones below it (and the leaf _version); the top-level
+# modules may import any.
+LAYERS = {
+    "ot": set(),
+    "io": set(),
+    "latents": {"ot", "io"},
+    "quality": {"ot", "io"},
+    "calibration": {"ot", "io", "latents", "quality"},
+    "evaluation": {"ot", "io", "latents", "quality", "calibration"},
+}
+
+
+def test_subpackages_import_only_the_layers_below_them():
+    graph = _engine_import_graph()
+    assert set(LAYERS) == {name.split(".")[0] for name in graph if "." in name}, "a subpackage without a layer"
+    for name, deps in graph.items():
+        group = name.split(".")[0]
+        if group not in LAYERS:
+            continue
+        outside = {d for d in deps if d.split(".")[0] not in LAYERS[group] | {group, "_version"}}
+        assert not outside, f"{name} imports {sorted(outside)}, above its layer"
 
 
 def test_version_lives_in_its_own_module():

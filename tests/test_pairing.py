@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from conftest import bicubic_x4, photo
 
-from dot_core.imageio import save_image
-from dot_core.pairing import choose_mode, image_size, match_pairs, pair_key, pairs_for_paired_mode
+from dot_core.calibration.pairing import choose_mode, image_size, match_pairs, pair_key, pairs_for_paired_mode
+from dot_core.io.images import save_image
 
 NAMES = ("astronaut", "coffee", "chelsea")
 

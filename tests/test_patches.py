@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dot_core.gaussian_ot import GaussianOperator, fit_operator
-from dot_core.patches import count_valid_patches, fold_kernel, iter_valid_patches, patch_normals, transport_latent
+from dot_core.ot.gaussian import GaussianOperator, fit_operator
+from dot_core.ot.patches import count_valid_patches, fold_kernel, iter_valid_patches, patch_normals, transport_latent
 
 
 def identity_op(d: int, shift: float = 0.0) -> GaussianOperator:

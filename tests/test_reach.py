@@ -5,8 +5,8 @@ import pytest
 from conftest import bicubic_x4, photo
 
 from dot_core import Calibrator, DOTPipeline, load_encoder
-from dot_core.latent_cache import encode_image
-from dot_core.reach import calibration_reach, sampled_patch_moments, transport_reach
+from dot_core.calibration.reach import calibration_reach, sampled_patch_moments, transport_reach
+from dot_core.latents.cache import encode_image
 
 TRAIN = ("rocket", "coffee", "camera", "immunohistochemistry")
 

@@ -11,14 +11,14 @@ hold up other visitors' α updates.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import io
 import os
 import pickle
+import re
 import threading
 import time
-import re
-import dataclasses
 import uuid
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import gradio as gr
 import httpx
 import numpy as np
 import pytest
+from conftest import pixel_demo, png_declaring, serve
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, ValidationError
 from PIL import Image
@@ -33,9 +34,8 @@ from skimage import data
 
 import app as dot_app
 import webui.engine
-from conftest import pixel_demo, png_declaring, serve
 from dot_core import load_image
-from dot_core.imageio import to_uint8
+from dot_core.io.images import to_uint8
 from serving.admission import Admission
 from serving.image_store import ArrayStore
 from webui.calibrate import CalibrationHandlers

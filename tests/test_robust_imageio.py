@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dot_core.imageio import DECODERS, load_image
+from dot_core.io.images import DECODERS, load_image
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -193,7 +193,7 @@ def test_bomb_just_under_the_limit_costs_bounded_memory_per_pixel():
         import resource, sys
         sys.path[:0] = {sys.path!r}
         from tests.test_robust_imageio import jpeg_bomb, webp_bomb
-        from dot_core.imageio import load_image
+        from dot_core.io.images import load_image
         out = []
         for bomb in (jpeg_bomb, webp_bomb):
             data = bomb(2000, 2000)

@@ -7,12 +7,12 @@ import torch
 from conftest import bicubic_x4, jump_ratio, photo
 
 from dot_core import Calibrator, DOTPipeline, PixelEncoder
-from dot_core.diffusers_vae import DiffusersVAEEncoder
-from dot_core.imageio import image_to_tensor
-from dot_core.latent_cache import LatentCache, content_hash, latent_space_key
-from dot_core.memory import chunk_elements_for, is_out_of_memory, memory_budget
-from dot_core.patches import DEFAULT_CHUNK_ELEMENTS, transport_latent
-from dot_core.tiling import MIN_TILE, TILE_MULTIPLE
+from dot_core.io.images import image_to_tensor
+from dot_core.latents.cache import LatentCache, content_hash, latent_space_key
+from dot_core.latents.diffusers_vae import DiffusersVAEEncoder
+from dot_core.latents.memory import chunk_elements_for, is_out_of_memory, memory_budget
+from dot_core.latents.tiling import MIN_TILE, TILE_MULTIPLE
+from dot_core.ot.patches import DEFAULT_CHUNK_ELEMENTS, transport_latent
 
 
 def tiny_vae_encoder(path, **kwargs) -> DiffusersVAEEncoder:

@@ -14,9 +14,9 @@ from conftest import bicubic_x4, jump_ratio, photo
 from safetensors.torch import save_file
 
 from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, TAESDEncoder, load_encoder
-from dot_core.imageio import image_to_tensor
-from dot_core.metrics import psnr
-from dot_core.taesd import TAEBlock, TAESDLayout, build_taesd
+from dot_core.io.images import image_to_tensor
+from dot_core.latents.taesd import TAEBlock, TAESDLayout, build_taesd
+from dot_core.quality.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("DOT_TEST_WEIGHTS") or ROOT.parent / "shared" / "weights" / "taef2")

@@ -1,11 +1,11 @@
-"""dot_core.texture: texture distances along eq. (4)'s line equal texture_distance of each blend."""
+"""dot_core.quality.pd_curve: texture distances along eq. (4)'s line equal texture_distance of each blend."""
 
 import numpy as np
 import pytest
 from conftest import bicubic_x4, photo
 
 from dot_core import texture_distance
-from dot_core.texture import laplacian_pyramid, texture_distances_along
+from dot_core.quality.pd_curve import laplacian_pyramid, texture_distances_along
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_texture_distances_along_is_zero_where_the_blend_is_the_reference(images
 def test_laplacian_pyramid_sums_back_to_the_image_and_matches_metrics():
     import torch
 
-    from dot_core.metrics import _laplacian_pyramid
+    from dot_core.quality.metrics import _laplacian_pyramid
 
     img = photo("chelsea", 64).transpose(2, 0, 1).astype(np.float64)
     ours = laplacian_pyramid(img, 3)

@@ -1,12 +1,12 @@
-"""The autoencoders' shared tile plan (dot_core.tiling): sizes, validation and the retry sequence."""
+"""The autoencoders' shared tile plan (dot_core.latents.tiling): sizes, validation and the retry sequence."""
 
 import doctest
 
 import pytest
 import torch
 
-import dot_core.tiling as tiling
-from dot_core.tiling import (
+import dot_core.latents.tiling as tiling
+from dot_core.latents.tiling import (
     MIN_TILE,
     TILE_MULTIPLE,
     activation_bytes_per_pixel,

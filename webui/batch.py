@@ -1,7 +1,7 @@
 """Batch enhancement in the page: several restored images, several α, one zip of PNGs.
 
 Named as the command line names its outputs (``python -m dot_core enhance``), by the same function
-(:func:`dot_core.outputs.output_names`): ``<stem>.png`` for a single α, ``<stem>_alpha<α>.png`` for
+(:func:`dot_core.io.outputs.output_names`): ``<stem>.png`` for a single α, ``<stem>_alpha<α>.png`` for
 several, a stem already taken gets the first free ``-2``, ``-3``, so no two entries share a name.
 A file that cannot be read or enhanced is skipped and listed with the reason, as the CLI does.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from dot_core.outputs import output_names
+from dot_core.io.outputs import output_names
 
 from . import engine
 from .errors import fail

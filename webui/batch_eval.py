@@ -2,7 +2,7 @@
 
 Ground truths are matched with the batch's restorations by file name, as ``dot-core evaluate``
 matches them; each pair is measured at the batch's α by the same engine function
-(:func:`dot_core.evaluate.evaluate_image`), so the page, the command and Python give the same numbers.
+(:func:`dot_core.evaluation.dataset.evaluate_image`), so the page, the command and Python give the same numbers.
 The table, its CSV and the plot are written to the session's own folder.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from dot_core.eval_report import markdown_table, summarize, write_report
-from dot_core.evaluate import DEFAULT_LATTICE_PERIOD, Evaluation, evaluate_image, pair_by_stem, settings_hash
-from dot_core.perceptual import Perceptual, load_perceptual
+from dot_core.evaluation.dataset import DEFAULT_LATTICE_PERIOD, Evaluation, evaluate_image, pair_by_stem, settings_hash
+from dot_core.evaluation.report import markdown_table, summarize, write_report
+from dot_core.quality.perceptual import Perceptual, load_perceptual
 
 from . import engine
 from .batch import parse_alphas, skip_reason

@@ -15,16 +15,28 @@ import numpy as np
 
 from dot_core import EncoderUnavailableError, load_calibration
 from dot_core import presets as bundled_presets
-from dot_core.gaussian_ot import check_eps
-from dot_core.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
+from dot_core.calibration.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
+from dot_core.ot.gaussian import check_eps
 from serving.image_store import ArrayStore
 
 from . import engine
 from .errors import engine_error, fail
 from .files import free_replaced
 from .settings import (
-    COLOR_FIX_AUTO, COLOR_FIX_CHOICES, FOLD_AUTO, FOLD_CHOICES, LATTICE_AUTO, LATTICE_NONE, MODE_AUTO, MODE_CHOICES,
-    NOISE_CHOICES, NOISE_DEFAULT, PATCH_SIZE_MAX, PATCH_SIZE_MIN, RESTORATION_LATTICE_CHOICES, Settings,
+    COLOR_FIX_AUTO,
+    COLOR_FIX_CHOICES,
+    FOLD_AUTO,
+    FOLD_CHOICES,
+    LATTICE_AUTO,
+    LATTICE_NONE,
+    MODE_AUTO,
+    MODE_CHOICES,
+    NOISE_CHOICES,
+    NOISE_DEFAULT,
+    PATCH_SIZE_MAX,
+    PATCH_SIZE_MIN,
+    RESTORATION_LATTICE_CHOICES,
+    Settings,
 )
 from .state import CalibrationState, ImageState
 
@@ -50,7 +62,7 @@ def whole_number(name: str, value, lo: int, hi: int) -> int:
 
 def regularisation(eps) -> float | None:
     """The page's ε box: blank is the latent's own ε (None); otherwise a finite number ≥ 0, the rule
-    of the engine, the command line and calibration files (:func:`dot_core.gaussian_ot.check_eps`)."""
+    of the engine, the command line and calibration files (:func:`dot_core.ot.gaussian.check_eps`)."""
     if eps is None or (isinstance(eps, str) and not eps.strip()):
         return None
     try:
@@ -262,7 +274,7 @@ class CalibrationHandlers:
             return img
 
         mode = choice.mode
-        if mode == "paired":  # pairs matched by file name (dot_core.pairing)
+        if mode == "paired":  # pairs matched by file name (dot_core.calibration.pairing)
             pairs = [("pair", read(r, "restored image"), read(c, "clean image"))
                      for r, c in progress.tqdm(list(choice.pairs), desc="reading images", unit="pair")]
             jobs = [job for job in pairs if job[1] is not None and job[2] is not None]

@@ -11,8 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from dot_core.metrics import psnr_from_mse
-from dot_core.texture import texture_distances_along
+from dot_core.quality.metrics import psnr_from_mse
+from dot_core.quality.pd_curve import texture_distances_along
 
 from .settings import ALPHA_MAX, ALPHA_MIN, ALPHA_STEP
 
@@ -29,7 +29,7 @@ def pd_curve(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alphas) -> dict
     """PSNR and texture distance of x̂α = clip(α·x* + (1 − α)·x̂0) (eq. 4) to ``gt`` at each α.
 
     Returns ``{"alpha", "psnr", "distance"}``, lists over ``alphas`` (the texture distances are
-    ``dot_core.metrics.texture_distance``'s, computed together by :mod:`dot_core.texture`), and the
+    ``dot_core.quality.metrics.texture_distance``'s, computed together by :mod:`dot_core.quality.pd_curve`), and the
     two suggested α: ``"best_psnr"`` = [α, PSNR] and ``"lowest_distance"`` = [α, distance].
     """
     alphas = [float(a) for a in alphas]

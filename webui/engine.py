@@ -25,8 +25,8 @@ from dot_core import (
     load_image,
     save_calibration,
 )
-from dot_core.calibration_file import check_savable
-from dot_core.reach import enhanced_reach
+from dot_core.calibration.files import check_savable
+from dot_core.calibration.reach import enhanced_reach
 from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
@@ -77,7 +77,7 @@ def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, pat
     """Encode every image, collect patch moments, fit the operator (eq. 2); a Calibration.
 
     ``restoration_lattice``: the restorer's lattice period the visitor declared (a ×4 upscaler: 4), None,
-    or "auto": found from the restored images (dot_core.restorer_grid); ``eps``: the operator's
+    or "auto": found from the restored images (dot_core.calibration.restorer_grid); ``eps``: the operator's
     regularisation ε (None: the latent's own, ``Encoder.default_eps``).
 
     ``jobs``: ("restored" | "clean", image, None) or ("pair", restored, clean). Progress goes

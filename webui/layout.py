@@ -12,7 +12,8 @@ from dot_core import EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
 from .batch import BatchHandlers
-from .batch_eval import HINT as BATCH_EVAL_HINT, BatchEvalHandlers
+from .batch_eval import HINT as BATCH_EVAL_HINT
+from .batch_eval import BatchEvalHandlers
 from .calibrate import CalibrationHandlers, calibration_controls, out_of_date, summary_with_image
 from .controls import IntegerSlider
 from .engine import paths

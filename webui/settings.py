@@ -7,13 +7,13 @@ import os
 from typing import Mapping
 
 from dot_core import COLOR_FIXES, MODES
-from dot_core.patches import FOLD_KERNELS, NOISE_MODELS  # not exported at the top level of dot_core
+from dot_core.ot.patches import FOLD_KERNELS, NOISE_MODELS  # not exported at the top level of dot_core
 from dot_core.pipeline import ALPHA_MAX, ALPHA_MIN  # noqa: F401  one α range for the CLI, page, batch and MCP
 
 ALPHA_STEP = 0.05  # eq. (4): 1 = restoration, 0 = transported
 DEFAULT_ALPHA = 0.5
 PATCH_SIZE_MIN, PATCH_SIZE_MAX = 1, 16  # the page's patch sizes p (latent pixels; d = C·p²)
-# P-D curve points: those in [0, 1] are cheap (dot_core.texture), each outside costs a pyramid
+# P-D curve points: those in [0, 1] are cheap (dot_core.quality.pd_curve), each outside costs a pyramid
 CURVE_ALPHAS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 PAPER_ENCODER = "sd-vae-ft-mse"
 FOLD_AUTO = "auto"  # the latent space's own fold kernel (Encoder.default_fold_kernel)
@@ -21,12 +21,12 @@ FOLD_CHOICES = (FOLD_AUTO, *FOLD_KERNELS)
 COLOR_FIX_AUTO = "auto"  # the latent space's own colour fix (Encoder.default_color_fix)
 COLOR_FIX_CHOICES = (COLOR_FIX_AUTO, *COLOR_FIXES)
 # the restorer's lattice period (Calibration.restoration_lattice): auto, found in the restored
-# uploads (dot_core.restorer_grid); none; or a ×p upscaler's p the visitor declares (8: JPEG blocks)
+# uploads (dot_core.calibration.restorer_grid); none; or a ×p upscaler's p the visitor declares (8: JPEG blocks)
 LATTICE_AUTO = "auto"
 LATTICE_NONE = "none"
 RESTORATION_LATTICE_CHOICES = (LATTICE_AUTO, LATTICE_NONE, "2", "3", "4", "8")
 # calibration modes on the page: auto pairs restored and clean uploads by file name when every
-# restoration has its original (dot_core.pairing.choose_mode), else unpaired
+# restoration has its original (dot_core.calibration.pairing.choose_mode), else unpaired
 MODE_AUTO = "auto"
 MODE_CHOICES = (MODE_AUTO, *MODES)
 # how eq. 5's synthesised noise is spread (TransportConfig.noise): the paper's, or by local detail

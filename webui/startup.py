@@ -10,7 +10,7 @@ import dataclasses
 import os
 
 from dot_core import KNOWN_VAES, WEIGHT_FREE, DiffusersVAEEncoder, EncoderUnavailableError, load_encoder
-from dot_core.hub import hub_reachable
+from dot_core.latents.hub import hub_reachable
 
 from .settings import PAPER_ENCODER, Settings
 

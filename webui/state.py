@@ -38,7 +38,7 @@ class ImageState:
     transported_png: str
     ground_truth: KeptArrays | None = None  # "clean"
     curve: dict | None = None  # {"alpha", "psnr", "distance"}: lists over CURVE_ALPHAS
-    reach: str = ""  # how far the transport got on this image (dot_core.reach), for the summary
+    reach: str = ""  # how far the transport got on this image (dot_core.calibration.reach), for the summary
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -1,8 +1,8 @@
 """Tile planning and out-of-memory retry for the autoencoders, so large images run in bounded memory.
 
-Both autoencoder families (:mod:`dot_core.diffusers_vae`, :mod:`dot_core.taesd`) plan a call the
+Both autoencoder families (:mod:`dot_core.latents.diffusers_vae`, :mod:`dot_core.latents.taesd`) plan a call the
 same way: untiled while the estimated peak activations fit the memory budget of the device now
-(:func:`dot_core.memory.memory_budget`), else in the largest square tiles that fit; on
+(:func:`dot_core.latents.memory.memory_budget`), else in the largest square tiles that fit; on
 out-of-memory the tile side is halved (down to :data:`MIN_TILE`) and the call run again. This
 module holds that plan; each family keeps how it runs a tile (diffusers' own tiling, or
 :func:`run_in_tiles`) and its own advice in the final error.
@@ -62,7 +62,7 @@ def plan_tile(
 
     Untiled while ``height·width·bytes_per_pixel`` fits the budget (unless ``always``), else the
     largest side whose tile fits, rounded down to a multiple of :data:`TILE_MULTIPLE` and at least
-    :data:`MIN_TILE`. ``budget_bytes`` None: :func:`dot_core.memory.memory_budget` of ``device``.
+    :data:`MIN_TILE`. ``budget_bytes`` None: :func:`dot_core.latents.memory.memory_budget` of ``device``.
 
     Examples
     --------

@@ -1,8 +1,8 @@
 """Memory budgets and out-of-memory handling, so large images run in bounded memory.
 
 Two things grow with the image: the VAE's activations (tiled when they would not fit the
-budget, see :mod:`dot_core.diffusers_vae`) and the patch matrices of the transport (chunked, see
-:mod:`dot_core.patches`). This module says how much memory one such step may use on a device,
+budget, see :mod:`dot_core.latents.diffusers_vae`) and the patch matrices of the transport (chunked, see
+:mod:`dot_core.ot.patches`). This module says how much memory one such step may use on a device,
 recognises an out-of-memory failure whatever form it takes, frees caches before a retry, and
 runs a step again in smaller pieces (:func:`retry_smaller`) until it fits.
 
@@ -115,7 +115,7 @@ def chunk_elements_for(device: torch.device | str) -> int:
     a share of the memory budget (about eight float32 copies of a chunk are alive at once),
     so a big GPU transports a whole latent in a few launches.
     """
-    from .patches import DEFAULT_CHUNK_ELEMENTS
+    from ..ot.patches import DEFAULT_CHUNK_ELEMENTS
 
     device = torch.device(device)
     if device.type != "cuda":

@@ -9,7 +9,7 @@ Tensors: ``target.n`` (int64, ()), ``target.s1`` (float64, (d,)), ``target.s2`` 
 the same for ``source.`` unless zero-shot, and for reference ``operator.T``, ``operator.mu_s``,
 ``operator.mu_t`` (and ``operator.noise_cov`` for a singular source). Optional (files written
 before them lack them): ``content.source.counts`` / ``.s1`` / ``.sq`` and the same for
-``content.target.`` (:class:`dot_core.content.ContentStats`), and the metadata ``match_content``.
+``content.target.`` (:class:`dot_core.calibration.content.ContentStats`), and the metadata ``match_content``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from ._version import __version__
-from .calibration import MAX_RESTORATION_LATTICE, MODES, Calibration
+from .._version import __version__
+from ..ot.moments import PatchMoments
 from .content import N_BINS, ContentStats
-from .moments import PatchMoments
+from .fit import MAX_RESTORATION_LATTICE, MODES, Calibration
 
 __all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "calibration_file_bytes", "check_savable", "save_calibration",
            "load_calibration", "read_provenance"]
@@ -174,7 +174,7 @@ def _check_info(info: dict, name: str) -> None:
         "n_pairs": is_count,
         "warnings": lambda v: isinstance(v, list) and all(isinstance(w, str) for w in v),
         "pair_psnr_db": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "mode_reason": lambda v: isinstance(v, str),  # how the mode was chosen (dot_core.pairing)
+        "mode_reason": lambda v: isinstance(v, str),  # how the mode was chosen (dot_core.calibration.pairing)
         "restoration_lattice_origin": lambda v: v == "found",  # found by restorer_grid (absent: given)
         "restoration_lattice_search": lambda v: isinstance(v, str),  # the evidence restorer_grid weighed
         # the latent space's settings (Encoder.describe()), compared by pipeline.check_compatible
@@ -270,7 +270,7 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     except ValueError as exc:
         raise _fail(name, f"metadata is malformed ({exc})") from None
     info = _parse_json(meta.get("info", "{}"), name, "metadata field 'info'")
-    if not (math.isfinite(eps) and eps >= 0) or not isinstance(info, dict):  # gaussian_ot.check_eps
+    if not (math.isfinite(eps) and eps >= 0) or not isinstance(info, dict):  # ot.gaussian.check_eps
         raise _fail(name, "metadata fields 'eps' or 'info' are malformed")
     _check_info(info, name)
     allowed = {f"{r}.{k}" for r in ("target", "source") for k in ("n", "s1", "s2")}

@@ -21,9 +21,9 @@ from typing import TypeVar
 
 import torch
 
-from .calibration import Calibrator
+from ..ot.moments import PatchMoments
 from .content import ContentStats
-from .moments import PatchMoments
+from .fit import Calibrator
 
 __all__ = ["ProcessGroup", "all_reduce_calibrator", "all_reduce_content", "all_reduce_moments", "init_from_env"]
 

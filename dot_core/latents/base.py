@@ -6,9 +6,9 @@ Images whose sides are not multiples of the factor ``f`` are padded (replicating
 before encoding; :meth:`Encoder.decode` crops back to the size it is given.
 
 This module imports no other latent space. The others build on it: ``detail``
-(:mod:`dot_core.detail`), diffusers VAEs (:mod:`dot_core.diffusers_vae`), TAESD-family folders
-(:mod:`dot_core.taesd`); :mod:`dot_core.latents` names them all and loads one by name
-(:func:`~dot_core.latents.load_encoder`).
+(:mod:`dot_core.latents.detail`), diffusers VAEs (:mod:`dot_core.latents.diffusers_vae`), TAESD-family folders
+(:mod:`dot_core.latents.taesd`); :mod:`dot_core.latents.registry` names them all and loads one by name
+(:func:`~dot_core.latents.registry.load_encoder`).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Encoder(ABC):
         """Side of the square tiles an image of height×width runs in now; None: in one piece.
 
         Latents that are never tiled return None; a VAE decides from the free memory
-        (:meth:`dot_core.diffusers_vae.DiffusersVAEEncoder.tile_size_for`).
+        (:meth:`dot_core.latents.diffusers_vae.DiffusersVAEEncoder.tile_size_for`).
         """
         return None
 

@@ -1,8 +1,8 @@
-"""The written form of an evaluation (:mod:`dot_core.evaluate`): CSV, JSON, Markdown and a plot.
+"""The written form of an evaluation (:mod:`dot_core.evaluation.dataset`): CSV, JSON, Markdown and a plot.
 
 Per row of the table (the restoration, every α, the round trip D(E(y))), the mean and the standard
 deviation over the images (ddof = 1) of each per-image measure, and the set-level FID and KID of
-that row's images against the ground truths (:func:`dot_core.perceptual.fid_kid`).
+that row's images against the ground truths (:func:`dot_core.quality.perceptual.fid_kid`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluate import COLUMNS, Evaluation, row_label
-from .perceptual import FID_NOTE, Perceptual, fid_kid
+from ..quality.perceptual import FID_NOTE, Perceptual, fid_kid
+from .dataset import COLUMNS, Evaluation, row_label
 
 __all__ = ["summarize", "markdown_table", "write_report", "plot_pd"]
 

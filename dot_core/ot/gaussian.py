@@ -208,7 +208,7 @@ class GaussianOperator:
 
     Shapes: ``T`` (d, d), ``mu_s`` and ``mu_t`` (d,), ``noise_cov`` (d, d) or None; float64.
     ``source_energy`` is tr(Σs), the mean squared deviation ``E‖v − μs‖²`` of a source patch: the
-    scale against which :func:`dot_core.patches.transport_latent` measures a patch's local energy
+    scale against which :func:`dot_core.ot.patches.transport_latent` measures a patch's local energy
     when it scales w to its content (``noise="local"``).
     """
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .imageio import to_uint8
+from ..io.images import to_uint8
 
 __all__ = ["GivenFeatures", "Perceptual", "load_perceptual", "image_features", "fid_kid", "SUBSETS"]
 

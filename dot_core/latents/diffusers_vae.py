@@ -4,7 +4,7 @@ Large images run in diffusers' own tiling (overlapping tiles, blended seams). Th
 chosen for each call from the memory free at that moment (:meth:`DiffusersVAEEncoder.tile_size_for`)
 and passed down with the call; since diffusers reads it from the VAE object, the object is set
 and restored under a lock, so two threads sharing one encoder never run in each other's tiles.
-On out-of-memory a call is retried in smaller tiles (the plan is :mod:`dot_core.tiling`'s).
+On out-of-memory a call is retried in smaller tiles (the plan is :mod:`dot_core.latents.tiling`'s).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 
 import torch
 
-from .encoders import Encoder, resolve_device, resolve_dtype
+from .base import Encoder, resolve_device, resolve_dtype
 from .tiling import activation_bytes_per_pixel, check_tile_size, plan_tile, run_bounded
 
 __all__ = ["DiffusersVAEEncoder"]
@@ -73,7 +73,7 @@ class DiffusersVAEEncoder(Encoder):
         """Side of the square tiles for a height×width image now, or None to run untiled.
 
         Automatic (``tiling=None``): untiled while the estimated activations fit the memory
-        budget, else ``tile_size`` or the largest tile that fits (:func:`dot_core.tiling.plan_tile`).
+        budget, else ``tile_size`` or the largest tile that fits (:func:`dot_core.latents.tiling.plan_tile`).
         """
         if not self.can_tile:
             return None

@@ -1,6 +1,6 @@
 """The texture distance along eq. (4)'s line, the shared work done once: a perception–distortion curve.
 
-:func:`dot_core.metrics.texture_distance` compares one image with another: two Laplacian pyramids,
+:func:`dot_core.quality.metrics.texture_distance` compares one image with another: two Laplacian pyramids,
 then per level random neighbourhoods, pooled normalisation, random projections and sorts. A
 perception–distortion curve asks it for x̂α = clip(α·x* + (1 − α)·x̂0) at several α against one
 ground truth y, so most of that work repeats. :func:`texture_distances_along` does each shared part

@@ -2,11 +2,11 @@
 
 Names: ``pixel`` and ``detail`` (weight-free), the short names of :data:`KNOWN_VAES` (Hub), a
 Hub repo id, a local folder saved with diffusers' ``save_pretrained``, or a TAESD-family folder
-in the original layout (``*_encoder.*`` + ``*_decoder.*``, see :mod:`dot_core.taesd`).
+in the original layout (``*_encoder.*`` + ``*_decoder.*``, see :mod:`dot_core.latents.taesd`).
 
 When weights cannot be had, :func:`load_encoder` raises :class:`EncoderUnavailableError` naming
 the encoder and how to provide it; it never switches latent space on its own. When the Hub is
-known to be unreachable (:func:`dot_core.hub.hub_reachable`: ``HF_HUB_OFFLINE`` set, or a
+known to be unreachable (:func:`dot_core.latents.hub.hub_reachable`: ``HF_HUB_OFFLINE`` set, or a
 two-second probe failed) only the local cache is tried, so the error comes at once instead of
 after half a minute of retries.
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
+from .base import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device, resolve_dtype
 from .detail import DEFAULT_SIGMA, DetailEncoder
 from .diffusers_vae import DiffusersVAEEncoder
-from .encoders import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device, resolve_dtype
 from .hub import hub_offline, hub_reachable
 from .taesd import TAESDEncoder, find_taesd_weights
 

@@ -20,7 +20,7 @@ then moved to the restored set's content:
 
 the covariate-shift correction of the target's energy under that model (the paper's eq. 2 is
 then fitted to Σs and Σt'). Everything is kept as sums per bin of log10 c with fixed edges
-(:data:`EDGES`), so two sets of statistics merge by adding, like :class:`~dot_core.moments.PatchMoments`.
+(:data:`EDGES`), so two sets of statistics merge by adding, like :class:`~dot_core.ot.moments.PatchMoments`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .detail import gaussian_blur
+from ..latents.detail import gaussian_blur
 
 __all__ = [
     "BAND", "EDGES", "POOL_SIGMA", "ContentStats", "ContentDifference", "band_energy", "patch_content",
@@ -65,7 +65,7 @@ def band_energy(image: np.ndarray) -> torch.Tensor:
 
 
 def patch_content(image: np.ndarray, factor: int, patch_size: int, latent_hw: tuple[int, int]) -> torch.Tensor:
-    """c of every valid latent patch (n,), in the order of :func:`dot_core.patches.iter_valid_patches`.
+    """c of every valid latent patch (n,), in the order of :func:`dot_core.ot.patches.iter_valid_patches`.
 
     The band energy is averaged over each latent pixel's f×f footprint (the image padded to the
     latent's size by replicating its border, as encoders pad), then over each p×p patch.

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .gaussian_ot import GaussianOperator, gelbrich_w2
-from .moments import PatchMoments
-from .patches import count_valid_patches, iter_valid_patches
+from ..ot.gaussian import GaussianOperator, gelbrich_w2
+from ..ot.moments import PatchMoments
+from ..ot.patches import count_valid_patches, iter_valid_patches
 
 __all__ = ["MAX_REACH_PATCHES", "GaussianTarget", "TransportReach", "calibration_reach", "enhanced_reach", "transport_reach", "sampled_patch_moments"]
 

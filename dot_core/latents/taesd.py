@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .encoders import Encoder, EncoderUnavailableError, resolve_device, resolve_dtype
+from .base import Encoder, EncoderUnavailableError, resolve_device, resolve_dtype
 from .tiling import activation_bytes_per_pixel, check_tile_size, plan_tile, run_bounded, run_in_tiles
 
 __all__ = ["TAESDEncoder", "TAESDLayout", "build_taesd", "find_taesd_weights", "read_taesd_weights"]
@@ -236,7 +236,7 @@ class TAESDEncoder(Encoder):
 
     def tile_size_for(self, height: int, width: int) -> int | None:
         """None (untiled) while the estimated activations fit the memory budget now, else the
-        side of the largest square tile that fits (:func:`dot_core.tiling.plan_tile`)."""
+        side of the largest square tile that fits (:func:`dot_core.latents.tiling.plan_tile`)."""
         return plan_tile(height, width, bytes_per_pixel=self.bytes_per_pixel,
                          budget_bytes=self.budget_bytes, device=self.device)
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from .gaussian_ot import GaussianOperator
+from .gaussian import GaussianOperator
 from .kernels import gaussian_taps
 
 __all__ = [

@@ -16,7 +16,7 @@ Modes
 Content
 -------
 Both sets also keep, per bin of content (the energy of a band the restorer keeps,
-:mod:`dot_core.content`), their patch counts and energies. An unpaired calibration with
+:mod:`dot_core.calibration.content`), their patch counts and energies. An unpaired calibration with
 ``match_content`` (its default) fits eq. 2 to the clean covariance moved to the restored set's
 content, Σt' = κ·Σt (docs/method.md "Content and degradation"), and its summary says how far the
 two sets differ.
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ..latents.base import Encoder
+from ..latents.cache import LatentCache, encode_image
+from ..ot.gaussian import GaussianOperator, check_eps, fit_operator, gelbrich_w2
+from ..ot.moments import PatchMoments
+from ..ot.patches import count_valid_patches, iter_valid_patches
 from .content import ContentDifference, ContentStats, content_difference, patch_content
-from .encoders import Encoder
-from .gaussian_ot import GaussianOperator, check_eps, fit_operator, gelbrich_w2
-from .latent_cache import LatentCache, encode_image
-from .moments import PatchMoments
-from .patches import count_valid_patches, iter_valid_patches
 from .reach import GaussianTarget, calibration_reach
 from .restorer_grid import find_restoration_lattice, phase_variation
 
@@ -109,10 +109,10 @@ class Calibration:
     mode: str  # one of MODES
     target: PatchMoments
     source: PatchMoments | None = None
-    method: str = "auto"  # operator choice, see gaussian_ot.fit_operator
+    method: str = "auto"  # operator choice, see ot.gaussian.fit_operator
     eps: float = 1e-9
     info: dict = field(default_factory=dict)  # counts, sizes, warnings, provenance
-    # per-bin content statistics of each set (dot_core.content); None in files written before them
+    # per-bin content statistics of each set (dot_core.calibration.content); None in files written before them
     content_source: ContentStats | None = None
     content_target: ContentStats | None = None
     # unpaired: fit eq. 2 to the clean covariance moved to the restored set's content (κ·Σt)
@@ -295,7 +295,7 @@ class Calibrator:
     """Accumulates patch moments image by image; :meth:`fit` returns a :class:`Calibration`.
 
     ``restoration_lattice``: the restorer's grid period in pixels (given), None (none), or ``"auto"``:
-    found from the restored images against the clean ones (:mod:`dot_core.restorer_grid`).
+    found from the restored images against the clean ones (:mod:`dot_core.calibration.restorer_grid`).
     """
 
     def __init__(
@@ -308,7 +308,7 @@ class Calibrator:
         if not isinstance(patch_size, int) or isinstance(patch_size, bool) or not 1 <= patch_size <= 16:
             raise ValueError(f"patch_size must be an integer in [1, 16], got {patch_size!r}")
         self.encoder, self.patch_size, self.mode = encoder, patch_size, mode
-        # "auto": found from the restored set at fit (dot_core.restorer_grid); None: none; an int: given
+        # "auto": found from the restored set at fit (dot_core.calibration.restorer_grid); None: none; an int: given
         self.find_lattice = restoration_lattice == LATTICE_AUTO
         self.restoration_lattice = None if self.find_lattice else check_restoration_lattice(restoration_lattice)
         self._phases: dict[str, list[dict[int, float]]] = {"restored": [], "clean": []}

@@ -29,8 +29,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .encoders import Encoder
-from .imageio import image_to_tensor
+from ..io.images import image_to_tensor
+from .base import Encoder
 
 Key = tuple[str, str, "int | None"]  # (content hash, latent space, tile side or None: untiled)
 

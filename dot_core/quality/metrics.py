@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .kernels import gaussian_taps
+from ..ot.kernels import gaussian_taps
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
 _POWER_FLOOR = 1e-10  # below 8-bit quantisation noise (~1e-6): keeps log10 finite on flat spectra
@@ -133,7 +133,7 @@ def ssim(x, y, *, data_range: float = 1.0) -> float:
     return s.mean(dim=(0, 2, 3)).mean().item()
 
 
-# The 5-tap binomial low-pass of the Laplacian pyramid (Burt & Adelson), shared with dot_core.texture
+# The 5-tap binomial low-pass of the Laplacian pyramid (Burt & Adelson), shared with dot_core.quality.pd_curve
 BINOMIAL_KERNEL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) / 16
 
 

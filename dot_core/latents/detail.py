@@ -18,7 +18,7 @@ Why these defaults
 ------------------
 Chosen by ``bench/tune_detail.py`` on the TUNING photographs only (brick, gravel, clock; bicubic
 ×4 restorations; unpaired calibration on the 8 + 8 halves of the preset's eight calibration
-photographs, see ``dot_core.presets``), with ``dot_core.metrics``: the texture distance at α = 0
+photographs, see ``dot_core.presets``), with ``dot_core.quality.metrics``: the texture distance at α = 0
 over the restoration's, the PSNR change, whether the texture distance keeps falling from α = 1
 to α = −1, and the **lattice ratio** (high-pass luma energy on the ×4 lattice frequencies over
 the ground truth's). The figures are in ``bench/results/tune_detail.md``; the reporting
@@ -32,7 +32,7 @@ gives them gains of ~25 and amplifies what is left there: the interpolation's 4-
 pattern. The cure is appendix A.2 of [1]: source directions of variance ≤ ε (relative to the
 mean eigenvalue) count as degenerate, are dropped, and are synthesised from the target by the
 stochastic operator of eq. 5 (fine grain instead of a grid); every other direction is
-transported by eq. 2 for Σs + εI (see :func:`dot_core.gaussian_ot.fit_operator`).
+transported by eq. 2 for Σs + εI (see :func:`dot_core.ot.gaussian.fit_operator`).
 
 * ε (:data:`DEFAULT_EPS`) = **0.3**: at σ = 1, ε = 0.1 leaves a grid on the clock's wall (lattice
   4.6× its ground truth's at α = 0); 0.3 brings it to 1.8× (1.6× at α = −1) with texture 0.62×
@@ -48,7 +48,7 @@ transported by eq. 2 for Σs + εI (see :func:`dot_core.gaussian_ot.fit_operator
 * luma only: cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs teach
   it nothing wrong about chroma.
 * σ = 1 and ε = 0.3 are the latent's defaults; a calibration records its σ (``info.encoder_config``)
-  and its ε, and :func:`dot_core.latents.encoder_for` rebuilds the latent it was made in. The
+  and its ε, and :func:`dot_core.latents.registry.encoder_for` rebuilds the latent it was made in. The
   presets' recipes choose their own (``bench/tune_preset_eps.py`` and ``bench/tune_detail.py
   --grid band`` on the same tuning photographs): ``sr-bicubic-x4`` ε = 0.2 (with its restorer's
   ×4 band the grid no longer rules out ε below 0.3), ``denoise-nlm-25`` ε = 0.01, ``denoise-nlm-50``
@@ -71,8 +71,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .encoders import Encoder, resolve_device
-from .kernels import gaussian_radius, gaussian_taps
+from ..ot.kernels import gaussian_radius, gaussian_taps
+from .base import Encoder, resolve_device
 
 __all__ = ["DetailEncoder", "DEFAULT_EPS", "DEFAULT_SIGMA", "OPPONENT", "gaussian_blur"]
 

@@ -3,10 +3,10 @@
 For each pair (restoration x*, ground truth y), matched by file stem, the pipeline transports x*
 once (x̂0) and eq. (4) gives x̂α = α·x* + (1 − α)·x̂0 for every α. Each x̂α is measured as
 ``enhance`` writes it (8-bit PNG) with the project's own metrics: PSNR, SSIM, the texture distance
-(:func:`dot_core.metrics.texture_distance`) and the lattice ratio against y
-(:func:`dot_core.metrics.lattice_ratio`), and LPIPS where it can run. Two reference rows come
+(:func:`dot_core.quality.metrics.texture_distance`) and the lattice ratio against y
+(:func:`dot_core.quality.metrics.lattice_ratio`), and LPIPS where it can run. Two reference rows come
 with every image: the restoration x* itself, and the ground truth's round trip D(E(y)), the
-fidelity ceiling of the latent. Set-level FID and KID (:mod:`dot_core.perceptual`) are computed
+fidelity ceiling of the latent. Set-level FID and KID (:mod:`dot_core.quality.perceptual`) are computed
 from features kept per image.
 
 Each image's rows and features are saved in ``OUT/parts`` under a key of the settings and the two
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .imageio import DEFAULT_MAX_PIXELS, load_image, to_uint8
-from .metrics import lattice_ratio, psnr, ssim, texture_distance
-from .perceptual import Perceptual, image_features, lpips_distance
+from ..io.images import DEFAULT_MAX_PIXELS, load_image, to_uint8
+from ..quality.metrics import lattice_ratio, psnr, ssim, texture_distance
+from ..quality.perceptual import Perceptual, image_features, lpips_distance
 
 __all__ = ["DEFAULT_ALPHAS", "Pairing", "ImageEval", "Evaluation", "pair_by_stem", "settings_hash",
            "evaluate_image", "evaluate_dataset", "row_label"]
@@ -245,16 +245,16 @@ def evaluate_dataset(pipeline, restored, truth, out, *, alphas=DEFAULT_ALPHAS, s
     lattice_period : int, optional
         Period of :func:`lattice_ratio`; default the calibration's restorer's lattice, else 4.
     perceptual : Perceptual
-        FID/KID features and LPIPS (:func:`dot_core.perceptual.load_perceptual`); default none.
+        FID/KID features and LPIPS (:func:`dot_core.quality.perceptual.load_perceptual`); default none.
     group : ProcessGroup, optional
         Under ``accelerate launch``, each process measures a shard and all gather every image.
 
     Returns
     -------
     Evaluation
-        All images' rows, in stem order, on every process; use :mod:`dot_core.eval_report` to write them.
+        All images' rows, in stem order, on every process; use :mod:`dot_core.evaluation.report` to write them.
     """
-    from .distributed import ProcessGroup
+    from ..calibration.distributed import ProcessGroup
 
     group = group or ProcessGroup()
     alphas = [float(a) for a in alphas]
