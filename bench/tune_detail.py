@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from quality_photos import LATTICE_ONLY, TUNING, TUNING_FLAT, load_photo, measure, target_check  # noqa: E402
 
-from dot_core.calibration.fit import Calibrator  # noqa: E402
+from dot_core.calibration import Calibrator  # noqa: E402
 from dot_core.colorfix import remove_lattice  # noqa: E402
 from dot_core.latents.detail import DetailEncoder  # noqa: E402
 from dot_core.pipeline import DOTPipeline, TransportConfig  # noqa: E402

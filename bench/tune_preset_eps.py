@@ -44,7 +44,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from quality_photos import LATTICE_ONLY, LATTICE_PERIOD, TUNING, load_photo, measure  # noqa: E402
 
-from dot_core.calibration.fit import Calibrator  # noqa: E402
+from dot_core.calibration import Calibrator  # noqa: E402
 from dot_core.latents.detail import DetailEncoder  # noqa: E402
 from dot_core.pipeline import DOTPipeline  # noqa: E402
 from dot_core.presets import _calibration_images, get_recipe, make_restoration  # noqa: E402

@@ -14,8 +14,8 @@ Algorithm for Photo-realistic Image Restoration" (NeurIPS 2023), usable without 
 """
 
 from ._version import __version__
+from .calibration import MODES, Calibration, Calibrator, latent_patch_moments
 from .calibration.files import load_calibration, save_calibration
-from .calibration.fit import MODES, Calibration, Calibrator, latent_patch_moments
 from .colorfix import COLOR_FIXES, apply_color_fix
 from .evaluation.dataset import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, evaluate_image, pair_by_stem
 from .evaluation.report import summarize, write_report

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .calibration import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
 from .calibration.distributed import ProcessGroup, all_reduce_calibrator, init_from_env
 from .calibration.files import check_savable, load_calibration, read_provenance, save_calibration
-from .calibration.fit import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
 from .calibration.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from .calibration.reach import enhanced_reach
 from .io.images import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image

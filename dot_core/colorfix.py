@@ -28,7 +28,7 @@ A ×p upscaler (bicubic ×4, p = 4) leaves its interpolation phase on the lattic
 (k/p, l/p) of the restoration, faint and modulated by the content. Transport learns nothing
 trustworthy there (the restored patches' variance in those directions is mostly that residue) and
 amplifies it into a visible grid on flat walls and sky. When the calibration names the
-restorer's lattice (:attr:`dot_core.calibration.fit.Calibration.restoration_lattice`, e.g. the
+restorer's lattice (:attr:`dot_core.calibration.result.Calibration.restoration_lattice`, e.g. the
 ``sr-bicubic-x4`` preset: 4), the pipeline keeps x*'s content in a band of
 :data:`RESTORATION_LATTICE_BAND` cycles per pixel around each lattice frequency
 (``remove_lattice(x̂0, x*, p, band=RESTORATION_LATTICE_BAND)``), so x̂α equals x* there for

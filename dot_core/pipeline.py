@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .calibration.fit import Calibration, latent_patch_moments
+from .calibration import Calibration, latent_patch_moments
 from .colorfix import (
     COLOR_FIXES,
     RESTORATION_LATTICE_BAND,

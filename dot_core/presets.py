@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .calibration import Calibration, Calibrator
 from .calibration.files import load_calibration, save_calibration
-from .calibration.fit import Calibration, Calibrator
 from .latents.registry import detail_encoder, load_encoder
 from .preset_recipes import (
     CALIBRATION_PHOTOS,

@@ -185,7 +185,7 @@ def test_pipeline_on_real_photos_moves_statistics_towards_clean(pixel):
 
     def w2_to_target(x):
         m = PatchMoments(c.dim)
-        from dot_core.calibration.fit import latent_patch_moments
+        from dot_core.calibration import latent_patch_moments
 
         latent_patch_moments(pipe.encode(x), 3, m)
         from dot_core import gelbrich_w2

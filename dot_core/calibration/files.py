@@ -26,8 +26,9 @@ import torch
 
 from .._version import __version__
 from ..ot.moments import PatchMoments
+from .checks import MAX_RESTORATION_LATTICE, MODES
 from .content import N_BINS, ContentStats
-from .fit import MAX_RESTORATION_LATTICE, MODES, Calibration
+from .result import Calibration
 
 __all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "calibration_file_bytes", "check_savable", "save_calibration",
            "load_calibration", "read_provenance"]
