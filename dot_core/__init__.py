@@ -20,7 +20,8 @@ from .colorfix import COLOR_FIXES, apply_color_fix
 from .evaluation.dataset import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, evaluate_image, pair_by_stem
 from .evaluation.report import summarize, write_report
 from .io.images import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
-from .latents.base import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device
+from .latents.base import Encoder, EncoderUnavailableError, resolve_device
+from .latents.pixel import PixelEncoder
 from .latents.cache import LatentCache
 from .latents.diffusers_vae import DiffusersVAEEncoder
 from .latents.registry import KNOWN_VAES, WEIGHT_FREE, encoder_for, load_encoder

@@ -10,7 +10,7 @@ from conftest import photo
 import dot_core.latents.hub
 from dot_core import Calibrator, DOTPipeline, EncoderUnavailableError, load_encoder
 from dot_core.io.images import image_to_tensor
-from dot_core.latents import registry as latents
+from dot_core.latents import vae_loading
 from dot_core.latents.base import resolve_device, resolve_dtype
 from dot_core.latents.diffusers_vae import DiffusersVAEEncoder
 
@@ -106,7 +106,7 @@ def test_interrupted_download_is_an_encoder_unavailable_error(monkeypatch, error
         raise error
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(latents, "hub_reachable", lambda: True)  # the Hub answered; the download broke
+    monkeypatch.setattr(vae_loading, "hub_reachable", lambda: True)  # the Hub answered; the download broke
     monkeypatch.setattr(AutoencoderKL, "from_pretrained", broken)
     for _ in range(2):
         with pytest.raises(EncoderUnavailableError) as info:

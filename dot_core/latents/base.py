@@ -1,11 +1,12 @@
-"""The base of every latent space: the :class:`Encoder` interface and the identity on pixels.
+"""The base of every latent space: the :class:`Encoder` interface and what its subclasses share.
 
 Every encoder maps an image batch ``x`` of shape (1, 3, H, W) in [-1, 1] to a latent
 (1, C, ⌈H/f⌉, ⌈W/f⌉) and back (README "Latent spaces"; docs/method.md "Latents and patches").
 Images whose sides are not multiples of the factor ``f`` are padded (replicating the border)
 before encoding; :meth:`Encoder.decode` crops back to the size it is given.
 
-This module imports no other latent space. The others build on it: ``detail``
+This module imports no other latent space. The others build on it: ``pixel``
+(:mod:`dot_core.latents.pixel`), ``detail``
 (:mod:`dot_core.latents.detail`), diffusers VAEs (:mod:`dot_core.latents.diffusers_vae`), TAESD-family folders
 (:mod:`dot_core.latents.taesd`); :mod:`dot_core.latents.registry` names them all and loads one by name
 (:func:`~dot_core.latents.registry.load_encoder`).
@@ -20,7 +21,6 @@ import torch.nn.functional as F
 
 __all__ = [
     "Encoder",
-    "PixelEncoder",
     "EncoderUnavailableError",
     "resolve_device",
     "resolve_dtype",
@@ -163,17 +163,3 @@ class Encoder(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, C={self.channels}, f={self.factor}, device={self.device})"
-
-
-class PixelEncoder(Encoder):
-    """The identity on [-1, 1] RGB: C = 3, f = 1, needs no weights (the official code's fallback)."""
-
-    def __init__(self, *, device: str | torch.device | None = None) -> None:
-        self.name, self.channels, self.factor = "pixel", 3, 1
-        self.device, self.dtype = resolve_device(device), torch.float32
-
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        return x.clone()
-
-    def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        return z.clone()

@@ -14,18 +14,18 @@ after half a minute of retries.
 from __future__ import annotations
 
 import functools
-import json
 import os
-import warnings
 from pathlib import Path
 
 import torch
 
-from .base import Encoder, EncoderUnavailableError, PixelEncoder, resolve_device, resolve_dtype
+from .base import Encoder, EncoderUnavailableError, resolve_device, resolve_dtype
 from .detail import DEFAULT_SIGMA, DetailEncoder
 from .diffusers_vae import DiffusersVAEEncoder
-from .hub import hub_offline, hub_reachable
+from .hub import hub_reachable
+from .pixel import PixelEncoder
 from .taesd import TAESDEncoder, find_taesd_weights
+from .vae_loading import load_vae_folder, load_vae_hub
 
 __all__ = ["KNOWN_VAES", "WEIGHT_FREE", "load_encoder", "encoder_for", "detail_encoder", "hub_reachable"]
 
@@ -38,67 +38,6 @@ KNOWN_VAES: dict[str, tuple[str, str]] = {
 WEIGHT_FREE = ("pixel", "detail")
 
 
-def _class_from_config(config: dict, where: str) -> str:
-    cls = config.get("_class_name")
-    if cls not in ("AutoencoderKL", "AutoencoderTiny"):
-        raise EncoderUnavailableError(
-            f"{where} holds a {cls or 'model without _class_name'}, not a diffusers AutoencoderKL "
-            "or AutoencoderTiny; point --encoder at a folder saved with save_pretrained() of one, "
-            "or at a TAESD-family folder (*_encoder.safetensors + *_decoder.safetensors)"
-        )
-    return cls
-
-
-def _hub_hint(name: str, repo: str, why: str) -> str:
-    return (
-        f"cannot load the '{name}' latent space ({repo}): its weights are neither in a local "
-        f"folder nor in the Hugging Face cache, and {why}. Download them "
-        f"where the Hub is reachable (`hf download {repo}`), pass a local folder saved with "
-        "save_pretrained() or a TAESD-family folder (*_encoder.* + *_decoder.*), or use a "
-        "weight-free latent space ('detail' or 'pixel')."
-    )
-
-
-def _load_vae_folder(path: Path, dtype: torch.dtype) -> torch.nn.Module:
-    from diffusers import AutoencoderKL, AutoencoderTiny  # imported late: heavy
-
-    cfg_file = path / "config.json"
-    try:
-        config = json.loads(cfg_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise EncoderUnavailableError(f"{cfg_file} is not valid JSON: {exc}") from exc
-    cls = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}[_class_from_config(config, str(path))]
-    try:
-        return cls.from_pretrained(path, torch_dtype=dtype)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise EncoderUnavailableError(f"cannot load the VAE in {path}: {exc}") from exc
-
-
-def _load_vae_hub(name: str, repo: str, cls_name: str | None, dtype: torch.dtype) -> torch.nn.Module:
-    """From the Hub, or only from the local cache when the Hub is known to be unreachable."""
-    from diffusers import AutoencoderKL, AutoencoderTiny  # imported late: heavy
-
-    classes = {"AutoencoderKL": AutoencoderKL, "AutoencoderTiny": AutoencoderTiny}
-    online = hub_reachable()
-    why = "the Hub could not be reached" if online else (
-        "HF_HUB_OFFLINE is set" if hub_offline() else "the Hub did not answer a quick probe")
-    try:
-        with warnings.catch_warnings():
-            # diffusers passes an argument huggingface_hub has deprecated; the warning would
-            # stand before our own one-line error in the CLI and says nothing to a user.
-            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
-            if cls_name is None:
-                from huggingface_hub import hf_hub_download
-
-                with open(hf_hub_download(repo, "config.json", local_files_only=not online)) as fh:
-                    cls_name = _class_from_config(json.load(fh), repo)
-            return classes[cls_name].from_pretrained(repo, torch_dtype=dtype, local_files_only=not online)
-    except EncoderUnavailableError:
-        raise
-    except Exception as exc:  # network errors come in many types (OSError, HTTP, offline mode)
-        raise EncoderUnavailableError(_hub_hint(name, repo, why) + f" [{type(exc).__name__}]") from exc
-
-
 def _load(name: str, device: torch.device, dtype: torch.dtype, sample_posterior: bool) -> Encoder:
     if name == "pixel":
         return PixelEncoder(device=device)
@@ -106,7 +45,7 @@ def _load(name: str, device: torch.device, dtype: torch.dtype, sample_posterior:
         return DetailEncoder(device=device)
     path = Path(os.path.expanduser(name))
     if path.is_dir() and (path / "config.json").is_file():
-        vae = _load_vae_folder(path, dtype)
+        vae = load_vae_folder(path, dtype)
         return DiffusersVAEEncoder(vae, name=str(path), device=device, dtype=dtype, sample_posterior=sample_posterior)
     weights = find_taesd_weights(path)  # a folder (or folder/prefix) of TAESD-layout files, else None
     if weights is not None:
@@ -125,7 +64,7 @@ def _load(name: str, device: torch.device, dtype: torch.dtype, sample_posterior:
         raise EncoderUnavailableError(
             f"unknown latent space {name!r}: use one of {known}, a Hub repo id, or a local folder"
         )
-    vae = _load_vae_hub(name, repo, cls_name, dtype)
+    vae = load_vae_hub(name, repo, cls_name, dtype)
     return DiffusersVAEEncoder(vae, name=name, device=device, dtype=dtype, sample_posterior=sample_posterior)
 
 
