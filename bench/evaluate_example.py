@@ -1,7 +1,7 @@
 """The README's worked examples of ``dot-core evaluate``: a paper's perception–distortion table.
 
 ``sr-bicubic-x4``: the shipped preset's ``detail`` calibration, its own restorer (Pillow bicubic ×4
-down and up, ``dot_core.preset_recipes.make_restoration``) applied to the first N Kodak24 photographs
+down and up, ``dot_core.presets.recipes.make_restoration``) applied to the first N Kodak24 photographs
 (reporting photographs: never in a calibration, never tuned on).
 
 ``fsrcnn-x4`` (when ``../shared/weights/fsrcnn`` is there): FSRCNN ×4 on OpenCV's cubic ×4
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos, tuning_photos  # noqa: E402
 from dot_core.io.images import load_image, save_image  # noqa: E402
-from dot_core.preset_recipes import make_restoration  # noqa: E402
+from dot_core.presets.recipes import make_restoration  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -2,7 +2,7 @@
 
 taef2 (FLUX.2's tiny autoencoder, C = 32, ×8; MIT weights, never in the repository) is read from
 ``DOT_TEST_WEIGHTS`` or ``../shared/weights/taef2``. Its calibration is built at run time from the
-``sr-bicubic-x4`` recipe exactly as a preset's (``dot_core.preset_recipes``: unpaired, the 8 restored
+``sr-bicubic-x4`` recipe exactly as a preset's (``dot_core.presets.recipes``: unpaired, the 8 restored
 + 8 clean halves of the eight calibration photographs), with the latent's own patch size and ε.
 
 Two variants share one transport per photograph (x̂0 of eq. 4 of Adrai et al. 2023):
@@ -26,7 +26,7 @@ from pathlib import Path
 from crops import crop_strip
 
 from dot_core import Calibrator, DOTPipeline, TransportConfig, load_encoder
-from dot_core.preset_recipes import bundled_photo, calibration_split, crop, make_restoration
+from dot_core.presets.recipes import bundled_photo, calibration_split, crop, make_restoration
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = "sr-bicubic-x4"

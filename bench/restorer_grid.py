@@ -25,7 +25,7 @@ from PIL import Image
 from dot_core.calibration.restorer_grid import PERIODS, find_restoration_lattice, phase_variation
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos, tuning_photos
 from dot_core.io.images import load_image
-from dot_core.preset_recipes import make_restoration, to_pil
+from dot_core.presets.recipes import make_restoration, to_pil
 
 SKIMAGE = ("rocket", "motorcycle_left", "immunohistochemistry", "hubble_deep_field", "coins", "grass",
            "astronaut", "coffee", "chelsea", "camera")
@@ -33,7 +33,7 @@ SKIMAGE = ("rocket", "motorcycle_left", "immunohistochemistry", "hubble_deep_fie
 
 def _photos(which: str) -> list[tuple[str, np.ndarray]]:
     if which == "skimage":
-        from dot_core.preset_recipes import bundled_photo
+        from dot_core.presets.recipes import bundled_photo
 
         return [(n, bundled_photo(n)) for n in SKIMAGE]
     paths = tuning_photos() if which == "cbsd68" else reporting_photos()

@@ -12,7 +12,8 @@ from dot_core import presets as P
 from dot_core.calibration.files import load_calibration
 from dot_core.cli import main as cli_main
 from dot_core.io.images import load_image
-from dot_core.preset_recipes import DETAIL_EPS
+from dot_core.presets import build, recipes
+from dot_core.presets.recipes import DETAIL_EPS
 from dot_core.quality.metrics import psnr, texture_distance
 
 NAMES = ("sr-bicubic-x4", "denoise-nlm-25", "denoise-nlm-50", "jpeg-q10")
@@ -86,7 +87,7 @@ def test_a_presets_own_detail_sigma_is_recorded_and_rebuilt(name):
     """A recipe's detail σ (denoise-nlm-50: 1.25) is in recipe.json and the calibration, and
     encoder_for rebuilds that latent; the others use detail's default σ."""
     from dot_core.latents.detail import DEFAULT_SIGMA
-    from dot_core.preset_recipes import DETAIL_SIGMA
+    from dot_core.presets.recipes import DETAIL_SIGMA
 
     sigma = DETAIL_SIGMA.get(name, DEFAULT_SIGMA)
     cal = P.load_preset(name, "detail")
@@ -202,8 +203,8 @@ def test_cli_accepts_a_preset_file(tmp_path):
 def test_load_preset_builds_a_vae_calibration_once_and_caches_it(tmp_path, monkeypatch, tiny_kl_dir):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     split = [{"photo": "coins", "size": [303, 384], "restored_box": [0, 0, 32, 48], "clean_box": [32, 0, 64, 48]}]
-    monkeypatch.setattr(P, "calibration_split", lambda: split)  # one small crop keeps it quick
-    P._calibration_images.cache_clear()
+    monkeypatch.setattr(recipes, "calibration_split", lambda: split)  # one small crop keeps it quick
+    build.calibration_images.cache_clear()
     try:
         cal = P.load_preset("sr-bicubic-x4", str(tiny_kl_dir))
         files = list((tmp_path / "cache" / "dot_core" / "presets" / "sr-bicubic-x4").glob("*.safetensors"))
@@ -215,11 +216,11 @@ def test_load_preset_builds_a_vae_calibration_once_and_caches_it(tmp_path, monke
         def no_rebuild(*args, **kwargs):
             raise AssertionError("the cached calibration should have been reused")
 
-        monkeypatch.setattr(P, "build_preset", no_rebuild)
+        monkeypatch.setattr(build, "build_preset", no_rebuild)
         again = P.load_preset("sr-bicubic-x4", str(tiny_kl_dir))
         assert again.w2 == pytest.approx(cal.w2)
     finally:
-        P._calibration_images.cache_clear()
+        build.calibration_images.cache_clear()
 
 
 def _assert_rebuilt_like_committed(committed, rebuilt):

@@ -8,7 +8,7 @@ from conftest import bicubic_x4, photo
 from dot_core import Calibrator, load_encoder
 from dot_core.calibration.restorer_grid import find_restoration_lattice, phase_variation
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason
-from dot_core.preset_recipes import make_restoration
+from dot_core.presets.recipes import make_restoration
 
 SCENES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 SIDE = 192

@@ -237,7 +237,7 @@ def _jpeg(x: np.ndarray, d: dict) -> np.ndarray:
 
 def _fsrcnn(x: np.ndarray, factor: int) -> np.ndarray:
     """FSRCNN ×factor of the cubic-degraded ``x`` (sides a multiple of ``factor``); needs its weights."""
-    from .fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason
+    from ..fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason
 
     if x.shape[0] % factor or x.shape[1] % factor:
         raise ValueError(f"clean_image sides must be multiples of {factor} for FSRCNN ×{factor}, got shape {x.shape}; "
