@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .calibration import LATTICE_AUTO, MODES, Calibrator, check_restoration_lattice
 from .calibration.distributed import ProcessGroup, all_reduce_calibrator, init_from_env
-from .calibration.files import check_savable, load_calibration, read_provenance, save_calibration
+from .calibration.files import check_savable, load_calibration, read_writer, save_calibration
 from .calibration.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from .calibration.reach import enhanced_reach
 from .io.images import DEFAULT_MAX_PIXELS, collect_image_paths, load_image, save_image
@@ -495,7 +495,7 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     try:
         cal = load_calibration(args.calibration)
-        made = read_provenance(args.calibration)
+        made = read_writer(args.calibration)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     print(f"\n{args.calibration}:")

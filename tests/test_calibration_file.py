@@ -45,17 +45,17 @@ def test_calibration_metadata_is_json_with_provenance(tmp_path, calibration):
 
 def test_read_provenance_names_the_versions_that_wrote_a_file(tmp_path, calibration):
     import dot_core
-    from dot_core.calibration.files import read_provenance
+    from dot_core.calibration.files import read_writer
 
     path = save_calibration(calibration, tmp_path / "cal.safetensors")
-    made = read_provenance(path)
+    made = read_writer(path)
     assert made["library"] == f"dot_core {dot_core.__version__}; torch {torch.__version__}"
     assert made["created"][:4].isdigit() and "T" in made["created"]  # ISO 8601, UTC
     (tmp_path / "other.safetensors").write_bytes(b"not a calibration")
     with pytest.raises(ValueError, match="other.safetensors: not a usable DOT calibration"):
-        read_provenance(tmp_path / "other.safetensors")
+        read_writer(tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="no such calibration file"):
-        read_provenance(tmp_path / "missing.safetensors")
+        read_writer(tmp_path / "missing.safetensors")
 
 
 def test_zero_shot_calibration_round_trip(tmp_path):

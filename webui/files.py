@@ -10,8 +10,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from dot_core.io.images import encode_png, to_uint8  # not exported at the top level of dot_core
-from dot_core.io.png import png_with_provenance
+from dot_core.io.images import to_uint8  # not exported at the top level of dot_core
+from dot_core.io.png import encode_png, png_with_provenance
 
 
 def app_root() -> Path:

@@ -31,7 +31,7 @@ from .content import N_BINS, ContentStats
 from .result import Calibration
 
 __all__ = ["FORMAT", "MAX_CALIBRATION_BYTES", "calibration_file_bytes", "check_savable", "save_calibration",
-           "load_calibration", "read_provenance"]
+           "load_calibration", "read_writer"]
 
 FORMAT = "dot-calibration"
 FORMAT_VERSION = 1
@@ -302,7 +302,7 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     return cal
 
 
-def read_provenance(path: str | os.PathLike) -> dict[str, str]:
+def read_writer(path: str | os.PathLike) -> dict[str, str]:
     """Who wrote a calibration file and when: ``{"library": ..., "created": ...}`` from its metadata.
 
     Reads the header only (see :func:`load_calibration` for the full check); a field the file

@@ -12,12 +12,13 @@ import os
 import pathlib
 import struct
 import warnings
-import zlib
 from typing import BinaryIO, Iterable, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .png import encode_png
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
 UNIT_RANGE_SLACK = 1e-3  # float images may overshoot [0, 1] by rounding; beyond this they are refused
@@ -329,35 +330,6 @@ def save_image(path: str | os.PathLike, img: np.ndarray, *, bits: int = 8) -> pa
     else:
         path.write_bytes(encode_png(np.rint(rgb * 65535.0).astype(np.uint16)))
     return path
-
-
-def encode_png(a: np.ndarray, *, level: int = 6) -> bytes:
-    """(H, W, 3 or 4) uint8 or uint16 -> bytes of an RGB(A) PNG of that bit depth.
-
-    ``level`` is the zlib level. Level 0 stores rows unfiltered and uncompressed (a few ms per
-    megapixel: fast enough for a live preview); other levels use the 'Up' filter on every row.
-    """
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"a: expected (H, W, 3 or 4) uint8 or uint16, got {a.dtype} {a.shape}")
-    height, width, channels = a.shape
-    bits = 8 * a.dtype.itemsize
-    row_bytes = width * channels * a.dtype.itemsize
-    raw = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder(">")).view(np.uint8).reshape(height, row_bytes)
-    rows = np.empty((height, 1 + row_bytes), dtype=np.uint8)
-    if level == 0:
-        rows[:, 0], rows[:, 1:] = 0, raw  # None: bytes as they are
-    else:
-        rows[:, 0], rows[0, 1:] = 2, raw[0]  # Up: each byte minus the byte above it, mod 256
-        np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    color_type = {3: 2, 4: 6}[channels]  # truecolour, truecolour with alpha
-    header = struct.pack(">IIBBBBB", width, height, bits, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + chunk(b"IEND", b""))
 
 
 def image_to_tensor(img: np.ndarray, *, device: torch.device | str | None = None,
