@@ -356,7 +356,7 @@ def test_calibrate_eps_is_recorded_and_checked(folders, tmp_path, capsys):
 def test_calibrate_refuses_a_calibration_too_large_to_load_before_reading_images(folders, tmp_path, capsys,
                                                                                  monkeypatch):
     import dot_core.calibration.files as cf
-    import dot_core.cli as cli
+    import dot_core.cli.calibrate as cli
 
     read = []
     monkeypatch.setattr(cf, "MAX_CALIBRATION_BYTES", cf.MAX_HEADER_BYTES + 1000)  # as if d = 27 were too large
