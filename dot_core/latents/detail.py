@@ -14,45 +14,10 @@ and the base pass through unchanged, so colours and low frequencies cannot drift
 restores texture and sharpness, not content. Since M is orthonormal, decode(encode(x)) = x up to
 float32 round-off (~1e-7). The factor is 1: no padding, any size comes back at its size.
 
-Why these defaults
-------------------
-Chosen by ``bench/tune_detail.py`` on the TUNING photographs only (brick, gravel, clock; bicubic
-×4 restorations; unpaired calibration on the 8 + 8 halves of the preset's eight calibration
-photographs, see ``dot_core.presets``), with ``dot_core.quality.metrics``: the texture distance at α = 0
-over the restoration's, the PSNR change, whether the texture distance keeps falling from α = 1
-to α = −1, and the **lattice ratio** (high-pass luma energy on the ×4 lattice frequencies over
-the ground truth's). The figures are in ``bench/results/tune_detail.md``; the reporting
-photographs (astronaut, coffee, chelsea, camera) were never part of the sweep.
-
-Why a lattice appears at all: with a fixed operator every output pixel is the same linear
-combination of its neighbourhood, so transport + fold is a shift-invariant filter on the detail
-layer. A bicubic ×4 restoration has almost no variance in the finest patch directions (the
-smallest source eigenvalues are ~0.005 of the mean, the target's ~3× it, at σ = 1.25), so eq. 2
-gives them gains of ~25 and amplifies what is left there: the interpolation's 4-pixel phase
-pattern. The cure is appendix A.2 of [1]: source directions of variance ≤ ε (relative to the
-mean eigenvalue) count as degenerate, are dropped, and are synthesised from the target by the
-stochastic operator of eq. 5 (fine grain instead of a grid); every other direction is
-transported by eq. 2 for Σs + εI (see :func:`dot_core.ot.gaussian.fit_operator`).
-
-* ε (:data:`DEFAULT_EPS`) = **0.3**: at σ = 1, ε = 0.1 leaves a grid on the clock's wall (lattice
-  4.6× its ground truth's at α = 0); 0.3 brings it to 1.8× (1.6× at α = −1) with texture 0.62×
-  the restoration's and +0.12 dB (means over brick and gravel); ε = 1 synthesises so much that
-  the texture gain shrinks (0.68×).
-* split σ = **1.0**: at σ = 1.25 and 1.5 the texture distance at α = 0 is lower (0.45–0.52×) but
-  on brick it rises again between α = −0.5 and −1 (the perception–distortion curve is not
-  monotone); σ = 1 is the widest split whose curve stays monotone on brick and gravel.
-* fold (:attr:`default_fold_kernel`): ``"gaussian"``. The p² overlapping transported patches
-  disagree about the finest detail; their plain average (the paper's fold) cancels part of it,
-  weighting each patch towards its centre keeps it (a choice of the earlier sweep, kept).
-* patch p = 5 (d = 25): p = 7 was no better in the earlier sweep for twice the dimension.
-* luma only: cheaper (d = 25, not 75), cannot tint, and grayscale calibration photographs teach
-  it nothing wrong about chroma.
-* σ = 1 and ε = 0.3 are the latent's defaults; a calibration records its σ (``info.encoder_config``)
-  and its ε, and :func:`dot_core.latents.registry.encoder_for` rebuilds the latent it was made in. The
-  presets' recipes choose their own (``bench/tune_preset_eps.py`` and ``bench/tune_detail.py
-  --grid band`` on the same tuning photographs): ``sr-bicubic-x4`` ε = 0.2 (with its restorer's
-  ×4 band the grid no longer rules out ε below 0.3), ``denoise-nlm-25`` ε = 0.01, ``denoise-nlm-50``
-  σ = 1.25, ε = 0.03, ``jpeg-q10`` ε = 0.1; figures in ``bench/results/quality.md``.
+Defaults: split σ = 1, ε = 0.3 (:data:`DEFAULT_EPS`: source directions with less variance are
+synthesised by eq. 5 instead of amplified into the restorer's grid), a Gaussian fold, p = 5. Why
+these values, and the figures they were chosen by, are in docs/method.md ("The detail latent's
+defaults"); a calibration records its σ and ε, and the presets choose their own.
 
 Cost: one separable 7-tap blur (radius ⌈3σ⌉) of three channels; encode + decode of a 1024² image take about
 0.25 s of one CPU core.
@@ -76,8 +41,8 @@ from .base import Encoder, resolve_device
 
 __all__ = ["DetailEncoder", "DEFAULT_EPS", "DEFAULT_SIGMA", "OPPONENT", "gaussian_blur"]
 
-DEFAULT_EPS = 0.3  # ε of this latent (relative to mean λ(Σs)): see "Why these defaults"
-DEFAULT_SIGMA = 1.0  # pixels: the split σ of this latent, see "Why these defaults"
+DEFAULT_EPS = 0.3  # ε of this latent (relative to mean λ(Σs)): docs/method.md "The detail latent's defaults"
+DEFAULT_SIGMA = 1.0  # pixels: the split σ of this latent, docs/method.md "The detail latent's defaults"
 
 # Orthonormal opponent colour basis (rows: luma, red–blue, green–magenta); inverse = transpose.
 OPPONENT = torch.tensor(
@@ -133,7 +98,7 @@ class DetailEncoder(Encoder):
     """
 
     default_eps = DEFAULT_EPS
-    default_fold_kernel = "gaussian"  # see "Why these defaults" above
+    default_fold_kernel = "gaussian"  # docs/method.md "The detail latent's defaults" above
 
     def __init__(self, *, device: str | torch.device | None = None, sigma: float = DEFAULT_SIGMA,
                  patch_size: int = 5) -> None:
