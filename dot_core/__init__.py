@@ -21,12 +21,12 @@ from .evaluation.dataset import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, ev
 from .evaluation.report import summarize, write_report
 from .io.images import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
 from .latents.base import Encoder, EncoderUnavailableError, resolve_device
-from .latents.pixel import PixelEncoder
 from .latents.cache import LatentCache
 from .latents.diffusers_vae import DiffusersVAEEncoder
+from .latents.pixel import PixelEncoder
 from .latents.registry import KNOWN_VAES, WEIGHT_FREE, encoder_for, load_encoder
 from .latents.taesd import TAESDEncoder
-from .ot.gaussian import (
+from .ot.gaussian_maps import (
     GaussianOperator,
     degenerate_transport_operator,
     empirical_moments,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dot_core.ot.gaussian import (
+from dot_core.ot.gaussian_maps import (
     GaussianOperator,
     degenerate_split,
     degenerate_transport_operator,
@@ -267,7 +267,7 @@ def test_stochastic_method_on_a_full_rank_source_draws_no_noise():
 
 @pytest.mark.parametrize("batch", [(), (3,)])
 def test_eig_rebuild_is_symmetric_and_inverts_eigh(batch):
-    from dot_core.ot.gaussian import _eig_rebuild
+    from dot_core.ot.gaussian_maps import _eig_rebuild
 
     A = torch.stack([random_spd(6, 1e4, seed) for seed in range(3)])[: batch[0] if batch else 1]
     A = A if batch else A[0]

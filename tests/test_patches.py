@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dot_core.ot.gaussian import GaussianOperator, fit_operator
+from dot_core.ot.gaussian_maps import GaussianOperator, fit_operator
 from dot_core.ot.patches import count_valid_patches, fold_kernel, iter_valid_patches, patch_normals, transport_latent
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from dot_core import EncoderUnavailableError, load_calibration
 from dot_core import presets as bundled_presets
 from dot_core.calibration.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
-from dot_core.ot.gaussian import check_eps
+from dot_core.ot.gaussian_maps import check_eps
 from serving.image_store import ArrayStore
 
 from . import engine
@@ -62,7 +62,7 @@ def whole_number(name: str, value, lo: int, hi: int) -> int:
 
 def regularisation(eps) -> float | None:
     """The page's ε box: blank is the latent's own ε (None); otherwise a finite number ≥ 0, the rule
-    of the engine, the command line and calibration files (:func:`dot_core.ot.gaussian.check_eps`)."""
+    of the engine, the command line and calibration files (:func:`dot_core.ot.gaussian_maps.check_eps`)."""
     if eps is None or (isinstance(eps, str) and not eps.strip()):
         return None
     try:

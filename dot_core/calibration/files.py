@@ -271,7 +271,7 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     except ValueError as exc:
         raise _fail(name, f"metadata is malformed ({exc})") from None
     info = _parse_json(meta.get("info", "{}"), name, "metadata field 'info'")
-    if not (math.isfinite(eps) and eps >= 0) or not isinstance(info, dict):  # ot.gaussian.check_eps
+    if not (math.isfinite(eps) and eps >= 0) or not isinstance(info, dict):  # ot.gaussian_maps.check_eps
         raise _fail(name, "metadata fields 'eps' or 'info' are malformed")
     _check_info(info, name)
     allowed = {f"{r}.{k}" for r in ("target", "source") for k in ("n", "s1", "s2")}

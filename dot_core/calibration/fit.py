@@ -33,7 +33,7 @@ import torch
 
 from ..latents.base import Encoder
 from ..latents.cache import LatentCache, encode_image
-from ..ot.gaussian import check_eps
+from ..ot.gaussian_maps import check_eps
 from ..ot.moments import PatchMoments
 from ..ot.patches import count_valid_patches, iter_valid_patches
 from .checks import (

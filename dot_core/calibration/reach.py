@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..ot.gaussian import GaussianOperator, gelbrich_w2
+from ..ot.gaussian_maps import GaussianOperator, gelbrich_w2
 from ..ot.moments import PatchMoments
 from ..ot.patches import count_valid_patches, iter_valid_patches
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..ot.gaussian import GaussianOperator, fit_operator, gelbrich_w2
+from ..ot.gaussian_maps import GaussianOperator, fit_operator, gelbrich_w2
 from ..ot.moments import PatchMoments
 from .checks import MODES
 from .content import ContentDifference, ContentStats, content_difference
@@ -38,7 +38,7 @@ class Calibration:
     mode: str  # one of MODES
     target: PatchMoments
     source: PatchMoments | None = None
-    method: str = "auto"  # operator choice, see ot.gaussian.fit_operator
+    method: str = "auto"  # operator choice, see ot.gaussian_maps.fit_operator
     eps: float = 1e-9
     info: dict = field(default_factory=dict)  # counts, sizes, warnings, provenance
     # per-bin content statistics of each set (dot_core.calibration.content); None in files written before them

@@ -10,7 +10,7 @@ from ..calibration.distributed import all_reduce_calibrator
 from ..calibration.files import check_savable, save_calibration
 from ..calibration.pairing import ModeChoice, choose_mode, pairs_for_paired_mode
 from ..io.images import load_image
-from ..ot.gaussian import check_eps
+from ..ot.gaussian_maps import check_eps
 from .common import (
     DEFAULT_ENCODER,
     CLIError,

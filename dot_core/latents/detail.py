@@ -36,7 +36,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..ot.kernels import gaussian_radius, gaussian_taps
+from ..ot.gaussian_taps import gaussian_radius, gaussian_taps
 from .base import Encoder, resolve_device
 
 __all__ = ["DetailEncoder", "DEFAULT_EPS", "DEFAULT_SIGMA", "OPPONENT", "gaussian_blur"]

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from .gaussian import GaussianOperator
-from .kernels import gaussian_taps
+from .gaussian_maps import GaussianOperator
+from .gaussian_taps import gaussian_taps
 
 __all__ = [
     "DEFAULT_CHUNK_ELEMENTS",

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..ot.kernels import gaussian_taps
+from ..ot.gaussian_taps import gaussian_taps
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights
 _POWER_FLOOR = 1e-10  # below 8-bit quantisation noise (~1e-6): keeps log10 finite on flat spectra
