@@ -41,3 +41,17 @@ from .ot.patches import fold_kernel, iter_valid_patches, transport_latent
 from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate
 from .quality.metrics import psnr, spectrum_distance, ssim, texture_distance
 from .quality.perceptual import Perceptual, load_perceptual
+
+__all__ = [
+    "__version__", "MODES", "Calibration", "Calibrator", "latent_patch_moments", "load_calibration",
+    "save_calibration", "COLOR_FIXES", "apply_color_fix", "DEFAULT_ALPHAS", "Evaluation",
+    "evaluate_dataset", "evaluate_image", "pair_by_stem", "summarize", "write_report",
+    "collect_image_paths", "image_to_tensor", "load_image", "save_image", "tensor_to_image",
+    "Encoder", "EncoderUnavailableError", "resolve_device", "PixelEncoder", "LatentCache",
+    "DiffusersVAEEncoder", "KNOWN_VAES", "WEIGHT_FREE", "encoder_for", "load_encoder",
+    "TAESDEncoder", "GaussianOperator", "degenerate_transport_operator", "empirical_moments",
+    "empirical_transport_operator", "fit_operator", "gelbrich_w2", "sqrtm_psd",
+    "transport_operator", "PatchMoments", "fold_kernel", "iter_valid_patches", "transport_latent",
+    "DOTPipeline", "Enhanced", "TransportConfig", "check_compatible", "interpolate", "psnr",
+    "spectrum_distance", "ssim", "texture_distance", "Perceptual", "load_perceptual",
+]

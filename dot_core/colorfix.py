@@ -109,7 +109,25 @@ def adain_color_fix(x0: np.ndarray, x_star: np.ndarray) -> np.ndarray:
 
 
 def apply_color_fix(method: str, x0: np.ndarray, x_star: np.ndarray) -> np.ndarray:
-    """x̂0 after the colour fix ``method`` ("none", "wavelet" or "adain"), clipped to [0, 1]."""
+    """x̂0 after the colour fix ``method`` ("none", "wavelet" or "adain"), clipped to [0, 1].
+
+    Examples
+    --------
+    A transported image with a red cast and less contrast gets x*'s mean colour back:
+
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from dot_core import apply_color_fix
+    >>> x_star = data.astronaut()[100:164, 180:244] / 255.0
+    >>> x0 = np.clip(0.8 * x_star + np.array([0.15, 0.0, 0.0]), 0, 1)
+    >>> print(x_star.mean(axis=(0, 1)).round(2), x0.mean(axis=(0, 1)).round(2))
+    [0.8  0.67 0.58] [0.79 0.53 0.46]
+    >>> for method in ("none", "wavelet", "adain"):
+    ...     print(method, apply_color_fix(method, x0, x_star).mean(axis=(0, 1)).round(2))
+    none [0.79 0.53 0.46]
+    wavelet [0.8  0.67 0.58]
+    adain [0.8  0.67 0.58]
+    """
     if np.shape(x0) != np.shape(x_star):
         raise ValueError(f"x0 and x_star must have one shape, got {np.shape(x0)} and {np.shape(x_star)}")
     if method == "none":

@@ -70,6 +70,20 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path:
     Refuses (``ValueError``) a calibration :func:`load_calibration` would refuse for its size, and
     writes a temporary file first, so ``path`` is never left half-written; a disk error (a folder
     at ``path``, no space) is an ``OSError`` naming the path.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from dot_core import Calibrator, load_calibration, load_encoder, save_calibration
+    >>> clean = np.random.default_rng(0).random((24, 24, 3))
+    >>> cal = Calibrator(load_encoder("pixel", device="cpu"), patch_size=3)
+    >>> cal.add_restored(clean ** 2), cal.add_clean(clean)
+    (484, 484)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_calibration(cal.fit(), os.path.join(folder, "pixel-p3.safetensors"))
+    ...     print(path.name, load_calibration(path).patch_size)
+    pixel-p3.safetensors 3
     """
     from safetensors import SafetensorError
     from safetensors.torch import save_file
@@ -244,7 +258,30 @@ def _content(tensors: dict, role: str, d: int, name: str) -> ContentStats | None
 
 
 def load_calibration(path: str | os.PathLike) -> Calibration:
-    """Read and validate a calibration file; every problem is a ``ValueError`` naming the file."""
+    """Read and validate a calibration file; every problem is a ``ValueError`` naming the file.
+
+    Examples
+    --------
+    A calibration read back is the one written, operator included:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import torch
+    >>> from dot_core import Calibrator, load_calibration, load_encoder, save_calibration
+    >>> clean = np.random.default_rng(0).random((24, 24, 3))
+    >>> cal = Calibrator(load_encoder("pixel", device="cpu"), patch_size=3)
+    >>> cal.add_restored(clean ** 2), cal.add_clean(clean)
+    (484, 484)
+    >>> written = cal.fit()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     read = load_calibration(save_calibration(written, os.path.join(folder, "c.safetensors")))
+    >>> read.encoder, read.mode, torch.equal(read.operator.T, written.operator.T)
+    ('pixel', 'unpaired', True)
+    >>> load_calibration("missing.safetensors")
+    Traceback (most recent call last):
+    ...
+    ValueError: missing.safetensors: no such calibration file
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

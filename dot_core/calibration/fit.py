@@ -58,6 +58,18 @@ def latent_patch_moments(z: torch.Tensor, patch_size: int, moments: PatchMoments
 
     ``content``, when given, is ``(c, stats)``: each patch's content value (n,) in the order of
     :func:`iter_valid_patches`, and the per-bin statistics it is added to as well.
+
+    Examples
+    --------
+    A latent of 3 channels and 5×6 pixels holds (5 − 2)·(6 − 2) = 12 valid 3×3 patches:
+
+    >>> import torch
+    >>> from dot_core import PatchMoments, latent_patch_moments
+    >>> moments = PatchMoments(dim=3 * 3 * 3)
+    >>> latent_patch_moments(torch.ones(1, 3, 5, 6), 3, moments)
+    12
+    >>> moments.n, moments.mean[:3].tolist()
+    (12, [1.0, 1.0, 1.0])
     """
     n = 0
     for v in iter_valid_patches(z, patch_size):
@@ -73,6 +85,21 @@ class Calibrator:
 
     ``restoration_lattice``: the restorer's grid period in pixels (given), None (none), or ``"auto"``:
     found from the restored images against the clean ones (:mod:`dot_core.calibration.restorer_grid`).
+
+    Examples
+    --------
+    A paired calibration in the ``pixel`` latent: each restoration comes with its ground truth.
+
+    >>> import numpy as np
+    >>> from dot_core import Calibrator, load_encoder
+    >>> clean = np.random.default_rng(0).random((24, 24, 3))
+    >>> cal = Calibrator(load_encoder("pixel", device="cpu"), patch_size=3, mode="paired")
+    >>> cal.add_pair(clean ** 2, clean)  # a "restoration" that darkened the image
+    >>> cal.source.n, cal.target.n, cal.warnings()  # 22 × 22 patches each, enough for d = 27
+    (484, 484, [])
+    >>> calibration = cal.fit()
+    >>> calibration.mode, calibration.dim, round(calibration.info["pair_psnr_db"], 2)
+    ('paired', 27, 14.81)
     """
 
     def __init__(

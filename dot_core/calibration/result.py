@@ -29,6 +29,23 @@ class Calibration:
     """Moments of both sets, the operator fitted to them, and where they came from.
 
     ``source`` is None in zero-shot mode, and then so are ``operator`` and ``w2``.
+
+    Examples
+    --------
+    What :meth:`Calibrator.fit <dot_core.calibration.fit.Calibrator.fit>` returns:
+
+    >>> import numpy as np
+    >>> from dot_core import Calibrator, load_encoder
+    >>> clean = np.random.default_rng(0).random((24, 24, 3))
+    >>> cal = Calibrator(load_encoder("pixel", device="cpu"), patch_size=3, mode="paired")
+    >>> cal.add_pair(clean ** 2, clean)
+    >>> calibration = cal.fit()
+    >>> calibration.encoder, calibration.dim, calibration.operator.stochastic
+    ('pixel', 27, False)
+    >>> round(calibration.w2, 2)  # Gelbrich W2 between the restored and clean patch Gaussians
+    1.73
+    >>> print(calibration.summary().splitlines()[0])
+    latent space pixel, patch 3×3 (d = 27), paired
     """
 
     encoder: str  # latent space id, e.g. "sd-vae-ft-mse", "detail", a repo id or folder

@@ -46,7 +46,32 @@ def _set_level(ev: Evaluation, label: str) -> dict | None:
 
 
 def summarize(ev: Evaluation, perceptual: Perceptual = Perceptual()) -> dict:
-    """Per line of the table, every measure's mean and spread over the images, and FID/KID of the set."""
+    """Per line of the table, every measure's mean and spread over the images, and FID/KID of the set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from dot_core import Calibrator, DOTPipeline, load_encoder
+    >>> photo = data.astronaut()[100:132, 180:244] / 255.0  # (32, 64, 3) in [0, 1]
+    >>> truth, other = photo[:, :32], photo[:, 32:]
+    >>> def blur(x):  # a weight-free "restorer"
+    ...     return (x + np.roll(x, 1, axis=1)) / 2
+    >>> enc = load_encoder("pixel", device="cpu")
+    >>> cal = Calibrator(enc, patch_size=3)
+    >>> cal.add_restored(blur(other)), cal.add_clean(other)
+    (900, 900)
+    >>> pipe = DOTPipeline(enc, cal.fit())
+    >>> from dot_core import Evaluation, evaluate_image, summarize
+    >>> one = evaluate_image(pipe, blur(truth), truth, name="crop", alphas=(0.5,))
+    >>> summary = summarize(Evaluation(images=[one], skipped=[], settings={}, settings_hash=""))
+    >>> [(line["kind"], line["alpha"], line["images"]) for line in summary["lines"]]
+    [('restoration', None, 1), ('alpha', 0.5, 1), ('roundtrip', None, 1)]
+    >>> summary["lines"][0]["psnr"]["n"], summary["lines"][0]["psnr"]["std"]  # no spread over 1 image
+    (1, None)
+    >>> summary["not_measured"]
+    ['FID/KID not requested', 'LPIPS not requested']
+    """
     rows = ev.rows
     lines = []
     for kind, alpha in _order(rows):
@@ -127,7 +152,35 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 
 def write_report(ev: Evaluation, summary: dict, out) -> dict[str, Path]:
-    """``metrics.csv``, ``summary.json``, ``table.md`` and ``pd_plot.png`` in ``out``; their paths."""
+    """``metrics.csv``, ``summary.json``, ``table.md`` and ``pd_plot.png`` in ``out``; their paths.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from dot_core import Calibrator, DOTPipeline, load_encoder
+    >>> photo = data.astronaut()[100:132, 180:244] / 255.0  # (32, 64, 3) in [0, 1]
+    >>> truth, other = photo[:, :32], photo[:, 32:]
+    >>> def blur(x):  # a weight-free "restorer"
+    ...     return (x + np.roll(x, 1, axis=1)) / 2
+    >>> enc = load_encoder("pixel", device="cpu")
+    >>> cal = Calibrator(enc, patch_size=3)
+    >>> cal.add_restored(blur(other)), cal.add_clean(other)
+    (900, 900)
+    >>> pipe = DOTPipeline(enc, cal.fit())
+    >>> import os, tempfile
+    >>> from dot_core import evaluate_dataset, save_image, summarize, write_report
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     restored = save_image(os.path.join(folder, "restored", "0801.png"), blur(truth))
+    ...     gt = save_image(os.path.join(folder, "truth", "0801.png"), truth)
+    ...     ev = evaluate_dataset(pipe, [restored], [gt], os.path.join(folder, "evaluation"),
+    ...                           alphas=(0.5,), progress=False)
+    ...     paths = write_report(ev, summarize(ev), os.path.join(folder, "report"))
+    ...     print(sorted(p.name for p in paths.values()))
+    ...     print(paths["markdown"].read_text().splitlines()[4])  # doctest: +ELLIPSIS
+    ['metrics.csv', 'pd_plot.png', 'summary.json', 'table.md']
+    | restoration x* | ... |
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "metrics.csv", "json": out / "summary.json", "markdown": out / "table.md",

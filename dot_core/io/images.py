@@ -68,6 +68,24 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     divided by 65535 (16-bit RGB(A) PNGs too, which Pillow alone reduces to 8 bits). Mode ``I``
     is read on the 16-bit scale and clipped; mode ``F`` is kept when within [0, 1], otherwise
     read on the 16-bit scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dot_core import load_image
+    >>> gray = np.array([[0, 255], [51, 102]], dtype=np.uint8)  # 8-bit grayscale, (2, 2)
+    >>> img = load_image(gray)
+    >>> img.shape, img.dtype
+    ((2, 2, 3), dtype('float32'))
+    >>> print(img[1, 0])  # 51 / 255, on all three channels
+    [0.2 0.2 0.2]
+    >>> from PIL import Image
+    >>> load_image(Image.new("RGBA", (4, 3), (255, 0, 0, 0)))[0, 0].tolist()  # alpha over white
+    [1.0, 1.0, 1.0]
+    >>> load_image(b"not an image", name="upload.png")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: upload.png: ...
     """
     label = name or _describe(source)
     with warnings.catch_warnings():
@@ -276,6 +294,16 @@ def collect_image_paths(items: Iterable[str | os.PathLike] | str | os.PathLike, 
     extension is in ``IMAGE_EXTENSIONS``, sorted by (relative) name, hidden files skipped, and
     sub-directories too when ``recursive``. The result keeps the order of ``items`` and lists
     each file once. Raises ``ValueError`` for a missing path or a directory with no images.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from dot_core import collect_image_paths
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name in ("b.png", "a.jpg", "notes.txt", ".hidden.png"):
+    ...         open(os.path.join(folder, name), "wb").close()
+    ...     print([p.name for p in collect_image_paths(folder)])
+    ['a.jpg', 'b.png']
     """
     if isinstance(items, (str, os.PathLike)):
         items = [items]
@@ -317,6 +345,18 @@ def save_image(path: str | os.PathLike, img: np.ndarray, *, bits: int = 8) -> pa
 
     ``path`` must end in ``.png``; parent directories are created. ``bits=16`` writes a 16-bit
     RGB PNG that :func:`load_image` reads back to within 1/65535.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from dot_core import load_image, save_image
+    >>> img = np.random.default_rng(0).random((8, 8, 3))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_image(os.path.join(folder, "out", "x.png"), img, bits=16)
+    ...     back = load_image(path)
+    >>> path.name, back.shape, bool(np.abs(back - img).max() <= 1 / 65535)
+    ('x.png', (8, 8, 3), True)
     """
     path = pathlib.Path(path)
     if path.suffix.lower() != ".png":
@@ -338,6 +378,18 @@ def image_to_tensor(img: np.ndarray, *, device: torch.device | str | None = None
 
     Raises ``ValueError`` for another shape, a non-float dtype, or finite values outside
     [0, 1] (e.g. 8-bit data as floats: divide by 255 first, or use :func:`load_image`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dot_core import image_to_tensor
+    >>> x = image_to_tensor(np.full((4, 6, 3), 0.75))
+    >>> tuple(x.shape), x.dtype, x.unique().tolist()
+    ((1, 3, 4, 6), torch.float32, [0.5])
+    >>> image_to_tensor(np.full((4, 6, 3), 255.0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: img: float values span [0, 255]; expected [0, 1] (divide 8-bit data by 255, ...)
     """
     a = np.asarray(img)
     if a.ndim != 3 or a.shape[2] != 3:
@@ -355,7 +407,18 @@ def image_to_tensor(img: np.ndarray, *, device: torch.device | str | None = None
 
 
 def tensor_to_image(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) or (3, H, W) tensor in [-1, 1] -> (H, W, 3) float32 array in [0, 1]."""
+    """(1, 3, H, W) or (3, H, W) tensor in [-1, 1] -> (H, W, 3) float32 array in [0, 1].
+
+    Examples
+    --------
+    Values outside [-1, 1] (a decoder's overshoot) are clipped:
+
+    >>> import torch
+    >>> from dot_core import tensor_to_image
+    >>> img = tensor_to_image(torch.tensor([-2.0, 0.0, 1.0]).reshape(1, 3, 1, 1))
+    >>> img.shape, img.dtype, img[0, 0].tolist()
+    ((1, 1, 3), dtype('float32'), [0.0, 0.5, 1.0])
+    """
     if x.ndim == 4 and x.shape[0] == 1:
         x = x[0]
     if x.ndim != 3 or x.shape[0] != 3:

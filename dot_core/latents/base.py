@@ -30,11 +30,31 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 class EncoderUnavailableError(RuntimeError):
-    """The weights of a requested latent space cannot be loaded."""
+    """The weights of a requested latent space cannot be loaded.
+
+    Examples
+    --------
+    >>> from dot_core import EncoderUnavailableError, load_encoder
+    >>> try:
+    ...     load_encoder("no-such-latent")
+    ... except EncoderUnavailableError as err:
+    ...     print(err)  # doctest: +NORMALIZE_WHITESPACE
+    unknown latent space 'no-such-latent': use one of pixel, detail, sd-vae-ft-mse, sd-vae-ft-ema,
+    taesd, a Hub repo id, or a local folder
+    """
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None`` or ``"auto"``: CUDA if present, then MPS, then CPU."""
+    """``None`` or ``"auto"``: CUDA if present, then MPS, then CPU.
+
+    Examples
+    --------
+    >>> from dot_core import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("auto").type in ("cuda", "mps", "cpu")
+    True
+    """
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -79,7 +99,30 @@ def _refuse_tiles(encoder: Encoder, tile_size) -> None:
 
 
 class Encoder(ABC):
-    """A latent space: ``encode`` (1, 3, H, W) → (1, C, h, w), ``decode`` back, both in float32."""
+    """A latent space: ``encode`` (1, 3, H, W) → (1, C, h, w), ``decode`` back, both in float32.
+
+    Examples
+    --------
+    A latent space is ``_encode`` and ``_decode`` on a padded batch; here each 2×2 block's mean
+    colour (C = 3, f = 2). ``encode`` pads a size that is not a multiple of f, ``decode`` crops:
+
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from dot_core import Encoder
+    >>> class BlockMeans(Encoder):
+    ...     name, channels, factor = "block-means", 3, 2
+    ...     device, dtype = torch.device("cpu"), torch.float32
+    ...     def _encode(self, x):
+    ...         return F.avg_pool2d(x, 2)
+    ...     def _decode(self, z):
+    ...         return F.interpolate(z, scale_factor=2, mode="nearest")
+    >>> enc = BlockMeans()
+    >>> z = enc.encode(torch.zeros(1, 3, 5, 7))
+    >>> tuple(z.shape), enc.latent_size(5, 7), enc.padded_size(5, 7)
+    ((1, 3, 3, 4), (3, 4), (6, 8))
+    >>> tuple(enc.decode(z, (5, 7)).shape)
+    (1, 3, 5, 7)
+    """
 
     name: str  # identifier stored in calibration files
     channels: int  # C

@@ -68,6 +68,18 @@ class LatentCache:
     ----------
     max_bytes : bound on the summed size of the cached latents; larger latents are not cached.
     max_items : bound on their number.
+
+    Examples
+    --------
+    The second encoding of the same image comes from the cache:
+
+    >>> import numpy as np
+    >>> from dot_core import LatentCache, load_encoder
+    >>> cache, enc = LatentCache(max_items=8), load_encoder("pixel", device="cpu")
+    >>> image = np.random.default_rng(0).random((8, 8, 3))
+    >>> z1, z2 = cache.encode(enc, image), cache.encode(enc, image)
+    >>> cache.misses, cache.hits, len(cache), cache.nbytes  # one float32 (1, 3, 8, 8) latent
+    (1, 1, 1, 768)
     """
 
     def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, max_items: int = DEFAULT_MAX_ITEMS) -> None:

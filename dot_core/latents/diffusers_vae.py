@@ -20,7 +20,26 @@ __all__ = ["DiffusersVAEEncoder"]
 
 
 class DiffusersVAEEncoder(Encoder):
-    """A diffusers ``AutoencoderKL`` (posterior mean by default) or ``AutoencoderTiny``."""
+    """A diffusers ``AutoencoderKL`` (posterior mean by default) or ``AutoencoderTiny``.
+
+    Examples
+    --------
+    A tiny randomly initialised AutoencoderKL (×2, 4 channels) in place of pretrained weights
+    (:func:`dot_core.load_encoder` loads those by name, repo id or folder):
+
+    >>> import torch
+    >>> from diffusers import AutoencoderKL
+    >>> from dot_core import DiffusersVAEEncoder
+    >>> vae = AutoencoderKL(block_out_channels=(8, 8), down_block_types=("DownEncoderBlock2D",) * 2,
+    ...                     up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4,
+    ...                     layers_per_block=1, norm_num_groups=4)
+    >>> enc = DiffusersVAEEncoder(vae, name="tiny-kl", device="cpu")
+    >>> enc
+    DiffusersVAEEncoder(name='tiny-kl', C=4, f=2, device=cpu)
+    >>> z = enc.encode(torch.zeros(1, 3, 17, 20))  # padded to 18×20, then halved
+    >>> tuple(z.shape), tuple(enc.decode(z, (17, 20)).shape)
+    ((1, 4, 9, 10), (1, 3, 17, 20))
+    """
 
     default_color_fix = "wavelet"  # a learned latent carries the calibration photos' palette
 

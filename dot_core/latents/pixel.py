@@ -10,7 +10,17 @@ __all__ = ["PixelEncoder"]
 
 
 class PixelEncoder(Encoder):
-    """The identity on [-1, 1] RGB: C = 3, f = 1, needs no weights (the official code's fallback)."""
+    """The identity on [-1, 1] RGB: C = 3, f = 1, needs no weights (the official code's fallback).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dot_core import PixelEncoder
+    >>> enc = PixelEncoder(device="cpu")
+    >>> x = torch.rand(1, 3, 4, 5) * 2 - 1
+    >>> enc.encode(x).shape, torch.equal(enc.decode(enc.encode(x)), x)
+    (torch.Size([1, 3, 4, 5]), True)
+    """
 
     def __init__(self, *, device: str | torch.device | None = None) -> None:
         self.name, self.channels, self.factor = "pixel", 3, 1

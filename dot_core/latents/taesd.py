@@ -204,7 +204,22 @@ def find_taesd_weights(path: Path) -> tuple[Path, Path] | None:
 
 
 class TAESDEncoder(Encoder):
-    """A TAESD-family model as a latent space (×8, C from the weights); RGB in [0, 1], raw latents."""
+    """A TAESD-family model as a latent space (×8, C from the weights); RGB in [0, 1], raw latents.
+
+    Examples
+    --------
+    A randomly initialised narrow model (n = 8 channels instead of 64) in place of real weights
+    (:func:`dot_core.load_encoder` reads those from a folder of ``*_encoder.*``/``*_decoder.*``):
+
+    >>> import torch
+    >>> from dot_core import TAESDEncoder
+    >>> from dot_core.latents.taesd import TAESDLayout, build_taesd
+    >>> layout = TAESDLayout(latent_channels=4, width=8)
+    >>> enc = TAESDEncoder(*build_taesd(layout), layout, name="tiny-taesd", device="cpu")
+    >>> z = enc.encode(torch.zeros(1, 3, 30, 45))  # padded to 32×48, then ×8 down
+    >>> tuple(z.shape), tuple(enc.decode(z, (30, 45)).shape)
+    ((1, 4, 4, 6), (1, 3, 30, 45))
+    """
 
     factor = 8
     default_color_fix = "wavelet"  # a learned latent carries the calibration photos' palette

@@ -19,7 +19,20 @@ __all__ = ["PatchMoments"]
 
 @dataclass
 class PatchMoments:
-    """Running sums over patch vectors of dimension ``dim``."""
+    """Running sums over patch vectors of dimension ``dim``.
+
+    Examples
+    --------
+    Statistics gathered in two parts and merged equal those of all samples at once:
+
+    >>> import torch
+    >>> from dot_core import PatchMoments
+    >>> a = PatchMoments(dim=2).update(torch.tensor([[0.0, 1.0], [2.0, 1.0]]))
+    >>> b = PatchMoments(dim=2).update(torch.tensor([[4.0, 1.0]]))
+    >>> both = a + b
+    >>> both.n, both.mean.tolist(), both.covariance.tolist()
+    (3, [2.0, 1.0], [[4.0, 0.0], [0.0, 0.0]])
+    """
 
     dim: int
     n: int = 0

@@ -57,7 +57,22 @@ def _rows_per_chunk(width: int, dim: int, max_chunk_elements: int) -> int:
 def iter_valid_patches(
     z: torch.Tensor, patch_size: int, *, max_chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
 ) -> Iterator[torch.Tensor]:
-    """Yield every patch fully inside ``z`` (C, H, W), in chunks of shape (n, C·p²)."""
+    """Yield every patch fully inside ``z`` (C, H, W), in chunks of shape (n, C·p²).
+
+    Examples
+    --------
+    A 4×5 latent of 2 channels has (4 − 2)·(5 − 2) = 6 valid 3×3 patches of d = 2·3² = 18:
+
+    >>> import torch
+    >>> from dot_core import iter_valid_patches
+    >>> z = torch.arange(40.0).reshape(2, 4, 5)
+    >>> [tuple(v.shape) for v in iter_valid_patches(z, 3)]
+    [(6, 18)]
+    >>> next(iter_valid_patches(z, 3))[0, :9].tolist()  # channel 0 of the first patch, row-major
+    [0.0, 1.0, 2.0, 5.0, 6.0, 7.0, 10.0, 11.0, 12.0]
+    >>> [tuple(v.shape) for v in iter_valid_patches(z, 3, max_chunk_elements=54)]  # 3 patches a chunk
+    [(3, 18), (3, 18)]
+    """
     z = _as_batch(z)
     _, C, H, W = z.shape
     p = int(patch_size)
@@ -77,7 +92,16 @@ def iter_valid_patches(
 
 
 def fold_kernel(patch_size: int, kind: str = "uniform") -> torch.Tensor:
-    """Weights (p, p) for averaging overlapping patches: all ones, or a Gaussian of σ = p/4."""
+    """Weights (p, p) for averaging overlapping patches: all ones, or a Gaussian of σ = p/4.
+
+    Examples
+    --------
+    >>> from dot_core import fold_kernel
+    >>> fold_kernel(3).tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    >>> [round(w, 3) for w in fold_kernel(5, "gaussian")[2].tolist()]  # the middle row, peak 1
+    [0.278, 0.726, 1.0, 0.726, 0.278]
+    """
     if kind not in FOLD_KERNELS:
         raise ValueError(f"fold kernel must be one of {FOLD_KERNELS}, got {kind!r}")
     p = int(patch_size)
@@ -132,6 +156,21 @@ def transport_latent(
     -----
     One ``(n, d) × (d, d)`` product per chunk: O(H·W·d²) work, O(max_chunk_elements) extra memory
     besides one latent-sized accumulator.
+
+    Examples
+    --------
+    An operator that halves every patch and adds 1 does the same to the latent, borders included:
+
+    >>> import torch
+    >>> from dot_core import GaussianOperator, transport_latent
+    >>> d = 2 * 3 * 3  # C·p²
+    >>> op = GaussianOperator(T=0.5 * torch.eye(d, dtype=torch.float64),
+    ...                       mu_s=torch.zeros(d, dtype=torch.float64),
+    ...                       mu_t=torch.ones(d, dtype=torch.float64))
+    >>> z = torch.rand(2, 6, 7)
+    >>> out = transport_latent(z, op, 3, kernel="gaussian")
+    >>> out.shape, out.dtype, torch.allclose(out, 0.5 * z + 1)
+    (torch.Size([2, 6, 7]), torch.float32, True)
     """
     zb = _as_batch(z)
     _, C, H, W = zb.shape

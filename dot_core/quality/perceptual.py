@@ -61,7 +61,17 @@ class GivenFeatures(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class Perceptual:
-    """The feature extractor for FID/KID and the LPIPS metric, each with why it is missing."""
+    """The feature extractor for FID/KID and the LPIPS metric, each with why it is missing.
+
+    Examples
+    --------
+    The default measures nothing perceptual, and says so:
+
+    >>> from dot_core import Perceptual
+    >>> none = Perceptual()
+    >>> none.features is None, none.features_reason, none.lpips_reason
+    (True, 'FID/KID not requested', 'LPIPS not requested')
+    """
 
     features: nn.Module | None = None  # (N, 3, H, W) uint8 → (N, d); None: FID/KID skipped
     features_name: str = "none"  # recorded in the settings hash: other features, other rows
@@ -103,6 +113,22 @@ def load_perceptual(features: nn.Module | str | None = "inception", *, features_
 
     ``features``: ``"inception"`` (torch-fidelity's, through torchmetrics), any ``nn.Module`` mapping
     (N, 3, H, W) uint8 images to (N, d) features (``features_name`` then names it), or None (no FID/KID).
+
+    Examples
+    --------
+    Without weights: no features and no LPIPS, or a weight-free feature extractor of one's own
+    (each image's mean colour) for FID/KID:
+
+    >>> from torch import nn
+    >>> from dot_core import load_perceptual
+    >>> load_perceptual(None, lpips=False).features_reason
+    'FID/KID not requested'
+    >>> class MeanColour(nn.Module):
+    ...     def forward(self, x):  # (N, 3, H, W) uint8 -> (N, 3)
+    ...         return x.float().mean(dim=(2, 3))
+    >>> p = load_perceptual(MeanColour(), features_name="mean-colour", lpips=False)
+    >>> p.features_name, p.features_reason, p.lpips_reason
+    ('mean-colour', None, 'LPIPS not requested')
     """
     if isinstance(features, str) and features != "inception":
         raise ValueError(f"features: 'inception', an nn.Module or None, got {features!r}")
