@@ -33,11 +33,11 @@ from .ot.gaussian_maps import (
     empirical_transport_operator,
     fit_operator,
     gelbrich_w2,
-    sqrtm_psd,
     transport_operator,
 )
 from .ot.moments import PatchMoments
 from .ot.patches import fold_kernel, iter_valid_patches, transport_latent
+from .ot.psd import sqrtm_psd
 from .pipeline import DOTPipeline, Enhanced, TransportConfig, check_compatible, interpolate
 from .quality.metrics import psnr, spectrum_distance, ssim, texture_distance
 from .quality.perceptual import Perceptual, load_perceptual

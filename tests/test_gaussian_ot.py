@@ -267,7 +267,7 @@ def test_stochastic_method_on_a_full_rank_source_draws_no_noise():
 
 @pytest.mark.parametrize("batch", [(), (3,)])
 def test_eig_rebuild_is_symmetric_and_inverts_eigh(batch):
-    from dot_core.ot.gaussian_maps import _eig_rebuild
+    from dot_core.ot.psd import eig_rebuild as _eig_rebuild
 
     A = torch.stack([random_spd(6, 1e4, seed) for seed in range(3)])[: batch[0] if batch else 1]
     A = A if batch else A[0]

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import torch
 
+from .psd import EIGH_ATOL, SINGULAR_RTOL, check_cov, eig_rebuild, pinv_psd, sqrtm_psd, symmetrize
+
 __all__ = [
     "GaussianOperator",
     "check_eps",
-    "sqrtm_psd",
     "transport_operator",
     "degenerate_transport_operator",
     "fit_operator",
@@ -35,11 +36,6 @@ __all__ = [
     "empirical_moments",
     "empirical_transport_operator",
 ]
-
-# Relative eigenvalue floor below which a covariance counts as singular (``λ_min ≤ rtol·λ_max``).
-SINGULAR_RTOL = 1e-10
-EIGH_ATOL = 1e-12  # relative to λmax: eigenvalues this close to ε count as equal to it
-
 
 def check_eps(eps) -> float | None:
     """None (the latent's own ε), or ε: a finite number ≥ 0, relative to the mean eigenvalue of Σs.
@@ -54,79 +50,6 @@ def check_eps(eps) -> float | None:
         raise ValueError(f"eps must be a finite number ≥ 0 (relative to the mean eigenvalue of the restored "
                          f"covariance, e.g. 1e-9), got {eps!r}")
     return float(eps)
-
-
-def _symmetrize(A: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (A + A.transpose(-1, -2))
-
-
-def _eig_rebuild(U: torch.Tensor, f_lam: torch.Tensor) -> torch.Tensor:
-    r"""The symmetric matrix :math:`U \operatorname{diag}(f(\lambda)) U^\top` from an eigenbasis ``U``
-    (..., d, d) and the mapped eigenvalues ``f_lam`` (..., d), symmetrised against round-off."""
-    return _symmetrize((U * f_lam.unsqueeze(-2)) @ U.transpose(-1, -2))
-
-
-def _check_cov(name: str, A: torch.Tensor) -> torch.Tensor:
-    if not isinstance(A, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(A).__name__}")
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ValueError(f"{name} must have shape (..., d, d), got {tuple(A.shape)}")
-    if not torch.isfinite(A).all():
-        raise ValueError(f"{name} contains NaN or Inf; the statistics it came from are broken")
-    return _symmetrize(A.to(torch.float64))
-
-
-def sqrtm_psd(A: torch.Tensor, *, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Square root and inverse square root of a symmetric positive semi-definite matrix.
-
-    .. math::
-        A = U \operatorname{diag}(\lambda) U^\top,\quad
-        A^{1/2} = U \operatorname{diag}(\sqrt{\lambda^+}) U^\top,\quad
-        A^{-1/2} = U \operatorname{diag}((\lambda^+ + \varepsilon)^{-1/2}) U^\top
-
-    Negative eigenvalues (round-off) are clamped at zero. With ``eps = 0`` the inverse root is a
-    pseudo-inverse root: eigenvalues at or below ``SINGULAR_RTOL·λ_max`` map to 0.
-
-    Parameters
-    ----------
-    A : (..., d, d) tensor, symmetric PSD.
-    eps : float
-        Added to every eigenvalue before inverting (Tikhonov regularisation).
-
-    Returns
-    -------
-    A12, A12inv : (..., d, d) float64 tensors.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from dot_core import sqrtm_psd
-    >>> A = torch.tensor([[4.0, 0.0], [0.0, 9.0]])
-    >>> A12, A12inv = sqrtm_psd(A)
-    >>> A12.diagonal().tolist(), A12inv.diagonal().tolist()
-    ([2.0, 3.0], [0.5, 0.3333333333333333])
-    >>> S = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
-    >>> S12, _ = sqrtm_psd(S)
-    >>> torch.allclose(S12 @ S12, S)
-    True
-    """
-    A = _check_cov("A", A)
-    lam, U = torch.linalg.eigh(A)
-    lam = lam.clamp_min(0.0)
-    sqrt_lam = lam.sqrt()
-    if eps > 0:
-        inv_sqrt = (lam + eps).rsqrt()
-    else:
-        floor = SINGULAR_RTOL * lam.amax(dim=-1, keepdim=True)
-        inv_sqrt = torch.where(lam > floor, lam.clamp_min(1e-300).rsqrt(), torch.zeros_like(lam))
-    return _eig_rebuild(U, sqrt_lam), _eig_rebuild(U, inv_sqrt)
-
-
-def _pinv_psd(A: torch.Tensor) -> torch.Tensor:
-    lam, U = torch.linalg.eigh(A)
-    floor = SINGULAR_RTOL * lam.amax(dim=-1, keepdim=True).clamp_min(0.0)
-    inv = torch.where(lam > floor, 1.0 / lam.clamp_min(1e-300), torch.zeros_like(lam))
-    return _eig_rebuild(U, inv)
 
 
 def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
@@ -165,7 +88,7 @@ def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) 
     >>> transport_operator(torch.eye(2), 4 * torch.eye(2)).diagonal().tolist()  # gain √(τ/λ) = 2
     [2.0, 2.0]
     """
-    Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
+    Cs, Ct = check_cov("Cs", Cs), check_cov("Ct", Ct)
     if Cs.shape != Ct.shape:
         raise ValueError(f"Cs and Ct must have the same shape, got {tuple(Cs.shape)} and {tuple(Ct.shape)}")
     if not eps >= 0:
@@ -174,7 +97,7 @@ def transport_operator(Cs: torch.Tensor, Ct: torch.Tensor, *, eps: float = 0.0) 
         Cs = Cs + eps * torch.eye(Cs.shape[-1], dtype=torch.float64, device=Cs.device)
     Cs12, Cs12inv = _shifted_roots(Cs, eps) if eps > 0 else sqrtm_psd(Cs)
     M12, _ = sqrtm_psd(Cs12 @ Ct @ Cs12)
-    return _symmetrize(Cs12inv @ M12 @ Cs12inv)
+    return symmetrize(Cs12inv @ M12 @ Cs12inv)
 
 
 def _shifted_roots(Cs_eps: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,7 +106,7 @@ def _shifted_roots(Cs_eps: torch.Tensor, eps: float) -> tuple[torch.Tensor, torc
     eigenvalue round-off put below ε is taken as ε."""
     lam, U = torch.linalg.eigh(Cs_eps)
     lam = lam.clamp_min(eps)
-    return _eig_rebuild(U, lam.sqrt()), _eig_rebuild(U, lam.rsqrt())
+    return eig_rebuild(U, lam.sqrt()), eig_rebuild(U, lam.rsqrt())
 
 
 def degenerate_transport_operator(
@@ -228,17 +151,17 @@ def degenerate_transport_operator(
     >>> int(torch.linalg.matrix_rank(Cw))
     1
     """
-    Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
+    Cs, Ct = check_cov("Cs", Cs), check_cov("Ct", Ct)
     Ct12, Ct12inv = sqrtm_psd(Ct, eps=eps)
     M12, _ = sqrtm_psd(Ct12 @ Cs @ Ct12)
-    Cs_pinv = _pinv_psd(Cs)
+    Cs_pinv = pinv_psd(Cs)
     T = Ct12 @ M12 @ Ct12inv @ Cs_pinv
-    T_star = _symmetrize(Ct12inv @ M12 @ Ct12inv)  # T_{t→s}, eq. (2) with s and t swapped
+    T_star = symmetrize(Ct12inv @ M12 @ Ct12inv)  # T_{t→s}, eq. (2) with s and t swapped
     eye = torch.eye(Cs.shape[-1], dtype=torch.float64, device=Cs.device)
-    inner = _symmetrize(eye - Ct12 @ T_star @ Cs_pinv @ T_star @ Ct12)
+    inner = symmetrize(eye - Ct12 @ T_star @ Cs_pinv @ T_star @ Ct12)
     lam, U = torch.linalg.eigh(inner)
-    inner = _eig_rebuild(U, lam.clamp_min(0.0))
-    Cw = _symmetrize(Ct12 @ inner @ Ct12)
+    inner = eig_rebuild(U, lam.clamp_min(0.0))
+    Cw = symmetrize(Ct12 @ inner @ Ct12)
     return T, Cw
 
 
@@ -315,14 +238,14 @@ def degenerate_split(Cs: torch.Tensor, eps: float) -> tuple[torch.Tensor, int]:
     -------
     Cs' : (d, d) float64, n_degenerate : int.
     """
-    lam, U = torch.linalg.eigh(_symmetrize(Cs.to(torch.float64)))
+    lam, U = torch.linalg.eigh(symmetrize(Cs.to(torch.float64)))
     lam_max = max(float(lam.max()), 0.0)
     # "at most ε" up to the eigensolver's round-off (~d·1e-16·λmax): an eigenvalue equal to ε is
     # degenerate on every CPU, whichever side of ε its last bits land
     floor = max(float(eps) + EIGH_ATOL * lam_max, SINGULAR_RTOL * lam_max)
     keep = lam > floor
     lam_kept = torch.where(keep, lam + eps, torch.zeros_like(lam))
-    return _eig_rebuild(U, lam_kept), int((~keep).sum())
+    return eig_rebuild(U, lam_kept), int((~keep).sum())
 
 
 def fit_operator(
@@ -372,7 +295,7 @@ def fit_operator(
     if eps is None:
         raise ValueError("eps must be a finite number ≥ 0, got None")
     eps = check_eps(eps)
-    Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
+    Cs, Ct = check_cov("Cs", Cs), check_cov("Ct", Ct)
     mu_s, mu_t = mu_s.to(torch.float64), mu_t.to(torch.float64)
     if mu_s.shape[-1] != Cs.shape[-1] or mu_t.shape[-1] != Ct.shape[-1] or Cs.shape != Ct.shape:
         raise ValueError(
@@ -424,7 +347,7 @@ def gelbrich_w2(
     >>> float(gelbrich_w2(torch.zeros(1), torch.eye(1), torch.zeros(1), 9 * torch.eye(1)))  # |1 − 3|
     2.0
     """
-    Cs, Ct = _check_cov("Cs", Cs), _check_cov("Ct", Ct)
+    Cs, Ct = check_cov("Cs", Cs), check_cov("Ct", Ct)
     mu_s, mu_t = mu_s.to(torch.float64), mu_t.to(torch.float64)
     Ct12, _ = sqrtm_psd(Ct)
     cross, _ = sqrtm_psd(Ct12 @ Cs @ Ct12)
@@ -449,7 +372,7 @@ def empirical_moments(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     v = v.to(torch.float64)
     mu = v.mean(0)
     vc = v - mu
-    return mu, _symmetrize(vc.T @ vc / (v.shape[0] - 1))
+    return mu, symmetrize(vc.T @ vc / (v.shape[0] - 1))
 
 
 def empirical_transport_operator(
