@@ -19,7 +19,8 @@ from .calibration.files import load_calibration, save_calibration
 from .colorfix import COLOR_FIXES, apply_color_fix
 from .evaluation.dataset import DEFAULT_ALPHAS, Evaluation, evaluate_dataset, evaluate_image, pair_by_stem
 from .evaluation.report import summarize, write_report
-from .io.images import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image
+from .io.images import image_to_tensor, load_image, save_image, tensor_to_image
+from .io.paths import collect_image_paths
 from .latents.base import Encoder, EncoderUnavailableError, resolve_device
 from .latents.cache import LatentCache
 from .latents.diffusers_vae import DiffusersVAEEncoder

@@ -10,7 +10,8 @@ from PIL import Image
 from skimage import data
 
 from dot_core.io import images as imageio
-from dot_core.io.images import collect_image_paths, image_to_tensor, load_image, save_image, tensor_to_image, to_uint8
+from dot_core.io.images import image_to_tensor, load_image, save_image, tensor_to_image, to_uint8
+from dot_core.io.paths import collect_image_paths
 
 RGB = np.ascontiguousarray(data.astronaut()[100:148, 180:244])  # (48, 64, 3) uint8
 GRAY = np.ascontiguousarray(data.camera()[200:248, 200:264])  # (48, 64) uint8

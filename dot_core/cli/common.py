@@ -14,7 +14,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..calibration.distributed import ProcessGroup
-from ..io.images import DEFAULT_MAX_PIXELS, collect_image_paths
+from ..io.images import DEFAULT_MAX_PIXELS
+from ..io.paths import collect_image_paths
 from ..latents.base import EncoderUnavailableError
 from ..latents.registry import load_encoder
 from ..pipeline import check_alpha

@@ -12,7 +12,7 @@ import os
 import pathlib
 import struct
 import warnings
-from typing import BinaryIO, Iterable, Union
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
@@ -22,7 +22,6 @@ from .png import encode_png
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
 UNIT_RANGE_SLACK = 1e-3  # float images may overshoot [0, 1] by rounding; beyond this they are refused
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image, np.ndarray]
 
@@ -284,52 +283,6 @@ def _check_unit_range(a: np.ndarray, label: str) -> None:
     if lo < -UNIT_RANGE_SLACK or hi > 1.0 + UNIT_RANGE_SLACK:
         raise ValueError(f"{label}: float values span [{lo:.4g}, {hi:.4g}]; expected [0, 1] "
                          "(divide 8-bit data by 255, 16-bit data by 65535)")
-
-
-def collect_image_paths(items: Iterable[str | os.PathLike] | str | os.PathLike, *,
-                        recursive: bool = False) -> list[pathlib.Path]:
-    """Expand files and directories into a list of image paths.
-
-    Files are kept whatever their extension; a directory expands to the files inside whose
-    extension is in ``IMAGE_EXTENSIONS``, sorted by (relative) name, hidden files skipped, and
-    sub-directories too when ``recursive``. The result keeps the order of ``items`` and lists
-    each file once. Raises ``ValueError`` for a missing path or a directory with no images.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from dot_core import collect_image_paths
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     for name in ("b.png", "a.jpg", "notes.txt", ".hidden.png"):
-    ...         open(os.path.join(folder, name), "wb").close()
-    ...     print([p.name for p in collect_image_paths(folder)])
-    ['a.jpg', 'b.png']
-    """
-    if isinstance(items, (str, os.PathLike)):
-        items = [items]
-    paths, seen = [], set()
-    for item in items:
-        path = pathlib.Path(item)
-        if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted((p for p in path.glob(pattern) if p.is_file()
-                            and p.suffix.lower() in IMAGE_EXTENSIONS
-                            and not p.name.startswith(".")),
-                           key=lambda p: p.relative_to(path).as_posix())
-            if not found:
-                hint = "" if recursive else "; its sub-folders are not searched"
-                raise ValueError(f"{item}: directory holds no image files "
-                                 f"({' '.join(IMAGE_EXTENSIONS)}){hint}")
-        elif path.is_file():
-            found = [path]
-        else:
-            raise ValueError(f"{item}: no such file or directory; check the path")
-        for p in found:
-            key = p.resolve()
-            if key not in seen:
-                seen.add(key)
-                paths.append(p)
-    return paths
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
