@@ -42,7 +42,8 @@ from crops import crop_strip  # noqa: E402
 from dot_core import Calibrator, DOTPipeline, LatentCache, TransportConfig, load_encoder  # noqa: E402
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos  # noqa: E402
 from dot_core.io.images import load_image  # noqa: E402
-from dot_core.quality.metrics import lattice_energy, psnr, radial_power_spectrum  # noqa: E402
+from dot_core.quality.lattice import lattice_energy  # noqa: E402
+from dot_core.quality.metrics import psnr, radial_power_spectrum  # noqa: E402
 from dot_core.quality.pd_curve import texture_distances_along  # noqa: E402
 
 ALPHAS = (1.0, 0.5, 0.0, -0.5)

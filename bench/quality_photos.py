@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dot_core.quality.metrics import lattice_ratio, psnr, ssim, texture_distance
+from dot_core.quality.lattice import lattice_ratio
+from dot_core.quality.metrics import psnr, ssim, texture_distance
 
 # Defaults are chosen on these (all gray, replicated to RGB): two textures and a motion-blurred
 # photograph of a clock on a flat wall, where a grid shows. (cell was tried and left out: its

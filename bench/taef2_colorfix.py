@@ -8,7 +8,7 @@ photographs of the presets (``dot_core.presets.calibration_split``; bicubic ×4 
 
 For each photograph, at α = 0 (x̂0, eq. 4 of Adrai et al. 2023) against the ground truth:
 PSNR, texture distance (``dot_core.quality.metrics.texture_distance``) and the lattice ratio
-(``dot_core.quality.metrics.lattice_ratio``: the tiled share of high-pass luma energy on the frequencies of
+(``dot_core.quality.lattice.lattice_ratio``: the tiled share of high-pass luma energy on the frequencies of
 a p-pixel lattice, k/p cycles per pixel on both axes, over the ground truth's; p = 8, the tiny
 decoder's three ×2 nearest up-samplings).
 Restoration (α = 1), the latent's round trip D(E(x*)) and the plain method (no fix at all) are
@@ -39,7 +39,8 @@ from PIL import Image  # noqa: E402
 from dot_core import Calibrator, DOTPipeline, TransportConfig, load_encoder  # noqa: E402
 from dot_core.colorfix import WAVELET_SIGMA, apply_color_fix, remove_lattice, wavelet_color_fix  # noqa: E402
 from dot_core.presets import HELD_OUT, bundled_photo, calibration_split, make_restoration  # noqa: E402
-from dot_core.quality.metrics import lattice_ratio, psnr, texture_distance  # noqa: E402
+from dot_core.quality.lattice import lattice_ratio
+from dot_core.quality.metrics import psnr, texture_distance  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 RECIPE = "sr-bicubic-x4"
@@ -159,7 +160,7 @@ def main() -> None:
         f"Wavelet σ = {WAVELET_SIGMA:g} px, chosen on the tuning photographs {', '.join(TUNING)} (512² crops).",
         "",
         "PSNR in dB against the ground truth (higher is better); texture = `dot_core.quality.metrics.texture_distance` "
-        "(lower is better); lattice = `dot_core.quality.metrics.lattice_ratio` with period 8 (mean over 128² tiles of the "
+        "(lower is better); lattice = `dot_core.quality.lattice.lattice_ratio` with period 8 (mean over 128² tiles of the "
         "share of high-pass luma power on the 8-pixel lattice's frequencies, over the ground truth's; 1 = as much "
         "as the truth).",
         "",

@@ -4,7 +4,7 @@ For each setting (split σ, patch size p, ε, fold kernel) it calibrates ``detai
 ×4 preset's 8 + 8 unpaired calibration halves (``dot_core.presets``), restores every TUNING
 photograph (``bench/quality_photos.py``: never reported), transports it, and measures at
 α ∈ {1, 0.5, 0, −0.5, −1} (x̂α = α·x* + (1 − α)·x̂0): PSNR, texture distance and the ×4 lattice
-ratio (``dot_core.quality.metrics.lattice_ratio``) against the ground truth. A setting passes when the
+ratio (``dot_core.quality.lattice.lattice_ratio``) against the ground truth. A setting passes when the
 lattice targets of issue 11 hold on every tuning photograph (≤ 2× the ground truth's at α = 0,
 ≤ 3× at α = −1) and, on every photograph but clock (``LATTICE_ONLY``: motion-blurred, its
 restoration is already close to its ground truth, but it has the flat wall where a grid shows),

@@ -8,7 +8,7 @@ as shipped) on a preset's 8 + 8 unpaired calibration halves once, fits the opera
 (Σs + εI in every factor of eq. 2, ε relative to the mean eigenvalue of Σs), transports a 256²
 crop of every TUNING photograph (``bench/quality_photos.py``: brick, gravel, clock; never
 reported) and measures at α ∈ {1, 0.5, 0, −0.5, −1}: the texture distance over the restoration's,
-the PSNR change and the lattice ratio (``dot_core.quality.metrics.lattice_ratio``; period 4, 8 for JPEG).
+the PSNR change and the lattice ratio (``dot_core.quality.lattice.lattice_ratio``; period 4, 8 for JPEG).
 
 Baseline: the calibrations shipped before issue 11 (``--before REV``, default 832e4dd: σ = 1.25,
 ε = 0.05 on the outer factor only), run by that revision's own code in a subprocess on the same

@@ -42,7 +42,7 @@ when its input leaves the latents it was trained on, as transported latents do.
 :func:`remove_lattice` puts x*'s content back on exactly those frequencies (k/f cycles per pixel
 on both axes) and leaves every other frequency of x̂0 as it was. It is opt-in
 (``TransportConfig(lattice_fix=True)``, CLI ``--lattice-fix``): on the reporting photographs with
-taef2 the tiled lattice measure (:func:`dot_core.quality.metrics.lattice_ratio`, p = 8) moves only from
+taef2 the tiled lattice measure (:func:`dot_core.quality.lattice.lattice_ratio`, p = 8) moves only from
 1.02× to 1.01× the ground truth's, and the decoder's 8-pixel blocks on edges stay in the crops.
 
 References
@@ -61,7 +61,7 @@ import numpy as np
 import torch
 
 from .latents.detail import gaussian_blur
-from .quality.metrics import lattice_mask  # the bins the lattice measure counts, re-exported here
+from .quality.lattice import lattice_mask  # the bins the lattice measure counts, re-exported here
 
 __all__ = [
     "COLOR_FIXES", "WAVELET_SIGMA", "apply_color_fix", "resolve_color_fix", "wavelet_color_fix",

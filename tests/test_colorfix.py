@@ -167,7 +167,7 @@ def test_lattice_band_mask_holds_the_lattice_bins_and_a_band_around_them_only():
 
 def test_remove_lattice_with_a_band_removes_a_content_modulated_grid(pair):
     from dot_core.colorfix import RESTORATION_LATTICE_BAND, lattice_band_mask, remove_lattice
-    from dot_core.quality.metrics import lattice_energy
+    from dot_core.quality.lattice import lattice_energy
 
     x_star, x0 = pair
     x_star, x0 = np.tile(x_star, (3, 3, 1)), np.tile(x0, (3, 3, 1))  # 192 × 192

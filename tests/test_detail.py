@@ -170,7 +170,7 @@ def test_detail_sr_preset_adds_no_visible_lattice():
     lattice energy at most 2× the ground truth's at α = 0 and 3× at α = −1 (a crop with sky-like
     flat background and texture)."""
     from dot_core.presets import bundled_photo, load_preset, make_restoration
-    from dot_core.quality.metrics import lattice_ratio
+    from dot_core.quality.lattice import lattice_ratio
 
     clean = bundled_photo("astronaut")[:256, 256:]
     restored = make_restoration("sr-bicubic-x4", clean)

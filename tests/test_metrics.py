@@ -7,10 +7,9 @@ import torch
 from skimage import data, filters, util
 from skimage import metrics as skmetrics
 
+from dot_core.quality.lattice import lattice_energy, lattice_ratio
 from dot_core.quality.metrics import (
     BINOMIAL_KERNEL,
-    lattice_energy,
-    lattice_ratio,
     psnr,
     psnr_from_mse,
     radial_power_spectrum,

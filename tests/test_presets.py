@@ -159,7 +159,7 @@ def test_denoising_and_jpeg_detail_presets_gain_texture_without_a_lattice(name):
     """Issue 11, the other presets, on a held-out crop: at α = 0 texture closer to the ground truth
     than the restoration's; JPEG's 8×8 block lattice not increased; the denoisers' ×4 lattice below
     issue 11's no-grid bound for α = 0 (2× the ground truth's)."""
-    from dot_core.quality.metrics import lattice_ratio
+    from dot_core.quality.lattice import lattice_ratio
 
     restored_path, clean_path = P.get_preset(name).examples[0]  # astronaut, 320²
     restored, clean = load_image(restored_path), load_image(clean_path)
@@ -293,7 +293,7 @@ def test_fsrcnn_detail_preset_gains_texture_without_growing_the_grid_on_held_out
     """Issue 18's paired targets on the committed held-out example crops (astronaut, coffee, chelsea),
     α = 0: texture ≤ 0.60× the restoration's, ≥ −1 dB, the 4-pixel grid ≤ 1.1× the restoration's.
     Measured: 0.30–0.44×, −0.82 to −0.89 dB, grid 0.65–0.88× (1.44–1.88× without the grid found)."""
-    from dot_core.quality.metrics import lattice_ratio
+    from dot_core.quality.lattice import lattice_ratio
 
     cal = P.load_preset("fsrcnn-x4", "detail")
     pipe = DOTPipeline(encoder_for(cal, device="cpu"), cal)

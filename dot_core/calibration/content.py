@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..latents.detail import gaussian_blur
+from ..quality.metrics import LUMA_WEIGHTS
 
 __all__ = [
     "BAND", "EDGES", "POOL_SIGMA", "ContentStats", "ContentDifference", "band_energy", "patch_content",
@@ -47,7 +48,7 @@ EDGES = tuple(np.round(np.linspace(-7.0, -1.0, 25), 6).tolist())
 N_BINS = len(EDGES) + 1
 MIN_BIN_PATCHES = 100  # a clean bin with fewer patches does not enter the fit of β
 BETA_RANGE = (0.0, 2.0)  # β is clamped here: a slope outside it is a broken fit, not an image
-_LUMA = torch.tensor([0.299, 0.587, 0.114])
+_LUMA = torch.tensor(LUMA_WEIGHTS)
 
 
 def band_energy(image: np.ndarray) -> torch.Tensor:

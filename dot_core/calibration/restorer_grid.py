@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..quality.metrics import LUMA_WEIGHTS
+
 __all__ = ["PERIODS", "MIN_VARIATION", "FLOOR_PIXELS", "LatticeFinding", "phase_variation", "find_restoration_lattice"]
 
 PERIODS = (2, 3, 4, 8)  # ×2, ×3, ×4 upscalers; ×8 upscalers and JPEG's blocks
@@ -29,7 +31,7 @@ MIN_VARIATION = {2: 0.03, 3: 0.06, 4: 0.06, 8: 0.15}
 FLOOR_PIXELS = 150_000  # image size (pixels) at which MIN_VARIATION holds
 # of the strongest passing variation among 2, 4, 8, the share a smaller period must reach to be the period
 DIVISOR_SHARE = 0.8
-_LUMA = np.array([0.299, 0.587, 0.114])
+_LUMA = np.array(LUMA_WEIGHTS)
 
 
 def _profiles(luma: np.ndarray, p: int) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ For each pair (restoration x*, ground truth y), matched by file stem, the pipeli
 once (x̂0) and eq. (4) gives x̂α = α·x* + (1 − α)·x̂0 for every α. Each x̂α is measured as
 ``enhance`` writes it (8-bit PNG) with the project's own metrics: PSNR, SSIM, the texture distance
 (:func:`dot_core.quality.metrics.texture_distance`) and the lattice ratio against y
-(:func:`dot_core.quality.metrics.lattice_ratio`), and LPIPS where it can run. Two reference rows come
+(:func:`dot_core.quality.lattice.lattice_ratio`), and LPIPS where it can run. Two reference rows come
 with every image: the restoration x* itself, and the ground truth's round trip D(E(y)), the
 fidelity ceiling of the latent. Set-level FID and KID (:mod:`dot_core.quality.perceptual`) are computed
 from features kept per image.
@@ -26,7 +26,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..io.images import DEFAULT_MAX_PIXELS, load_image, to_uint8
-from ..quality.metrics import lattice_ratio, psnr, ssim, texture_distance
+from ..quality.lattice import lattice_ratio
+from ..quality.metrics import psnr, ssim, texture_distance
 from ..quality.perceptual import Perceptual, image_features, lpips_distance
 
 __all__ = ["DEFAULT_ALPHAS", "Pairing", "ImageEval", "Evaluation", "pair_by_stem", "settings_hash",
