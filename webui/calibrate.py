@@ -19,7 +19,7 @@ from dot_core.calibration.pairing import ModeChoice, choose_mode, pairs_for_pair
 from dot_core.ot.gaussian import check_eps
 from serving.image_store import ArrayStore
 
-from . import engine
+from . import engine_calls
 from .errors import engine_error, fail
 from .files import free_replaced
 from .settings import (
@@ -157,14 +157,14 @@ class CalibrationHandlers:
         encoder = (encoder or "").strip()
         if not encoder:
             raise fail("Pick a latent space (encoder).")
-        engine.check_encoder(encoder, custom_encoders=self.settings.custom_encoders)
+        engine_calls.check_encoder(encoder, custom_encoders=self.settings.custom_encoders)
         check_choice("mode", mode, MODE_CHOICES)
         check_choice("fold_kernel", fold_kernel, FOLD_CHOICES)
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         period = restoration_lattice_period(restoration_lattice)
         eps = regularisation(eps)
-        restored, clean = engine.paths(restored), engine.paths(clean)
+        restored, clean = engine_calls.paths(restored), engine_calls.paths(clean)
         most = self.settings.max_calibration_images
         if max(len(restored), len(clean)) > most:
             raise fail(f"At most {most} restored and {most} clean images per calibration; got "
@@ -200,18 +200,18 @@ class CalibrationHandlers:
             choice = _mode(mode, restored, clean)
             jobs, skipped = self._read_jobs(restored, clean, choice, progress)
             try:
-                cal = engine.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
+                cal = engine_calls.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
             cal.info["mode_reason"] = choice.reason
             source = _source(jobs)
             if skipped:
                 gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
-        new_cal = engine.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
+        new_cal = engine_calls.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
                                          color_fix=color_fix, noise=noise)
         if skipped:
             new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
-        followed = engine.follow(self.images, img_state, new_cal)
+        followed = engine_calls.follow(self.images, img_state, new_cal)
         free_replaced(cal_state, new_cal)
         free_replaced(img_state, followed)
         for w in cal.info.get("warnings", []):
@@ -229,14 +229,14 @@ class CalibrationHandlers:
         check_choice("noise", noise, NOISE_CHOICES)
         try:
             cal = load_calibration(calibration)
-            new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
+            new_cal = engine_calls.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
                                              custom_encoders=self.settings.custom_encoders, color_fix=color_fix,
                                              noise=noise)
         except (ValueError, gr.Error) as exc:  # refused: say what stays in use
             kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
                     else "No calibration is in use yet.")
             raise fail(f"{engine_error(exc).message} {kept}") from None
-        followed = engine.follow(self.images, img_state, new_cal)
+        followed = engine_calls.follow(self.images, img_state, new_cal)
         free_replaced(cal_state, new_cal)
         free_replaced(img_state, followed)
         return summary(new_cal), new_cal, followed
@@ -263,7 +263,7 @@ class CalibrationHandlers:
 
         def read(path: str, what: str) -> np.ndarray | None:
             try:
-                img = engine.read_image(path, what, max_pixels=self.settings.max_pixels)
+                img = engine_calls.read_image(path, what, max_pixels=self.settings.max_pixels)
             except gr.Error as exc:
                 skipped.append(exc.message if Path(path).name in exc.message else f"{Path(path).name}: {exc.message}")
                 return None

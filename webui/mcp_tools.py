@@ -30,7 +30,7 @@ import numpy as np
 
 from dot_core import interpolate
 
-from . import engine
+from . import engine_calls
 from .calibrate import CalibrationHandlers
 from .enhance import EnhanceHandlers
 from .errors import engine_error, fail
@@ -206,8 +206,8 @@ class ToolHandlers:
         """
         alpha = check_alpha(alpha)
         limit = self.enhance.settings.max_pixels
-        x_star = engine.read_image(restored, "restored image", max_pixels=limit)
-        x0 = engine.read_image(transported, "transported image", max_pixels=limit)
+        x_star = engine_calls.read_image(restored, "restored image", max_pixels=limit)
+        x0 = engine_calls.read_image(transported, "transported image", max_pixels=limit)
         if x_star.shape != x0.shape:
             raise fail(f"{Path(restored).name} is {x_star.shape[1]}×{x_star.shape[0]} but {Path(transported).name} "
                        f"is {x0.shape[1]}×{x0.shape[0]}: pass an image and its own transported version.")

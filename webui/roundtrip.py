@@ -14,7 +14,7 @@ import numpy as np
 
 from dot_core import DOTPipeline, psnr
 
-from .engine import gpu
+from .engine_calls import gpu
 from .errors import engine_error, fail
 from .files import write_png
 from .settings import Settings
