@@ -41,7 +41,7 @@ from serving.image_store import ArrayStore
 from webui.calibrate import CalibrationHandlers
 from webui.enhance import EnhanceHandlers
 from webui.ground_truth import GroundTruthHandlers
-from webui.queueing import still_queued
+from webui.gradio_private import still_queued
 from webui.services import Services
 from webui.settings import Settings
 

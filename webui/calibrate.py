@@ -175,18 +175,7 @@ class CalibrationHandlers:
                        "preset to \"your images above\" (API: preset=\"\").")
         skipped: list[str] = []
         if preset:
-            progress(0.2, desc=f"loading preset {preset}")
-            try:
-                cal = self.presets.load_preset(preset, encoder=encoder)
-            except (KeyError, ValueError, EncoderUnavailableError) as exc:
-                raise engine_error(exc) from None
-            source = f"preset {preset}"
-            if isinstance(period, int) and period != cal.restoration_lattice:
-                gr.Warning(f"The preset {preset} states its own restorer's grid "
-                           f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
-            if eps is not None and eps != cal.eps:
-                gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images "
-                           "only.")
+            cal, source = self._preset(preset, encoder, period, eps, progress), f"preset {preset}"
         else:  # a preset has its own patch size
             patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
             if mode == "zero-shot":
@@ -217,6 +206,21 @@ class CalibrationHandlers:
         for w in cal.info.get("warnings", []):
             gr.Warning(w)
         return summary(new_cal), new_cal, followed
+
+    def _preset(self, preset: str, encoder: str, period, eps: float | None, progress):
+        """The ready calibration ``preset`` on ``encoder``; the visitor's grid and ε, which apply to their
+        own images only, are said to be set aside when they differ from the preset's."""
+        progress(0.2, desc=f"loading preset {preset}")
+        try:
+            cal = self.presets.load_preset(preset, encoder=encoder)
+        except (KeyError, ValueError, EncoderUnavailableError) as exc:
+            raise engine_error(exc) from None
+        if isinstance(period, int) and period != cal.restoration_lattice:
+            gr.Warning(f"The preset {preset} states its own restorer's grid "
+                       f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
+        if eps is not None and eps != cal.eps:
+            gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images only.")
+        return cal
 
     def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO, color_fix: str = COLOR_FIX_AUTO,
                               noise: str = NOISE_DEFAULT, img_state: ImageState | None = None,
