@@ -169,3 +169,30 @@ def test_no_page_action_is_followed_by_a_server_step_or_set_off_by_its_outputs()
     for d in demo.fns.values():  # a component an action sets sets off no server step by changing
         for block, event in d.targets:
             assert not (event == "change" and block in outputs and d.fn is not None), (d.name, block)
+
+
+def test_enhance_all_is_the_batch_and_its_evaluation_in_one_request(app_images, tmp_path):
+    import shutil
+
+    from webui.actions import BatchAction
+    from webui.batch import BatchHandlers
+    from webui.batch_eval import BatchEvalHandlers
+
+    settings = Settings()
+    cal = CalibrationHandlers(settings, ArrayStore(2**24)).calibrate(app_images["restored"], app_images["clean"],
+                                                                    "pixel", 3)[1]
+    action = BatchAction(BatchHandlers(settings), BatchEvalHandlers(settings))
+    with pytest.warns(UserWarning, match="no restoration has a ground truth of the same name"):
+        archive, report, *table = action.enhance_all([app_images["image"]], [app_images["ground_truth"]], "0, 1",
+                                                     cal, progress=NoProgress())
+    assert archive.endswith(".zip") and "PNG" in report and all(skipped(t) for t in table)  # the zip kept
+    truth = tmp_path / "astronaut_restored.png"  # the ground truth under its restoration's name
+    shutil.copyfile(app_images["ground_truth"], truth)
+    archive, report, table, plot, csv = action.enhance_all([app_images["image"]], [str(truth)], "0, 1", cal,
+                                                           progress=NoProgress())
+    assert archive.endswith(".zip") and "PNG" in report
+    assert "|" in table and plot.endswith(".png") and csv.endswith(".csv")
+    demo = pixel_demo(Services.create(Settings()))
+    run = [d for d in demo.fns.values() if d.fn and getattr(inspect.unwrap(d.fn), "__func__", None)
+           is BatchAction.enhance_all]
+    assert len(run) == 1 and len(run[0].outputs) == 5 and _server_steps_after(demo, run[0]) == []

@@ -51,11 +51,15 @@ def visitor(browser, app_url):
     page.context.close()
 
 
-def _summary_changes(page, click) -> None:
+def _summary_changes(page, click, expect: str = "W2") -> None:
+    """``click``, then until the summary is a new one saying ``expect``, its progress display gone."""
     before = page.inner_text("#dot-summary")
     click()
-    page.wait_for_function("(b) => { const t = document.querySelector('#dot-summary').innerText;"
-                           " return t !== b && t.includes('W2'); }", arg=before, timeout=180_000)
+    page.wait_for_function(
+        """([b, e]) => { const s = document.querySelector('#dot-summary'), t = s.innerText;
+                          const busy = s.querySelector('.meta-text, .meta-text-center, .eta-bar');
+                          return t !== b && t.includes(e) && !busy; }""",
+        arg=[before, expect], timeout=180_000)
 
 
 def _drop_calibration_files(page, app_images) -> None:
@@ -75,8 +79,8 @@ def test_calibrate_then_upload_then_ground_truth_then_calibrate_again_one_reques
     assert requests.during(page, lambda: _summary_changes(page, lambda: page.click("#dot-calibrate"))) == [
         "PageActions.calibrate"]
     assert page.is_visible("#dot-cal-download")
-    assert requests.during(page, lambda: (_upload(page, app_images["image"]),
-                                          _wait_server_image(page, _slider_value(page)))) == ["PageActions.upload_image"]
+    upload = lambda: (_upload(page, app_images["image"]), _wait_server_image(page, _slider_value(page)))  # noqa: E731
+    assert requests.during(page, upload) == ["PageActions.upload_image"]
     assert page.locator("#dot-alpha input[type=range]").is_enabled()
 
     def ground_truth():
@@ -84,12 +88,18 @@ def test_calibrate_then_upload_then_ground_truth_then_calibrate_again_one_reques
         page.wait_for_selector("#dot-suggest-psnr", state="visible", timeout=120_000)
 
     assert requests.during(page, ground_truth) == ["PageActions.ground_truth_upload"]
-    plot = page.eval_on_selector("#dot-plot img", "img => img.src")
-    assert requests.during(page, lambda: _summary_changes(page, lambda: page.click("#dot-calibrate"))) == [
-        "PageActions.calibrate"]
-    page.wait_for_function("(s) => { const i = document.querySelector('#dot-plot img'); return i && i.src !== s; }",
-                           arg=plot, timeout=60_000)  # the curve of the new calibration's x̂0
+    original = page.eval_on_selector("#dot-original .image-frame img", "img => img.src")
+
+    def calibrate_again():  # the same files: the same summary, but the image on show transported anew
+        page.click("#dot-calibrate")
+        page.wait_for_function(
+            """(s) => { const i = document.querySelector('#dot-original .image-frame img');
+                        const busy = document.querySelector('#dot-summary .meta-text, #dot-summary .eta-bar');
+                        return i && i.src !== s && !busy; }""", arg=original, timeout=180_000)
+
+    assert requests.during(page, calibrate_again) == ["PageActions.calibrate"]
     assert "this image, after the fold" in page.inner_text("#dot-summary")
+    assert "at α =" in page.inner_text("#dot-metrics") and page.is_visible("#dot-suggest-psnr")
 
 
 def test_a_double_click_on_calibrate_is_one_request(visitor, app_images):
@@ -156,6 +166,5 @@ def test_an_example_then_own_files_one_request_each(visitor, app_images):
     own = requests.during(page, lambda: _drop_calibration_files(page, app_images))
     assert own == ["_own_files", "_own_files"]  # thumbnails, preset picker and summary: one request a box
     assert "Out of date" in page.inner_text("#dot-summary")
-    assert requests.during(page, lambda: _summary_changes(page, lambda: page.click("#dot-calibrate"))) == [
-        "PageActions.calibrate"]
-    assert "3 restored + 3 clean" in page.inner_text("#dot-summary")
+    assert requests.during(page, lambda: _summary_changes(page, lambda: page.click("#dot-calibrate"),
+                                                          "3 restored + 3 clean")) == ["PageActions.calibrate"]

@@ -14,6 +14,8 @@ import dataclasses
 
 import gradio as gr
 
+from .batch import BatchHandlers
+from .batch_eval import BatchEvalHandlers
 from .calibrate import CalibrationHandlers, summary_with_image
 from .enhance import EnhanceHandlers
 from .examples import ExampleHandlers
@@ -181,3 +183,23 @@ class PageActions:
         except gr.Error as exc:
             gr.Warning(exc.message)
             return gr.skip(), gr.skip()
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchAction:
+    """The "Enhance all" button: the batch and, with ground truths, its evaluation, in one request."""
+
+    batch: BatchHandlers
+    evaluation: BatchEvalHandlers
+
+    def enhance_all(self, files, truths, alphas: str, cal_state: CalibrationState | None, progress=gr.Progress(),
+                    request: gr.Request = None) -> tuple:
+        """The zip of PNGs and its report (``/enhance_batch``), then the set's table, plot and CSV
+        (``/evaluate_batch``); an evaluation refused is said, the zip kept."""
+        archive, report = self.batch.enhance_batch(files, alphas, cal_state, progress)
+        try:
+            table = self.evaluation.evaluate_batch(files, truths, alphas, cal_state, progress)
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            table = gr.skip(), gr.skip(), gr.skip()
+        return archive, report, *table

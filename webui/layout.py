@@ -9,7 +9,7 @@ import gradio as gr
 
 from dot_core import presets as bundled_presets
 
-from .actions import PageActions
+from .actions import BatchAction, PageActions
 from .batch import BatchHandlers
 from .batch_eval import HINT as BATCH_EVAL_HINT
 from .batch_eval import BatchEvalHandlers
@@ -283,10 +283,16 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
         archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
         report = gr.Markdown(label="batch report", elem_id="dot-batch-report")
         table, pd_plot, table_csv = _batch_eval_outputs()
-    done = heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch",
-                 trigger_mode="once")  # a double click: one batch
-    heavy(done.success, BatchEvalHandlers(batch.settings).evaluate_batch, [files, truths, alphas, cal_state],
+    evaluation = BatchEvalHandlers(batch.settings)
+    with gr.Column(visible=False):  # the API's two steps (gradio_client), each a button of its own
+        api_enhance, api_evaluate = gr.Button(), gr.Button()
+    heavy(api_enhance.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report],
+          api_name="enhance_batch")
+    heavy(api_evaluate.click, evaluation.evaluate_batch, [files, truths, alphas, cal_state],
           [table, pd_plot, table_csv], api_name="evaluate_batch")
+    heavy(run.click, BatchAction(batch, evaluation).enhance_all, [files, truths, alphas, cal_state],
+          [archive, report, table, pd_plot, table_csv], api_visibility="private",
+          trigger_mode="once")  # a double click: one batch
 
 
 def _batch_eval_outputs():
