@@ -206,7 +206,7 @@ def _enhance_ui() -> EnhanceUI:
         image = gr.File(label="Restored image to enhance", file_types=IMAGE_TYPES, elem_id="dot-image", height=140)
         gt_file = gr.File(label="Its ground truth (optional: metrics and the P–D curve)", height=140,
                           file_types=IMAGE_TYPES, elem_id="dot-gt")
-    # usable once there is an image to blend (layout enables it when the original panel has one)
+    # usable once there is an image to blend (each action that shows one enables it: webui.actions)
     alpha = gr.Slider(ALPHA_MIN, ALPHA_MAX, value=DEFAULT_ALPHA, step=ALPHA_STEP, label=ALPHA_LABEL,
                       info=ALPHA_INFO, elem_id="dot-alpha", interactive=False)
     with gr.Row(equal_height=True, elem_id="dot-panels"):
