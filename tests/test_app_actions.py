@@ -24,6 +24,7 @@ from webui.enhance import EnhanceHandlers
 from webui.examples import ExampleHandlers
 from webui.files import png_bytes
 from webui.ground_truth import GT_HINT, GroundTruthHandlers
+from webui.roundtrip import HINT as ROUNDTRIP_HINT
 from webui.roundtrip import RoundTripHandlers
 from webui.services import Services
 from webui.settings import Settings
@@ -196,3 +197,14 @@ def test_enhance_all_is_the_batch_and_its_evaluation_in_one_request(app_images, 
     run = [d for d in demo.fns.values() if d.fn and getattr(inspect.unwrap(d.fn), "__func__", None)
            is BatchAction.enhance_all]
     assert len(run) == 1 and len(run[0].outputs) == 5 and _server_steps_after(demo, run[0]) == []
+
+
+def test_the_round_trip_toggle_shows_its_section_and_the_round_trip_in_one_request(actions, app_images):
+    img = calibrate(actions, app_images, image=app_images["image"])["img_state"]
+    shown, (upload, roundtrip), text = actions.roundtrip.toggle(True, img)
+    assert shown.visible is True and upload == img.original_png and "alone" in text
+    with pytest.warns(UserWarning, match="Upload a restored image first"):  # said, the section shown
+        shown, view, text = actions.roundtrip.toggle(True, None)
+    assert shown.visible is True and view is None and text == ROUNDTRIP_HINT
+    shown, view, text = actions.roundtrip.toggle(False, img)
+    assert shown.visible is False and view is None and text == ROUNDTRIP_HINT

@@ -417,7 +417,7 @@ def test_the_round_trip_that_follows_a_new_upload_is_admitted_as_a_heavy_job():
     from webui.actions import PageActions
     from webui.roundtrip import RoundTripHandlers
 
-    following = (RoundTripHandlers.show_roundtrip, PageActions.calibrate, PageActions.load_calibration,
+    following = (RoundTripHandlers.show_roundtrip, RoundTripHandlers.toggle, PageActions.calibrate, PageActions.load_calibration,
                  PageActions.upload_image, PageActions.example)
     round_trips = [d for d in dot_app.demo.fns.values()  # unwrapped: the admission and the MCP marking wrap them
                    if getattr(inspect.unwrap(d.fn), "__func__", None) in following]

@@ -88,6 +88,13 @@ def test_calibrate_then_upload_then_ground_truth_then_calibrate_again_one_reques
         page.wait_for_selector("#dot-suggest-psnr", state="visible", timeout=120_000)
 
     assert requests.during(page, ground_truth) == ["PageActions.ground_truth_upload"]
+
+    def toggle():  # its section shown with the round trip in it
+        page.click("#dot-roundtrip-toggle input[type=checkbox]")
+        page.wait_for_selector("#dot-roundtrip img", timeout=60_000)
+
+    assert requests.during(page, toggle) == ["RoundTripHandlers.toggle"]
+    roundtrip = page.eval_on_selector("#dot-roundtrip img", "img => img.src")
     original = page.eval_on_selector("#dot-original .image-frame img", "img => img.src")
 
     def calibrate_again():  # the same files: the same summary, but the image on show transported anew
@@ -100,6 +107,8 @@ def test_calibrate_then_upload_then_ground_truth_then_calibrate_again_one_reques
     assert requests.during(page, calibrate_again) == ["PageActions.calibrate"]
     assert "this image, after the fold" in page.inner_text("#dot-summary")
     assert "at α =" in page.inner_text("#dot-metrics") and page.is_visible("#dot-suggest-psnr")
+    page.wait_for_function("(s) => [...document.querySelectorAll('#dot-roundtrip img')].every((i) => i.src !== s)",
+                           arg=roundtrip, timeout=30_000)  # the toggle's round trip followed, in the same request
 
 
 def test_a_double_click_on_calibrate_is_one_request(visitor, app_images):

@@ -245,8 +245,11 @@ def _roundtrip_ui(rt: RoundTripHandlers, img_state: gr.State, heavy) -> RoundTri
         text = gr.Markdown(ROUNDTRIP_HINT, label="round-trip PSNR", elem_id="dot-roundtrip-text")
         view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
                               elem_id="dot-roundtrip")
-    show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
-    heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
+    with gr.Column(visible=False):  # the API's /roundtrip (gradio_client): a button of its own
+        api_roundtrip = gr.Button()
+    heavy(api_roundtrip.click, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
+    heavy(show.input, rt.toggle, [show, img_state], [shown, view, text], api_visibility="private",
+          show_progress_on=view)
     # a new upload or calibration with the toggle on: the action's own handler follows (webui.actions)
     return RoundTripUI(show, view, text)
 
