@@ -34,7 +34,7 @@ from skimage import data, transform  # noqa: E402
 import app  # noqa: E402
 from dot_core import Calibrator, DOTPipeline, load_encoder  # noqa: E402
 from dot_core.io.images import to_uint8  # noqa: E402
-from webui.engine import new_image  # noqa: E402
+from webui.engine_calls import new_image  # noqa: E402
 from webui.enhance import EnhanceHandlers  # noqa: E402
 from webui.layout import launch_options  # noqa: E402
 

@@ -5,7 +5,7 @@ x̂α = clip(α·x* + (1 − α)·x̂0) to the ground truth (then SSIM at the cu
 
 - before: the loop the page ran until now: ``texture_distance`` (and ``psnr``) of each blend at
   the 7 α (−1, −0.5, 0, 0.5, 1, 1.5, 2);
-- after: ``webui.curve.pd_curve`` (``dot_core.quality.pd_curve.texture_distances_along``) at the page's
+- after: ``webui.pd_curve.pd_curve`` (``dot_core.quality.pd_curve.texture_distances_along``) at the page's
   ``CURVE_ALPHAS`` (9 α) and at the old 7, and the whole handler (``compare_ground_truth``: read the
   PNG, keep it, the curve, SSIM, the figure) as the visitor waits for it.
 
@@ -39,8 +39,8 @@ from skimage import data, transform  # noqa: E402
 
 from dot_core import Calibrator, DOTPipeline, load_encoder, psnr, texture_distance  # noqa: E402
 from serving.image_store import ArrayStore  # noqa: E402
-from webui.curve import pd_curve  # noqa: E402
-from webui.engine import new_image  # noqa: E402
+from webui.pd_curve import pd_curve  # noqa: E402
+from webui.engine_calls import new_image  # noqa: E402
 from webui.ground_truth import GroundTruthHandlers  # noqa: E402
 from webui.settings import CURVE_ALPHAS, Settings  # noqa: E402
 

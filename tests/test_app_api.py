@@ -7,6 +7,7 @@ image working.
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import gradio as gr
@@ -22,6 +23,7 @@ import app as dot_app
 import webui.startup
 from dot_core import Calibration, EncoderUnavailableError, PatchMoments, load_image, psnr, save_calibration, ssim
 from serving.image_store import ArrayStore
+from webui.actions import FIELDS, PageActions
 from webui.calibrate import CalibrationHandlers
 from webui.enhance import EnhanceHandlers
 from webui.examples import ExampleHandlers
@@ -314,8 +316,8 @@ def test_app_examples_run_a_preset_in_one_call(app_images):
     services = Services.create(Settings())
     demo = pixel_demo(services, presets=FakePresets)
     select = [d for d in demo.fns.values()
-              if getattr(getattr(d.fn, "__wrapped__", None), "__func__", None) is ExampleHandlers.select]
-    assert len(select) == 1 and len(select[0].outputs) == 18
+              if getattr(inspect.unwrap(d.fn), "__func__", None) is PageActions.example]
+    assert len(select) == 1 and len(select[0].outputs) == len(FIELDS)  # one request sets the whole page
     handlers = (CalibrationHandlers(services.settings, services.images, FakePresets),
                 EnhanceHandlers(services.settings, services.images),
                 GroundTruthHandlers(services.settings, services.images))

@@ -104,7 +104,7 @@ def test_roundtrip_of_a_vae_costs_decibels(app_images, tiny_kl_dir):
 
     from dot_core import Calibrator, DOTPipeline, load_encoder, psnr
     from serving.image_store import ArrayStore
-    from webui.engine import new_image
+    from webui.engine_calls import new_image
     from webui.roundtrip import RoundTripHandlers
     from webui.settings import Settings
 
@@ -130,7 +130,7 @@ def test_suggested_alphas_are_the_curves_best_psnr_and_lowest_texture_distance(i
     from conftest import bicubic_x4, photo
 
     from dot_core import psnr
-    from webui.curve import pd_curve, psnr_optimum
+    from webui.pd_curve import pd_curve, psnr_optimum
     from webui.settings import CURVE_ALPHAS
 
     gt = photo("astronaut", 96)
@@ -157,7 +157,7 @@ def test_blend_psnr_is_dot_core_psnr_of_the_clipped_blend():
     from conftest import bicubic_x4, photo
 
     from dot_core import psnr
-    from webui.curve import blend_psnr
+    from webui.pd_curve import blend_psnr
 
     gt = photo("chelsea", 64)
     x_star, x0 = bicubic_x4(gt), np.clip(gt * 1.1 - 0.02, 0, 1).astype(np.float32)
@@ -409,16 +409,18 @@ def test_served_and_zipped_pngs_say_how_they_were_made_and_a_release_writes_a_co
 
 
 def test_the_round_trip_that_follows_a_new_upload_is_admitted_as_a_heavy_job():
-    """The toggle's round trip after a new upload or calibration runs a full encode/decode: it
-    goes through the heavy-job admission and slot like the toggle itself."""
+    """The toggle's round trip after a new upload, calibration or example runs a full encode/decode:
+    the toggle goes through the heavy-job admission and slot, and so do the actions that follow it."""
     import inspect
 
     import app as dot_app
+    from webui.actions import PageActions
     from webui.roundtrip import RoundTripHandlers
 
+    following = (RoundTripHandlers.show_roundtrip, RoundTripHandlers.toggle, PageActions.calibrate, PageActions.load_calibration,
+                 PageActions.upload_image, PageActions.example)
     round_trips = [d for d in dot_app.demo.fns.values()  # unwrapped: the admission and the MCP marking wrap them
-                   if getattr(inspect.unwrap(d.fn), "__func__", None)
-                   in (RoundTripHandlers.follow, RoundTripHandlers.show_roundtrip)]
-    assert len(round_trips) == 2
+                   if getattr(inspect.unwrap(d.fn), "__func__", None) in following]
+    assert len(round_trips) == len(following)
     for d in round_trips:
         assert d.concurrency_id == "heavy" and d.validator is not None, d

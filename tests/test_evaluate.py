@@ -271,14 +271,14 @@ def test_command_app_batch_and_python_give_the_same_numbers(data, evaluated, cli
     """The page's Batch with ground truths, ``dot-core evaluate`` and ``evaluate_dataset``: one table."""
     import gradio as gr
 
-    from webui import engine
+    from webui import engine_calls
     from webui.batch_eval import HINT, BatchEvalHandlers
     from webui.settings import FOLD_AUTO, Settings
 
     cal = data / "cal.safetensors"
     python, perceptual, _ = evaluated
     handlers = BatchEvalHandlers(Settings())
-    cal_state = engine.new_calibration(load_calibration(cal), FOLD_AUTO, "file", custom_encoders=False)
+    cal_state = engine_calls.new_calibration(load_calibration(cal), FOLD_AUTO, "file", custom_encoders=False)
     files, truths = [str(p) for p in paths(data, "restored")], [str(p) for p in paths(data, "truth")]
     assert handlers.evaluate_batch(files, None, "0, 1", cal_state, progress=NoProgress()) == (HINT, None, None)
     with pytest.raises(gr.Error, match="At most 2 images"):

@@ -1,11 +1,11 @@
-"""webui.queueing.still_queued against the Gradio installed: the private queue it reads is there,
+"""webui.gradio_private.still_queued against the Gradio installed: the private queue it reads is there,
 an event waiting in it is found, and a ticket it cannot place counts as waiting."""
 
 import types
 
 import gradio as gr
 
-from webui.queueing import still_queued
+from webui.gradio_private import still_queued
 
 
 def _app_of(blocks):

@@ -33,7 +33,7 @@ from PIL import Image
 from skimage import data
 
 import app as dot_app
-import webui.engine
+import webui.engine_calls
 from dot_core import load_image
 from dot_core.io.images import to_uint8
 from serving.admission import Admission
@@ -41,7 +41,7 @@ from serving.image_store import ArrayStore
 from webui.calibrate import CalibrationHandlers
 from webui.enhance import EnhanceHandlers
 from webui.ground_truth import GroundTruthHandlers
-from webui.queueing import still_queued
+from webui.gradio_private import still_queued
 from webui.services import Services
 from webui.settings import Settings
 
@@ -290,7 +290,7 @@ def test_a_served_file_is_never_rewritten_in_place(app_images):
     first = Path(enhance.blend(0.25, img))  # while dragging: a fast PNG (level 0)
     seen = (first.stat().st_ino, first.stat().st_size, first.read_bytes())
     # the same α on release (a compact PNG), then dragged back to it: each checked at once
-    for again in (lambda: enhance.blend_png(img, 0.25, level=1), lambda: enhance.blend(0.25, img)):
+    for again in (lambda: enhance.blends.png(img, 0.25, level=1), lambda: enhance.blend(0.25, img)):
         path = Path(again())
         if path == first:  # the same name must be the same file, untouched
             assert (path.stat().st_ino, path.stat().st_size, path.read_bytes()) == seen
@@ -347,7 +347,7 @@ def own_app():
 
 def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, app_images, monkeypatch):
     """Calibrations queue one at a time (one 'heavy' slot); α updates have slots of their own."""
-    fit, started, release = webui.engine.fit, threading.Event(), threading.Event()
+    fit, started, release = webui.engine_calls.fit, threading.Event(), threading.Event()
 
     def held_fit(*args, **kwargs):  # a calibration that holds the heavy slot until the test lets it go
         started.set()
@@ -356,7 +356,7 @@ def test_a_heavy_visitor_does_not_hold_up_other_visitors_alpha_updates(app_url, 
 
     light = calibrated(app_url, app_images)
     light.predict(handle_file(app_images["image"]), api_name="/enhance")
-    monkeypatch.setattr(webui.engine, "fit", held_fit)
+    monkeypatch.setattr(webui.engine_calls, "fit", held_fit)
     heavy = Client(app_url, verbose=False)
     jobs = [heavy.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                          api_name="/calibrate") for _ in range(2)]
@@ -398,13 +398,13 @@ def test_one_visitor_cannot_stack_heavy_jobs_ahead_of_everyone(own_app, app_imag
     message; other visitors wait for at most the jobs admitted; nothing stays counted afterwards."""
     services = dataclasses.replace(Services.create(Settings()), admission=Admission(per_session=1, per_client=3))
     url, _ = own_app(services)
-    fit = webui.engine.fit
+    fit = webui.engine_calls.fit
 
     def slow_fit(*args, **kwargs):  # a calibration that takes 1 s without loading the CPU
         time.sleep(1.0)
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(webui.engine, "fit", slow_fit)
+    monkeypatch.setattr(webui.engine_calls, "fit", slow_fit)
     args = (files(app_images["restored"]), files(app_images["clean"]), "pixel", 3)
 
     def outcome(job) -> str:
@@ -447,14 +447,14 @@ def test_a_visitor_who_leaves_mid_calibration_does_not_leave_the_server_stuck(ow
     admission = Admission(per_session=2, per_client=8, grace_s=0.5, waiting=still_queued)
     services = dataclasses.replace(Services.create(Settings()), admission=admission)
     app_url, _ = own_app(services)
-    fit, calls, release = webui.engine.fit, [], threading.Event()
+    fit, calls, release = webui.engine_calls.fit, [], threading.Event()
 
     def held_fit(*args, **kwargs):  # runs until the test has seen the visitor leave
         calls.append(time.monotonic())
         release.wait(timeout=120)
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(webui.engine, "fit", held_fit)
+    monkeypatch.setattr(webui.engine_calls, "fit", held_fit)
     with open(app_images["restored"][0], "rb") as r, open(app_images["clean"][0], "rb") as c:
         paths = httpx.post(f"{app_url}gradio_api/upload", timeout=10,
                            files=[("files", ("r.png", r.read())), ("files", ("c.png", c.read()))]).json()
@@ -489,8 +489,8 @@ def test_an_upload_waiting_behind_its_own_calibration_is_admitted(own_app, app_i
     """The page's usual order (calibrate, then upload while it runs) fits the default share."""
     services = dataclasses.replace(Services.create(Settings()), admission=Admission())
     url, _ = own_app(services)
-    fit = webui.engine.fit
-    monkeypatch.setattr(webui.engine, "fit", lambda *a, **k: (time.sleep(0.5), fit(*a, **k))[1])
+    fit = webui.engine_calls.fit
+    monkeypatch.setattr(webui.engine_calls, "fit", lambda *a, **k: (time.sleep(0.5), fit(*a, **k))[1])
     client = Client(url, verbose=False, download_files=False)
     cal = client.submit(files(app_images["restored"]), files(app_images["clean"]), "pixel", 3,
                         api_name="/calibrate")

@@ -19,7 +19,7 @@ import gradio as gr
 
 from dot_core.io.outputs import output_names
 
-from . import engine
+from . import engine_calls
 from .errors import fail
 from .files import out_dir, png_bytes
 from .settings import ALPHA_MAX, ALPHA_MIN, Settings
@@ -79,7 +79,7 @@ class BatchHandlers:
         if cal_state is None:
             raise fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration "
                        "file first.")
-        paths = engine.paths(files)
+        paths = engine_calls.paths(files)
         if not paths:
             raise fail("Add the restored images to enhance.")
         most = self.settings.max_batch_images
@@ -93,14 +93,14 @@ class BatchHandlers:
             for path, names in progress.tqdm(list(zip(paths, output_names(paths, alphas))), desc="enhancing",
                                              unit="image"):
                 try:
-                    x = engine.read_image(path, "image", max_pixels=self.settings.max_pixels)
-                    enhanced = engine.transport(cal_state.pipeline, x)
+                    x = engine_calls.read_image(path, "image", max_pixels=self.settings.max_pixels)
+                    enhanced = engine_calls.transport(cal_state.pipeline, x)
                 except (gr.Error, ValueError, MemoryError) as exc:
                     skipped.append(skip_reason(Path(path).name, exc))
                     continue
                 for a, name in zip(alphas, names):
                     z.writestr(name, png_bytes(cal_state.pipeline.blend(enhanced, a), level=1,
-                                               provenance=engine.provenance(cal_state.pipeline, a)))
+                                               provenance=engine_calls.provenance(cal_state.pipeline, a)))
                     n_png += 1
                 done += 1
         if not done:

@@ -18,7 +18,7 @@ from dot_core.evaluation.dataset import DEFAULT_LATTICE_PERIOD, Evaluation, eval
 from dot_core.evaluation.report import markdown_table, summarize, write_report
 from dot_core.quality.perceptual import Perceptual, load_perceptual
 
-from . import engine
+from . import engine_calls
 from .batch import parse_alphas, skip_reason
 from .errors import fail
 from .files import out_dir
@@ -30,7 +30,8 @@ HINT = "Add the ground truths too (same file names) for the set's perception–d
 
 def _pairs(files, truths) -> list[tuple[str, Path, Path]]:
     try:
-        pairing = pair_by_stem([Path(p) for p in engine.paths(files)], [Path(p) for p in engine.paths(truths)])
+        pairing = pair_by_stem([Path(p) for p in engine_calls.paths(files)],
+                               [Path(p) for p in engine_calls.paths(truths)])
     except ValueError as exc:
         raise fail(f"Ground truths: {exc}.") from None
     unmatched = [p.name for p in pairing.unmatched_restored + pairing.unmatched_truth]
@@ -53,12 +54,12 @@ class BatchEvalHandlers:
     def evaluate_batch(self, files, truths, alphas: str = "0", cal_state: CalibrationState | None = None,
                        progress=gr.Progress(), request: gr.Request = None):
         """With ground truths: the Markdown table, the plot (PNG) and metrics.csv; without: a hint."""
-        if not engine.paths(truths):
+        if not engine_calls.paths(truths):
             return HINT, None, None
         if cal_state is None:
             raise fail("No calibration yet (or it expired): calibrate, pick an example, or load a calibration first.")
         most = self.settings.max_batch_images
-        if max(len(engine.paths(files)), len(engine.paths(truths))) > most:
+        if max(len(engine_calls.paths(files)), len(engine_calls.paths(truths))) > most:
             raise fail(f"At most {most} images per batch (and as many ground truths); split them into several batches.")
         alphas, pairs = parse_alphas(alphas), _pairs(files, truths)
         pipe, perceptual = cal_state.pipeline, self.perceptual
@@ -67,8 +68,8 @@ class BatchEvalHandlers:
         images, skipped, limit = [], [], self.settings.max_pixels
         for stem, r_path, t_path in progress.tqdm(pairs, desc="measuring", unit="image"):
             try:
-                x = engine.read_image(str(r_path), "image", max_pixels=limit)
-                y = engine.read_image(str(t_path), "ground truth", max_pixels=limit)
+                x = engine_calls.read_image(str(r_path), "image", max_pixels=limit)
+                y = engine_calls.read_image(str(t_path), "ground truth", max_pixels=limit)
                 images.append(evaluate_image(pipe, x, y, name=stem, alphas=alphas, period=period,
                                              perceptual=perceptual, settings=digest))
             except (gr.Error, ValueError, MemoryError) as exc:

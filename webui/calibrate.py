@@ -19,7 +19,7 @@ from dot_core.calibration.pairing import ModeChoice, choose_mode, pairs_for_pair
 from dot_core.ot.gaussian_maps import check_eps
 from serving.image_store import ArrayStore
 
-from . import engine
+from . import engine_calls
 from .errors import engine_error, fail
 from .files import free_replaced
 from .settings import (
@@ -157,14 +157,14 @@ class CalibrationHandlers:
         encoder = (encoder or "").strip()
         if not encoder:
             raise fail("Pick a latent space (encoder).")
-        engine.check_encoder(encoder, custom_encoders=self.settings.custom_encoders)
+        engine_calls.check_encoder(encoder, custom_encoders=self.settings.custom_encoders)
         check_choice("mode", mode, MODE_CHOICES)
         check_choice("fold_kernel", fold_kernel, FOLD_CHOICES)
         check_choice("color_fix", color_fix, COLOR_FIX_CHOICES)
         check_choice("noise", noise, NOISE_CHOICES)
         period = restoration_lattice_period(restoration_lattice)
         eps = regularisation(eps)
-        restored, clean = engine.paths(restored), engine.paths(clean)
+        restored, clean = engine_calls.paths(restored), engine_calls.paths(clean)
         most = self.settings.max_calibration_images
         if max(len(restored), len(clean)) > most:
             raise fail(f"At most {most} restored and {most} clean images per calibration; got "
@@ -175,18 +175,7 @@ class CalibrationHandlers:
                        "preset to \"your images above\" (API: preset=\"\").")
         skipped: list[str] = []
         if preset:
-            progress(0.2, desc=f"loading preset {preset}")
-            try:
-                cal = self.presets.load_preset(preset, encoder=encoder)
-            except (KeyError, ValueError, EncoderUnavailableError) as exc:
-                raise engine_error(exc) from None
-            source = f"preset {preset}"
-            if isinstance(period, int) and period != cal.restoration_lattice:
-                gr.Warning(f"The preset {preset} states its own restorer's grid "
-                           f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
-            if eps is not None and eps != cal.eps:
-                gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images "
-                           "only.")
+            cal, source = self._preset(preset, encoder, period, eps, progress), f"preset {preset}"
         else:  # a preset has its own patch size
             patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
             if mode == "zero-shot":
@@ -200,23 +189,38 @@ class CalibrationHandlers:
             choice = _mode(mode, restored, clean)
             jobs, skipped = self._read_jobs(restored, clean, choice, progress)
             try:
-                cal = engine.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
+                cal = engine_calls.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
             except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
                 raise engine_error(exc) from None
             cal.info["mode_reason"] = choice.reason
             source = _source(jobs)
             if skipped:
                 gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
-        new_cal = engine.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
+        new_cal = engine_calls.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
                                          color_fix=color_fix, noise=noise)
         if skipped:
             new_cal = dataclasses.replace(new_cal, skipped=tuple(skipped))
-        followed = engine.follow(self.images, img_state, new_cal)
+        followed = engine_calls.follow(self.images, img_state, new_cal)
         free_replaced(cal_state, new_cal)
         free_replaced(img_state, followed)
         for w in cal.info.get("warnings", []):
             gr.Warning(w)
         return summary(new_cal), new_cal, followed
+
+    def _preset(self, preset: str, encoder: str, period, eps: float | None, progress):
+        """The ready calibration ``preset`` on ``encoder``; the visitor's grid and ε, which apply to their
+        own images only, are said to be set aside when they differ from the preset's."""
+        progress(0.2, desc=f"loading preset {preset}")
+        try:
+            cal = self.presets.load_preset(preset, encoder=encoder)
+        except (KeyError, ValueError, EncoderUnavailableError) as exc:
+            raise engine_error(exc) from None
+        if isinstance(period, int) and period != cal.restoration_lattice:
+            gr.Warning(f"The preset {preset} states its own restorer's grid "
+                       f"({cal.restoration_lattice or 'none'}); the {period}-pixel choice applies to your images only.")
+        if eps is not None and eps != cal.eps:
+            gr.Warning(f"The preset {preset} has its own ε ({cal.eps:g}); ε = {eps:g} applies to your images only.")
+        return cal
 
     def load_calibration_file(self, calibration, fold_kernel: str = FOLD_AUTO, color_fix: str = COLOR_FIX_AUTO,
                               noise: str = NOISE_DEFAULT, img_state: ImageState | None = None,
@@ -229,14 +233,14 @@ class CalibrationHandlers:
         check_choice("noise", noise, NOISE_CHOICES)
         try:
             cal = load_calibration(calibration)
-            new_cal = engine.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
+            new_cal = engine_calls.new_calibration(cal, fold_kernel, f"file {Path(calibration).name}",
                                              custom_encoders=self.settings.custom_encoders, color_fix=color_fix,
                                              noise=noise)
         except (ValueError, gr.Error) as exc:  # refused: say what stays in use
             kept = (f"The calibration in use ({cal_state.source}) stays in use, unchanged." if cal_state
                     else "No calibration is in use yet.")
             raise fail(f"{engine_error(exc).message} {kept}") from None
-        followed = engine.follow(self.images, img_state, new_cal)
+        followed = engine_calls.follow(self.images, img_state, new_cal)
         free_replaced(cal_state, new_cal)
         free_replaced(img_state, followed)
         return summary(new_cal), new_cal, followed
@@ -263,7 +267,7 @@ class CalibrationHandlers:
 
         def read(path: str, what: str) -> np.ndarray | None:
             try:
-                img = engine.read_image(path, what, max_pixels=self.settings.max_pixels)
+                img = engine_calls.read_image(path, what, max_pixels=self.settings.max_pixels)
             except gr.Error as exc:
                 skipped.append(exc.message if Path(path).name in exc.message else f"{Path(path).name}: {exc.message}")
                 return None

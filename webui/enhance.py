@@ -13,7 +13,8 @@ import gradio as gr
 
 from serving.image_store import ArrayStore
 
-from . import engine
+from . import engine_calls
+from .blends import COMPACT, PREVIEW, BlendFiles
 from .errors import fail
 from .files import free_replaced
 from .settings import DEFAULT_ALPHA, Settings
@@ -26,6 +27,11 @@ class EnhanceHandlers:
 
     settings: Settings
     images: ArrayStore
+    blends: BlendFiles | None = None  # shared with the ground-truth handlers (None: a store of its own)
+
+    def __post_init__(self):
+        if self.blends is None:
+            object.__setattr__(self, "blends", BlendFiles(self.settings.keep_blends))
 
     def enhance(self, image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
                 img_state: ImageState | None = None, request: gr.Request = None):
@@ -36,16 +42,16 @@ class EnhanceHandlers:
                        "file first; an image uploaded on the page is enhanced as soon as there is one.")
         if not image:
             raise fail("Upload a restored image to enhance.")
-        x = engine.read_image(image, "image", max_pixels=self.settings.max_pixels)
+        x = engine_calls.read_image(image, "image", max_pixels=self.settings.max_pixels)
         pipeline = cal_state.pipeline
         h, w = pipeline.encoder.latent_size(*x.shape[:2])
         p = pipeline.calibration.patch_size
         if min(h, w) < p:  # allowed (the border is replicated), but the transport sees mostly padding
             gr.Warning(f"{Path(image).name} is {x.shape[1]}×{x.shape[0]}: its latent ({w}×{h}) is smaller than "
                        f"one {p}×{p} patch, so the result is mostly extrapolated from its border.")
-        state = engine.new_image(self.images, pipeline, x, Path(image).stem)
+        state = engine_calls.new_image(self.images, pipeline, x, Path(image).stem)
         free_replaced(img_state, state)
-        return state.original_png, state.transported_png, self.blend_png(state, alpha, level=1), state
+        return state.original_png, state.transported_png, self.blends.png(state, alpha, level=COMPACT), state
 
     def enhance_upload(self, image, alpha: float = DEFAULT_ALPHA, cal_state: CalibrationState | None = None,
                        img_state: ImageState | None = None, request: gr.Request = None):
@@ -66,19 +72,15 @@ class EnhanceHandlers:
         """x̂α for the session's current upload: a pixel mix of kept images, no encoder call."""
         if img_state is None:
             raise fail("No image yet (or it expired): upload a restored image to enhance first (API: /enhance).")
-        return self.blend_png(img_state, alpha, level=0)
+        return self.blends.png(img_state, alpha, level=PREVIEW)
 
     def after_calibration(self, image, alpha: float, cal_state: CalibrationState | None,
                           img_state: ImageState | None):
         """After a new calibration: the kept upload's panels (it was transported again), or the upload
         that was made before any calibration, enhanced now; the three panels and the image state."""
         if img_state is not None:
-            return (img_state.original_png, img_state.transported_png, self.blend_png(img_state, alpha, level=1),
+            return (img_state.original_png, img_state.transported_png, self.blends.png(img_state, alpha, level=COMPACT),
                     img_state)
         if image and cal_state is not None:
             return self.enhance(image, alpha, cal_state, img_state)
         return gr.skip(), gr.skip(), gr.skip(), img_state
-
-    def blend_png(self, state: ImageState, alpha: float, *, level: int, x=None) -> str:
-        """x̂α as this upload's PNG, the newest ``settings.keep_blends`` kept."""
-        return engine.blend_png(state, alpha, level=level, keep=self.settings.keep_blends, x=x)

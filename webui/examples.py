@@ -43,7 +43,7 @@ class ExampleHandlers:
             progress=gr.Progress()):
         """One click: the preset's calibration, then its example image and ground truth.
 
-        Returns the 18 values the page's example event updates (see ``layout``). The visitor's own
+        Returns 18 values (``webui.actions.PageActions.example`` sets the page with them). The visitor's own
         calibration files are cleared (the preset is what the picker shows and what Calibrate uses
         next), and a calibration of theirs that the example replaces is said to be replaced.
         """
@@ -68,9 +68,3 @@ class ExampleHandlers:
                     "files were cleared: add them again and press Calibrate to go back to it.")
         return (summary, cal_state, download, cal.encoder, cal.patch_size, preset, None, None, restored, clean,
                 DEFAULT_ALPHA, original, transported, interpolated, (original, interpolated), text, fig, img_state)
-
-    def select(self, gallery, encoder, fold_kernel, color_fix, noise, cal_state, img_state, evt: gr.SelectData,
-               progress=gr.Progress(), request: gr.Request = None):
-        """The gallery's select event; ``gallery`` is its first input so that a refusal at admission
-        shows on it (its value is not needed)."""
-        return self.run(evt.index, encoder, fold_kernel, color_fix, noise, cal_state, img_state, progress)

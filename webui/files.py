@@ -42,28 +42,6 @@ def write_png(img: np.ndarray, name: str, *, level: int = 1, folder: Path | None
     return str(path)
 
 
-def write_blend_png(x: np.ndarray, folder: Path, stem: str, alpha: float, *, level: int, keep: int,
-                    provenance: dict | None = None) -> str:
-    """x̂α as ``folder/<kind>/<stem>_alpha<α>.png``, keeping only the ``keep`` newest of each kind.
-
-    Two kinds: ``blends`` for the live previews the slider asks for while it moves (``level`` 0:
-    stored, no compression, a few ms), ``compact`` for the image a release, an upload or a new
-    calibration shows and the visitor downloads (zlib ``level`` ≥ 1, a fraction of the size). A
-    name that exists already is this very x̂α (one upload, one calibration per folder): it is
-    marked newest and served as it is, never rewritten, since a request may be reading it (a
-    rewrite of another size breaks its declared Content-Length).
-    """
-    blends = folder / ("blends" if level == 0 else "compact")
-    blends.mkdir(exist_ok=True)
-    path = blends / f"{stem}_alpha{alpha:g}.png"
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        write_png(x, path.name, level=level, folder=blends, provenance=provenance)
-    keep_newest(blends, keep)
-    return str(path)
-
-
 def keep_newest(folder: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest files of ``folder`` (bounds the disk a session uses)."""
     files = []

@@ -15,8 +15,9 @@ import numpy as np
 from dot_core import psnr, ssim
 from serving.image_store import ArrayStore
 
-from . import engine
-from .curve import mark_suggestions, pd_curve
+from . import engine_calls
+from .blends import COMPACT, BlendFiles
+from .pd_curve import mark_suggestions, pd_curve
 from .errors import fail
 from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
 from .state import ImageState
@@ -98,6 +99,11 @@ class GroundTruthHandlers:
 
     settings: Settings
     images: ArrayStore
+    blends: BlendFiles | None = None  # shared with the enhance handlers (None: a store of its own)
+
+    def __post_init__(self):
+        if self.blends is None:
+            object.__setattr__(self, "blends", BlendFiles(self.settings.keep_blends))
 
     def compare_ground_truth(self, ground_truth, alpha: float = DEFAULT_ALPHA,
                              img_state: ImageState | None = None, progress=gr.Progress(),
@@ -107,7 +113,7 @@ class GroundTruthHandlers:
             return GT_HINT, None, img_state and dataclasses.replace(img_state, ground_truth=None, curve=None)
         if img_state is None:
             raise fail("Upload the restored image first; then its ground truth.")
-        gt = engine.read_image(ground_truth, "ground truth", max_pixels=self.settings.max_pixels)
+        gt = engine_calls.read_image(ground_truth, "ground truth", max_pixels=self.settings.max_pixels)
         shape = img_state.shape
         if gt.shape != shape:
             raise fail(
@@ -116,23 +122,23 @@ class GroundTruthHandlers:
             )
         kept = self.images.keep(img_state.folder, clean=gt)
         state = dataclasses.replace(img_state, ground_truth=kept, curve=curve(img_state, gt, progress))
-        return metrics_text(state, alpha), plot(state.curve, alpha), state
+        return metrics_text(state, alpha, self.blends.pixels(state, alpha)), plot(state.curve, alpha), state
 
     def on_release(self, alpha: float, img_state: ImageState | None):
         """Slider released: a compact PNG for download, the before/after view, metrics, marker."""
         if img_state is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        x = img_state.blend(alpha)  # once, for the PNG and the metrics
-        png = engine.blend_png(img_state, alpha, level=1, keep=self.settings.keep_blends, x=x)
+        png = self.blends.png(img_state, alpha, level=COMPACT)  # x̂α as the slider's input left it
         if img_state.ground_truth is None or img_state.curve is None:
             return png, (img_state.original_png, png), gr.skip(), gr.skip()
+        x = self.blends.pixels(img_state, alpha)
         return png, (img_state.original_png, png), metrics_text(img_state, alpha, x), plot(img_state.curve, alpha)
 
     def after_image(self, gt_file, alpha: float, img_state: ImageState | None, progress=gr.Progress()):
         """After a new upload or calibration: before/after view, and the curve if a GT is there."""
         if img_state is None:
             return None, GT_HINT, None, img_state
-        png = engine.blend_png(img_state, alpha, level=1, keep=self.settings.keep_blends)
+        png = self.blends.png(img_state, alpha, level=COMPACT)
         if not gt_file:
             return (img_state.original_png, png), GT_HINT, None, img_state
         try:

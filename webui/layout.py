@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from types import ModuleType
 
 import gradio as gr
 
-from dot_core import EncoderUnavailableError
 from dot_core import presets as bundled_presets
 
+from .actions import BatchAction, PageActions
 from .batch import BatchHandlers
 from .batch_eval import HINT as BATCH_EVAL_HINT
 from .batch_eval import BatchEvalHandlers
-from .calibrate import CalibrationHandlers, calibration_controls, out_of_date, summary_with_image
+from .blends import BlendFiles
+from .calibrate import CalibrationHandlers
 from .controls import IntegerSlider
-from .engine import paths
 from .enhance import EnhanceHandlers
+from .events import Page, api_endpoints, read_static, wire_calibration, wire_enhance
 from .examples import ExampleHandlers, preset_choices
 from .files import free_files
 from .ground_truth import GT_HINT, TEXTURE_DISTANCE, GroundTruthHandlers
@@ -47,9 +47,7 @@ from .settings import (
     Settings,
 )
 from .startup import Startup, default_patch_size
-from .suggest import suggested_alpha, suggestion_buttons
 
-STATIC = Path(__file__).parent / "static"
 ALPHA_LABEL = "α (1 = original restoration · 0 = fully transported)"  # beyond: ALPHA_INFO
 ALPHA_INFO = "x̂α = α·x* + (1 − α)·x̂0 (eq. 4 of the paper); the slider reaches past [0, 1]."
 INTRO = """
@@ -63,32 +61,10 @@ realistic), or beyond.
 """
 
 
-def read_static(name: str) -> str:
-    """A file of ``webui/static`` (the page's script and style)."""
-    return (STATIC / name).read_text(encoding="utf-8")
-
-
 def launch_options(settings: Settings) -> dict:
     """Keyword arguments for ``demo.launch`` (Gradio 6 takes css there, not in Blocks)."""
     return dict(css=read_static("style.css"), js=read_static("page.js"), max_file_size=settings.max_file_size,
                 state_session_capacity=1000)
-
-
-def _thumbnails(files):
-    found = paths(files)
-    return gr.Gallery(value=found or None, visible=bool(found))
-
-
-def _encoder_changed(encoder: str):
-    """A visitor picked a latent space: its own patch size (unchanged if the name loads nothing)."""
-    try:
-        return default_patch_size((encoder or "").strip())
-    except (EncoderUnavailableError, ValueError, ImportError):
-        return gr.skip()
-
-
-def _clear_image():
-    return None, None, None, None, None, None, GT_HINT, None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +74,17 @@ class Handlers:
     calibration: CalibrationHandlers
     enhance: EnhanceHandlers
     ground_truth: GroundTruthHandlers
-    examples: ExampleHandlers
+    actions: PageActions  # the visitor's actions that change several sections, each one handler
 
     @classmethod
     def create(cls, services: Services, presets: ModuleType) -> "Handlers":
         settings, images = services.settings, services.images
+        blends = BlendFiles(settings.keep_blends)  # one x̂α per upload, for the slider's input and release
         calibration = CalibrationHandlers(settings, images, presets)
-        enhance, ground_truth = EnhanceHandlers(settings, images), GroundTruthHandlers(settings, images)
-        return cls(calibration, enhance, ground_truth, ExampleHandlers(calibration, enhance, ground_truth))
+        enhance, ground_truth = EnhanceHandlers(settings, images, blends), GroundTruthHandlers(settings, images, blends)
+        examples = ExampleHandlers(calibration, enhance, ground_truth)
+        actions = PageActions(calibration, enhance, ground_truth, examples, RoundTripHandlers(settings))
+        return cls(calibration, enhance, ground_truth, actions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +206,7 @@ def _enhance_ui() -> EnhanceUI:
         image = gr.File(label="Restored image to enhance", file_types=IMAGE_TYPES, elem_id="dot-image", height=140)
         gt_file = gr.File(label="Its ground truth (optional: metrics and the P–D curve)", height=140,
                           file_types=IMAGE_TYPES, elem_id="dot-gt")
-    # usable once there is an image to blend (layout enables it when the original panel has one)
+    # usable once there is an image to blend (each action that shows one enables it: webui.actions)
     alpha = gr.Slider(ALPHA_MIN, ALPHA_MAX, value=DEFAULT_ALPHA, step=ALPHA_STEP, label=ALPHA_LABEL,
                       info=ALPHA_INFO, elem_id="dot-alpha", interactive=False)
     with gr.Row(equal_height=True, elem_id="dot-panels"):
@@ -250,32 +229,46 @@ def _ground_truth_ui() -> GroundTruthUI:
     return GroundTruthUI(text, plot)
 
 
-def _roundtrip_ui(rt: RoundTripHandlers, e: EnhanceUI, img_state: gr.State, heavy) -> None:
-    """Section 2's toggle: the upload next to its round trip D(E(x)), with their PSNR."""
+@dataclasses.dataclass(frozen=True)
+class RoundTripUI:
+    """Section 2's toggle and what it shows: the upload next to its round trip D(E(x)), their PSNR."""
+
+    show: gr.Checkbox
+    view: gr.ImageSlider
+    text: gr.Markdown
+
+
+def _roundtrip_ui(rt: RoundTripHandlers, img_state: gr.State, heavy) -> RoundTripUI:
     show = gr.Checkbox(False, label="Show what the latent alone costs: D(E(x)) and its PSNR", container=False,
                        elem_id="dot-roundtrip-toggle")
     with gr.Column(visible=False) as shown:  # nothing but the checkbox until asked (a short phone page)
         text = gr.Markdown(ROUNDTRIP_HINT, label="round-trip PSNR", elem_id="dot-roundtrip-text")
         view = gr.ImageSlider(label="Upload / its round trip D(E(x))", format="png", max_height=440,
                               elem_id="dot-roundtrip")
-    show.change(lambda on: gr.Column(visible=on), show, shown, api_visibility="private", show_progress="hidden")
-    heavy(show.input, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
-    # a new upload or calibration with the toggle on: a full encode/decode, admitted like every heavy job
-    heavy(e.original.change, rt.follow, [show, img_state], [view, text], api_visibility="private",
-          show_progress="hidden")
+    with gr.Column(visible=False):  # the API's /roundtrip (gradio_client): a button of its own
+        api_roundtrip = gr.Button()
+    heavy(api_roundtrip.click, rt.show_roundtrip, [show, img_state], [view, text], api_name="roundtrip")
+    heavy(show.input, rt.toggle, [show, img_state], [shown, view, text], api_visibility="private",
+          show_progress_on=view)
+    # a new upload or calibration with the toggle on: the action's own handler follows (webui.actions)
+    return RoundTripUI(show, view, text)
 
 
-def _suggest_ui(e: EnhanceUI, g: GroundTruthUI, img_state: gr.State, on_release) -> None:
+def _suggest_ui() -> tuple[gr.Button, gr.Button]:
     """Section 3's α suggestion: with a ground truth, one click sets α to the curve's best PSNR or texture."""
     with gr.Row(equal_height=True):  # side by side, also on a phone
         best = gr.Button(visible=False, size="sm", min_width=120, elem_id="dot-suggest-psnr")
         realistic = gr.Button(visible=False, size="sm", min_width=120, elem_id="dot-suggest-texture")
-    g.plot.change(suggestion_buttons, img_state, [best, realistic], api_visibility="private", show_progress="hidden")
-    for button, kind in ((best, "best_psnr"), (realistic, "lowest_distance")):
-        button.click(lambda state, kind=kind: suggested_alpha(kind, state), img_state, e.alpha,
-                     api_visibility="private", show_progress="hidden").success(
-            on_release, [e.alpha, img_state], [e.interpolated, e.before_after, g.text, g.plot],
-            api_visibility="private", show_progress="hidden")
+    return best, realistic
+
+
+def _examples_gallery(examples) -> gr.Gallery:
+    """One-click examples: a preset's calibration, its restored photo and ground truth (one request)."""
+    return gr.Gallery(
+        value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
+        columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
+        elem_id="dot-examples", interactive=False, buttons=[],  # a picker: nothing to add or delete
+    )
 
 
 def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
@@ -293,10 +286,16 @@ def _batch_ui(batch: BatchHandlers, cal_state: gr.State, heavy) -> None:
         archive = gr.File(label="Enhanced PNGs (.zip)", interactive=False, height=90, elem_id="dot-batch-zip")
         report = gr.Markdown(label="batch report", elem_id="dot-batch-report")
         table, pd_plot, table_csv = _batch_eval_outputs()
-    done = heavy(run.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report], api_name="enhance_batch",
-                 trigger_mode="once")  # a double click: one batch
-    heavy(done.success, BatchEvalHandlers(batch.settings).evaluate_batch, [files, truths, alphas, cal_state],
+    evaluation = BatchEvalHandlers(batch.settings)
+    with gr.Column(visible=False):  # the API's two steps (gradio_client), each a button of its own
+        api_enhance, api_evaluate = gr.Button(), gr.Button()
+    heavy(api_enhance.click, batch.enhance_batch, [files, alphas, cal_state], [archive, report],
+          api_name="enhance_batch")
+    heavy(api_evaluate.click, evaluation.evaluate_batch, [files, truths, alphas, cal_state],
           [table, pd_plot, table_csv], api_name="evaluate_batch")
+    heavy(run.click, BatchAction(batch, evaluation).enhance_all, [files, truths, alphas, cal_state],
+          [archive, report, table, pd_plot, table_csv], api_visibility="private",
+          trigger_mode="once")  # a double click: one batch
 
 
 def _batch_eval_outputs():
@@ -338,7 +337,7 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
     """
     h = Handlers.create(services, presets)
     heavy = HeavyJobs(services.admission, trust_forwarded=services.settings.trust_forwarded).wire
-    examples = h.examples.items()
+    examples = h.actions.examples.items()
     ttl = services.settings.session_ttl
     with gr.Blocks(title="DOT · latent optimal transport", delete_cache=(1800, ttl)) as demo:
         # freed session_ttl after their last update, or an hour after the tab closes; files too
@@ -346,97 +345,18 @@ def build_demo(startup: Startup, services: Services, *, presets: ModuleType = bu
         img_state = gr.State(None, time_to_live=ttl, delete_callback=free_files)
         gr.Markdown(INTRO)
         gr.Markdown(startup.notice, elem_id="dot-notice")
-        if examples:
-            gallery = gr.Gallery(
-                value=[(r, caption) for _, r, _, caption in examples], label="Examples: one click to try",
-                columns=len(examples), height=215, allow_preview=False, object_fit="cover", format="png",
-                elem_id="dot-examples", interactive=False, buttons=[],  # a picker: nothing to add or delete
-            )
+        gallery = _examples_gallery(examples) if examples else None
         c, e = _calibrate_ui(startup, presets), _enhance_ui()
-        _roundtrip_ui(RoundTripHandlers(services.settings), e, img_state, heavy)
+        rt = _roundtrip_ui(RoundTripHandlers(services.settings), img_state, heavy)
         g = _ground_truth_ui()
-        _suggest_ui(e, g, img_state, h.ground_truth.on_release)
-
-        # ---- events: calibration
-        c.restored.change(_thumbnails, c.restored, c.restored_thumbs, api_visibility="private",
-                          show_progress="hidden")
-        c.clean.change(_thumbnails, c.clean, c.clean_thumbs, api_visibility="private", show_progress="hidden")
-        for files in (c.restored, c.clean):  # the visitor's own files: the preset picker says so
-            files.upload(lambda cal: ("", out_of_date(cal)), cal_state, [c.preset, c.summary],
-                         api_visibility="private", show_progress="hidden")
-            for changed in (files.delete, files.clear):  # the summary says it no longer describes them
-                changed(out_of_date, cal_state, c.summary, api_visibility="private", show_progress="hidden")
-        # .input: only a visitor's pick resets p (a loaded calibration sets both, and keeps its p)
-        c.encoder.input(_encoder_changed, c.encoder, c.patch_size, api_visibility="private", show_progress="hidden")
-        # the kept upload, transported again; or an upload that was waiting for a calibration
-        refresh = dict(fn=h.enhance.after_calibration, inputs=[e.image, e.alpha, cal_state, img_state],
-                       outputs=[*e.panels, img_state], api_visibility="private")
-        shown = dict(fn=lambda: gr.File(visible=True), inputs=None, outputs=c.download, api_visibility="private",
-                     show_progress="hidden")
-        controls = dict(fn=calibration_controls, inputs=cal_state, outputs=[c.encoder, c.patch_size],
-                        api_visibility="private", show_progress="hidden")
-        # the summary, with how far the transport got on the image now shown
-        reached = dict(fn=summary_with_image, inputs=[cal_state, img_state], outputs=c.summary,
-                       api_visibility="private", show_progress="hidden")
-        after = dict(fn=h.ground_truth.after_image, inputs=[e.gt_file, e.alpha, img_state],
-                     outputs=[e.before_after, g.text, g.plot, img_state], api_visibility="private",
-                     show_progress_on=[e.before_after, g.plot])  # not over the metrics' text
-        # then α as it is now (the visitor may have moved it while the curve was computed)
-        settle = dict(fn=h.ground_truth.on_release, inputs=[e.alpha, img_state],
-                      outputs=[e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
-                      show_progress="hidden", concurrency_limit=2, concurrency_id="release")  # queued with releases
-        heavy(
-            c.button.click, h.calibration.calibrate,
-            [c.restored, c.clean, c.encoder, c.patch_size, c.mode, c.fold_kernel, c.preset, c.color_fix,
-             c.restoration_lattice, c.noise, c.eps, cal_state, img_state],
-            [c.summary, cal_state, img_state], api_name="calibrate", trigger_mode="once",  # a double click: one job
-        ).success(h.calibration.download_calibration, cal_state, c.download, api_name="download_calibration").success(
-            **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
-        loaded = heavy(
-            c.upload.upload, h.calibration.load_calibration_file,
-            [c.upload, c.fold_kernel, c.color_fix, c.noise, img_state, cal_state],
-            [c.summary, cal_state, img_state], api_name="load_calibration",
-        )
-        loaded.failure(lambda: None, None, c.upload, api_visibility="private", show_progress="hidden")  # not kept
-        loaded.success(h.calibration.download_calibration, cal_state, c.download, api_visibility="private").success(
-            **shown).success(**controls).success(**refresh).success(**reached).success(**after).success(**settle)
-
-        # ---- events: enhance, α, ground truth
-        # a new upload drops the previous image's ground truth (it would be compared silently)
-        uploaded = heavy(e.image.upload, h.enhance.enhance_upload, [e.image, e.alpha, cal_state, img_state],
-                         [*e.panels, img_state], api_visibility="private")
-        uploaded.failure(lambda: None, None, e.image, api_visibility="private", show_progress="hidden")  # not kept
-        curve = uploaded.success(lambda: None, None, e.gt_file, api_visibility="private").success(
-            **reached).success(**after)  # after_image hands img_state back: a × meanwhile must cancel it
-        curve.success(**settle)
-        # the API's /enhance: the same inputs, but no calibration is an error there (nothing is kept for later)
-        api_enhance = gr.Button(visible=False)
-        heavy(api_enhance.click, h.enhance.enhance, [e.image, e.alpha, cal_state, img_state], [*e.panels, img_state],
-              api_name="enhance")
-        e.image.clear(_clear_image, None, [*e.panels, e.before_after, img_state, e.gt_file, g.text, g.plot],
-                      api_visibility="private", cancels=[uploaded, curve])  # nothing of the upload comes back
-        e.alpha.input(h.enhance.blend, [e.alpha, img_state], e.interpolated, api_name="blend",
-                      show_progress="hidden", trigger_mode="always_last", concurrency_limit=4,
-                      concurrency_id="blend", js=read_static("blend.js"))
-        e.alpha.release(h.ground_truth.on_release, [e.alpha, img_state],
-                        [e.interpolated, e.before_after, g.text, g.plot], api_visibility="private",
-                        show_progress="hidden", trigger_mode="always_last", concurrency_limit=2,
-                        concurrency_id="release", js=read_static("release.js"))
-        e.original.change(lambda x: gr.Slider(interactive=x is not None), e.original, e.alpha,
-                          api_visibility="private", show_progress="hidden")
-        heavy(e.gt_file.upload, h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
-              [g.text, g.plot, img_state], api_name="ground_truth", show_progress_on=g.plot)  # the hint legible
-        e.gt_file.clear(h.ground_truth.compare_ground_truth, [e.gt_file, e.alpha, img_state],
-                        [g.text, g.plot, img_state], api_visibility="private")
-        if examples:
-            heavy(
-                gallery.select, h.examples.select,
-                [gallery, c.encoder, c.fold_kernel, c.color_fix, c.noise, cal_state, img_state],
-                [c.summary, cal_state, c.download, c.encoder, c.patch_size, c.preset, c.restored, c.clean, e.image,
-                 e.gt_file, e.alpha,
-                 *e.panels, e.before_after, g.text, g.plot, img_state],
-                api_visibility="private", trigger_mode="once",
-            )
+        p = Page(c, e, g, rt, _suggest_ui(), cal_state, img_state)
+        api_endpoints(h, p, heavy)  # first: the API's names (/calibrate ...) are theirs, not the page's events'
+        wire_calibration(h, p, heavy)
+        wire_enhance(h, p, heavy)
+        if gallery is not None:
+            heavy(gallery.select, h.actions.example,
+                  [gallery, c.encoder, c.fold_kernel, c.color_fix, c.noise, cal_state, img_state, rt.show], p.outputs,
+                  api_visibility="private", trigger_mode="once", show_progress_on=[c.summary, *e.panels, g.plot])
         _batch_ui(BatchHandlers(services.settings), cal_state, heavy)
         _agent_tools(ToolHandlers(h.calibration, h.enhance), startup, heavy)
     demo.queue(max_size=64, default_concurrency_limit=2)

@@ -19,7 +19,6 @@ agent that as its ``upload_file_to_gradio`` tool). Gradio fetches URLs of public
 from __future__ import annotations
 
 import dataclasses
-import functools
 import shutil
 import zipfile
 import zlib
@@ -30,11 +29,12 @@ import numpy as np
 
 from dot_core import interpolate
 
-from . import engine
+from . import engine_calls
 from .calibrate import CalibrationHandlers
 from .enhance import EnhanceHandlers
 from .errors import engine_error, fail
 from .files import out_dir, write_png
+from .gradio_private import not_an_mcp_tool
 from .settings import ALPHA_MAX, ALPHA_MIN, DEFAULT_ALPHA, FOLD_AUTO, IMAGE_TYPES
 
 MAX_UNPACKED_BYTES = 512 * 2**20  # all images of one archive together, uncompressed
@@ -47,23 +47,12 @@ def only_agent_tools(demo: gr.Blocks) -> None:
 
     Gradio 6 makes every public endpoint an MCP tool; its only switch, ``api_visibility``, would
     also hide the page's endpoints from gradio_client's API page and drop their defaults there.
-    Gradio's MCP server lists as tools only the functions whose ``_mcp_type`` (set by its own
-    ``gr.mcp.tool``/``resource``/``prompt`` decorators) is absent or ``"tool"``: the page's
-    functions are marked ``"page"``, which it neither lists nor serves as a resource or prompt.
+    The page's functions are marked as no tool by :func:`webui.gradio_private.not_an_mcp_tool`.
     """
     for block_fn in demo.fns.values():
         if block_fn.fn is None or block_fn.api_visibility != "public" or block_fn.api_name in TOOLS:
             continue
-        block_fn.fn = _page_endpoint(block_fn.fn)
-
-
-def _page_endpoint(fn):
-    @functools.wraps(fn)  # same name, signature and docstring for the API page
-    def page(*args, **kwargs):
-        return fn(*args, **kwargs)
-
-    page._mcp_type = "page"
-    return page
+        block_fn.fn = not_an_mcp_tool(block_fn.fn)
 
 
 def output_stem(path: str, fallback: str) -> str:
@@ -206,8 +195,8 @@ class ToolHandlers:
         """
         alpha = check_alpha(alpha)
         limit = self.enhance.settings.max_pixels
-        x_star = engine.read_image(restored, "restored image", max_pixels=limit)
-        x0 = engine.read_image(transported, "transported image", max_pixels=limit)
+        x_star = engine_calls.read_image(restored, "restored image", max_pixels=limit)
+        x0 = engine_calls.read_image(transported, "transported image", max_pixels=limit)
         if x_star.shape != x0.shape:
             raise fail(f"{Path(restored).name} is {x_star.shape[1]}×{x_star.shape[0]} but {Path(transported).name} "
                        f"is {x0.shape[1]}×{x0.shape[0]}: pass an image and its own transported version.")

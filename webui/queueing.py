@@ -3,7 +3,8 @@
 Heavy events (calibrate, enhance, load a calibration, ground truth, examples) share one slot of
 Gradio's queue. Before Gradio queues one, a validator asks the app's ``Admission`` whether this
 session and this network address may have another job; a refusal is shown on the event's first
-input in the page and raised as ``gradio_client.exceptions.ValidationError`` in API calls.
+input in the page and raised as ``gradio_client.exceptions.ValidationError`` in API calls. Whether a
+job still waits in Gradio's queue is asked of :func:`webui.gradio_private.still_queued`.
 """
 
 from __future__ import annotations
@@ -24,27 +25,6 @@ def client_address(request: gr.Request, trust_forwarded: bool) -> str:
             return forwarded
     client = getattr(request, "client", None)
     return getattr(client, "host", None) or "unknown"
-
-
-def still_queued(ticket: object) -> bool:
-    """Whether the queue call ``ticket`` (its HTTP request) still waits in its app's Gradio queue.
-
-    Gradio drops the waiting events of a visitor who leaves (the page's event stream closes).
-
-    This is the one place that reads a private Gradio attribute (``Blocks._queue``), because Gradio
-    6 offers no public way to ask whether one queued event still waits: ``Blocks.unload`` fires when
-    a page closes but names no event and would have to be wired into the page's layout,
-    ``/gradio_api/queue/status`` and ``Queue.get_status`` give only counts, and validators run
-    before the event is queued. Should Gradio rename the attribute, every job counts as waiting
-    and is released after ``Admission.max_wait_s`` (tests/test_queueing.py notices the rename).
-    """
-    app = getattr(ticket, "app", None)
-    blocks = app.get_blocks() if hasattr(app, "get_blocks") else None
-    queue = getattr(blocks, "_queue", None)
-    per_id = getattr(queue, "event_queue_per_concurrency_id", None)
-    if per_id is None:  # another Gradio: keep the job until Admission.max_wait_s
-        return True
-    return any(getattr(event, "request", None) is ticket for q in list(per_id.values()) for event in list(q.queue))
 
 
 def request_in(args: tuple, kwargs: dict) -> gr.Request | None:

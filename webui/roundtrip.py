@@ -14,7 +14,7 @@ import numpy as np
 
 from dot_core import DOTPipeline, psnr
 
-from .engine import gpu
+from .engine_calls import gpu
 from .errors import engine_error, fail
 from .files import write_png
 from .settings import Settings
@@ -60,6 +60,16 @@ class RoundTripHandlers:
         png = write_png(y, f"{img_state.stem}_roundtrip.png", folder=img_state.folder, provenance=made)
         encoder = img_state.pipeline.calibration.encoder
         return (img_state.original_png, png), describe(psnr(y, x), encoder)
+
+    def toggle(self, show: bool, img_state: ImageState | None = None, request: gr.Request = None):
+        """The page's checkbox, one request: its section shown (or hidden) with the round trip of the
+        image on show; without an image (or when the round trip is refused) the section says so."""
+        try:
+            view, text = self.show_roundtrip(show, img_state)
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            view, text = None, HINT
+        return gr.Column(visible=bool(show)), view, text
 
     def follow(self, show: bool, img_state: ImageState | None, request: gr.Request = None):
         """A new upload or calibration: its round trip if the toggle is on (nothing to show without an image)."""

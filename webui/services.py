@@ -8,7 +8,7 @@ from serving.admission import Admission
 from serving.heap import limit_heap_growth
 from serving.image_store import ArrayStore
 
-from .queueing import still_queued
+from .gradio_private import still_queued
 from .settings import Settings
 
 

@@ -1,4 +1,5 @@
-"""The calls into ``dot_core`` that the handlers share: read uploads, fit, transport, new states.
+"""The page's adapter to the engine (``dot_core``): the calls the handlers share (read uploads, fit,
+transport, new session states).
 
 ``fit`` and ``transport`` are the heavy calls: on a ZeroGPU Space they borrow a GPU (``spaces.GPU``).
 Engine errors (``ValueError`` & co., whose messages name the file and the fix) become the visitor's
@@ -30,7 +31,7 @@ from dot_core.calibration.reach import enhanced_reach
 from serving.image_store import ArrayStore
 
 from .errors import engine_error, fail
-from .files import out_dir, write_blend_png, write_png
+from .files import out_dir, write_png
 from .settings import COLOR_FIX_AUTO, FOLD_AUTO, NOISE_DEFAULT
 from .state import CalibrationState, ImageState
 
@@ -85,7 +86,8 @@ def fit(jobs: list[tuple[str, np.ndarray, np.ndarray | None]], encoder: str, pat
     """
     calibrator = Calibrator(load_encoder(encoder), patch_size, mode=mode, restoration_lattice=restoration_lattice,
                             eps=eps)
-    check_savable(calibrator.source.dim, mode=mode, method=calibrator.method)  # its file must load: refuse before encoding
+    # its file must load: refuse before encoding
+    check_savable(calibrator.source.dim, mode=mode, method=calibrator.method)
     for role, a, b in tqdm(jobs, desc="encoding", unit="image"):
         if role == "pair":
             calibrator.add_pair(a, b)
@@ -163,12 +165,3 @@ def follow(images: ArrayStore, img_state: ImageState | None, cal_state: Calibrat
         return new
     # kept again in the new folder: the old one is removed once the new state replaces it
     return dataclasses.replace(new, ground_truth=images.keep(new.folder, clean=img_state.clean()))
-
-
-def blend_png(state: ImageState, alpha: float, *, level: int, keep: int, x: np.ndarray | None = None) -> str:
-    """x̂α written as this upload's PNG (``x``: x̂α when the caller has it already)."""
-    if not state.folder.is_dir():  # a request still in flight for an upload that was replaced since
-        raise fail("This image was replaced by a newer upload or calibration; move α again.")
-    x = state.blend(alpha) if x is None else x
-    return write_blend_png(x, state.folder, state.stem, alpha, level=level, keep=keep,
-                           provenance=provenance(state.pipeline, alpha))
