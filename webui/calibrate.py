@@ -177,25 +177,7 @@ class CalibrationHandlers:
         if preset:
             cal, source = self._preset(preset, encoder, period, eps, progress), f"preset {preset}"
         else:  # a preset has its own patch size
-            patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
-            if mode == "zero-shot":
-                if restored:
-                    gr.Warning("Zero-shot mode uses only the clean images; the restored ones are ignored.")
-                restored = []
-            elif not restored:
-                raise fail("Add some restored images (your model's outputs), or pick a preset.")
-            if not clean:
-                raise fail("Add some clean images (natural photos of the same kind), or pick a preset.")
-            choice = _mode(mode, restored, clean)
-            jobs, skipped = self._read_jobs(restored, clean, choice, progress)
-            try:
-                cal = engine_calls.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
-            except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
-                raise engine_error(exc) from None
-            cal.info["mode_reason"] = choice.reason
-            source = _source(jobs)
-            if skipped:
-                gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
+            cal, source, skipped = self._own_images(restored, clean, encoder, patch_size, mode, period, eps, progress)
         new_cal = engine_calls.new_calibration(cal, fold_kernel, source, custom_encoders=self.settings.custom_encoders,
                                          color_fix=color_fix, noise=noise)
         if skipped:
@@ -206,6 +188,29 @@ class CalibrationHandlers:
         for w in cal.info.get("warnings", []):
             gr.Warning(w)
         return summary(new_cal), new_cal, followed
+
+    def _own_images(self, restored: list, clean: list, encoder: str, patch_size, mode: str, period, eps: float | None,
+                    progress):
+        """The calibration of the visitor's own files: (calibration, where it came from, skipped files)."""
+        patch_size = whole_number("patch_size", patch_size, PATCH_SIZE_MIN, PATCH_SIZE_MAX)
+        if mode == "zero-shot":
+            if restored:
+                gr.Warning("Zero-shot mode uses only the clean images; the restored ones are ignored.")
+            restored = []
+        elif not restored:
+            raise fail("Add some restored images (your model's outputs), or pick a preset.")
+        if not clean:
+            raise fail("Add some clean images (natural photos of the same kind), or pick a preset.")
+        choice = _mode(mode, restored, clean)
+        jobs, skipped = self._read_jobs(restored, clean, choice, progress)
+        try:
+            cal = engine_calls.fit(jobs, encoder, patch_size, choice.mode, restoration_lattice=period, eps=eps)
+        except (EncoderUnavailableError, ValueError, MemoryError, OSError) as exc:
+            raise engine_error(exc) from None
+        cal.info["mode_reason"] = choice.reason
+        if skipped:
+            gr.Warning(f"{len(skipped)} file(s) could not be used and were skipped: " + "; ".join(skipped))
+        return cal, _source(jobs), skipped
 
     def _preset(self, preset: str, encoder: str, period, eps: float | None, progress):
         """The ready calibration ``preset`` on ``encoder``; the visitor's grid and ε, which apply to their

@@ -135,26 +135,9 @@ class GroundTruthUI:
     plot: gr.Plot
 
 
-def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
-    gr.Markdown("## 1 · Calibrate")
-    with gr.Row(equal_height=False):
-        with gr.Column(min_width=280):
-            restored = gr.File(label="Restored images (your model's outputs, about 10)", height=150,
-                               file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-restored")
-            restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
-                                         object_fit="cover", elem_classes="dot-thumbs", visible=False)
-        with gr.Column(min_width=280):
-            clean = gr.File(label="Clean images (their originals, same names; or clean photos of the same kind)",
-                            height=150,
-                            file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
-            clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
-                                      object_fit="cover", elem_classes="dot-thumbs", visible=False)
-    with gr.Row(equal_height=True):
-        preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
-                             label="…or a ready calibration (preset)",
-                             elem_id="dot-preset")
-        button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
-    summary = gr.Markdown("No calibration yet.", label="calibration summary", elem_id="dot-summary")
+def _advanced_calibrate_ui(startup: Startup) -> tuple:
+    """Section 1's "Advanced" controls: (encoder, patch size, ε, mode, fold kernel, colour fix, restorer's grid,
+    synthesised grain)."""
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             encoder = gr.Dropdown(startup.choices, value=startup.encoder, allow_custom_value=True,
@@ -190,6 +173,30 @@ def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
                              info="the detail a restoration lacks entirely is synthesised (eq. 5): stationary, "
                              "the paper's, the same grain everywhere; local, scaled by the image's own detail, so "
                              "flat sky stays flat", elem_id="dot-noise")
+    return encoder, patch_size, eps, mode, fold_kernel, color_fix, restoration_lattice, noise
+
+
+def _calibrate_ui(startup: Startup, presets: ModuleType) -> CalibrateUI:
+    gr.Markdown("## 1 · Calibrate")
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=280):
+            restored = gr.File(label="Restored images (your model's outputs, about 10)", height=150,
+                               file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-restored")
+            restored_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
+                                         object_fit="cover", elem_classes="dot-thumbs", visible=False)
+        with gr.Column(min_width=280):
+            clean = gr.File(label="Clean images (their originals, same names; or clean photos of the same kind)",
+                            height=150,
+                            file_count="multiple", file_types=IMAGE_TYPES, elem_id="dot-clean")
+            clean_thumbs = gr.Gallery(show_label=False, columns=6, height=110, allow_preview=False,
+                                      object_fit="cover", elem_classes="dot-thumbs", visible=False)
+    with gr.Row(equal_height=True):
+        preset = gr.Dropdown([("your images above", ""), *preset_choices(presets)], value="", scale=2,
+                             label="…or a ready calibration (preset)",
+                             elem_id="dot-preset")
+        button = gr.Button("Calibrate", variant="primary", scale=1, elem_id="dot-calibrate")
+    summary = gr.Markdown("No calibration yet.", label="calibration summary", elem_id="dot-summary")
+    encoder, patch_size, eps, mode, fold_kernel, color_fix, restoration_lattice, noise = _advanced_calibrate_ui(startup)
     with gr.Row():
         # shown once there is a calibration (an empty box before that says nothing)
         download = gr.File(label="Download this calibration (.safetensors)", interactive=False, visible=False,
