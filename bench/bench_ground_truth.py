@@ -38,10 +38,11 @@ from PIL import Image  # noqa: E402
 from skimage import data, transform  # noqa: E402
 
 from dot_core import Calibrator, DOTPipeline, load_encoder, psnr, texture_distance  # noqa: E402
+from dot_core.quality.pd_curve import pd_curve  # noqa: E402
 from serving.image_store import ArrayStore  # noqa: E402
-from webui.pd_curve import pd_curve  # noqa: E402
 from webui.engine_calls import new_image  # noqa: E402
 from webui.ground_truth import GroundTruthHandlers  # noqa: E402
+from webui.pd_plot import ALPHA_GRID  # noqa: E402
 from webui.settings import CURVE_ALPHAS, Settings  # noqa: E402
 
 SIDE = 500
@@ -111,15 +112,15 @@ def main() -> None:
         store = ArrayStore(settings.image_memory)
         state = new_image(store, pipeline, x_star, "astronaut")
         handler = GroundTruthHandlers(settings, store)
-        old, new = before(x_star, x0, gt_read), pd_curve(x_star, x0, gt_read, OLD_ALPHAS)
+        old, new = before(x_star, x0, gt_read), pd_curve(x_star, x0, gt_read, OLD_ALPHAS, ALPHA_GRID)
         worst = float(np.max(np.abs(np.subtract(old["distance"], new["distance"]))))
         rows = {
             f"before: texture_distance per α ({len(OLD_ALPHAS)} α)": timed(lambda: before(x_star, x0, gt_read),
                                                                           max(2, args.repeats // 2)),
-            f"after: pd_curve, the same {len(OLD_ALPHAS)} α": timed(lambda: pd_curve(x_star, x0, gt_read, OLD_ALPHAS),
-                                                                    args.repeats),
+            f"after: pd_curve, the same {len(OLD_ALPHAS)} α": timed(
+                lambda: pd_curve(x_star, x0, gt_read, OLD_ALPHAS, ALPHA_GRID), args.repeats),
             f"after: pd_curve, the page's {len(CURVE_ALPHAS)} α": timed(
-                lambda: pd_curve(x_star, x0, gt_read, CURVE_ALPHAS), args.repeats),
+                lambda: pd_curve(x_star, x0, gt_read, CURVE_ALPHAS, ALPHA_GRID), args.repeats),
             f"after: whole handler compare_ground_truth ({len(CURVE_ALPHAS)} α, SSIM, figure)": timed(
                 lambda: handler.compare_ground_truth(gt_png, 0.5, state, NoProgress()), args.repeats),
         }

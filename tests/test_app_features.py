@@ -130,7 +130,8 @@ def test_suggested_alphas_are_the_curves_best_psnr_and_lowest_texture_distance(i
     from conftest import bicubic_x4, photo
 
     from dot_core import psnr
-    from webui.pd_curve import pd_curve, psnr_optimum
+    from dot_core.quality.pd_curve import pd_curve, psnr_optimum
+    from webui.pd_plot import ALPHA_GRID
     from webui.settings import CURVE_ALPHAS
 
     gt = photo("astronaut", 96)
@@ -138,7 +139,7 @@ def test_suggested_alphas_are_the_curves_best_psnr_and_lowest_texture_distance(i
     # inside: x̂0 overshoots the ground truth (optimum between x* and x̂0); else x̂0 stops short of it
     x0 = (2 * gt - x_star) if inside else (0.6 * x_star + 0.4 * gt + 0.03)
     x0 = np.clip(x0, 0, 1).astype(np.float32)
-    curve = pd_curve(x_star, x0, gt, CURVE_ALPHAS)
+    curve = pd_curve(x_star, x0, gt, CURVE_ALPHAS, ALPHA_GRID)
     best, best_psnr = curve["best_psnr"]
     grid = np.round(np.arange(-1, 2.0001, 0.05), 2)
     by_grid = [psnr(np.clip(a * x_star + (1 - a) * x0, 0, 1), gt) for a in grid]
@@ -157,7 +158,7 @@ def test_blend_psnr_is_dot_core_psnr_of_the_clipped_blend():
     from conftest import bicubic_x4, photo
 
     from dot_core import psnr
-    from webui.pd_curve import blend_psnr
+    from dot_core.quality.pd_curve import blend_psnr
 
     gt = photo("chelsea", 64)
     x_star, x0 = bicubic_x4(gt), np.clip(gt * 1.1 - 0.02, 0, 1).astype(np.float32)

@@ -10,7 +10,8 @@
   handlers share).
 - ``calibrate``, ``enhance``, ``ground_truth``, ``examples``: the handlers of each part of the page
   (plain values and session state in, plain values out).
-- ``pd_curve`` (the perception–distortion curve and its two suggested α), ``suggest_buttons``
+- ``pd_plot`` (the two suggested α marked on the perception–distortion plot; the curve is
+  ``dot_core.quality.pd_curve``), ``suggest_buttons``
   (their buttons), ``roundtrip`` (the latent's own loss, D(E(x))), ``batch`` (many images, many α,
   one zip) and ``mcp_tools`` (session-free tools for agents over MCP): the page's features,
   handlers likewise.

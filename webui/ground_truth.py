@@ -13,12 +13,13 @@ import gradio as gr
 import numpy as np
 
 from dot_core import psnr, ssim
+from dot_core.quality.pd_curve import pd_curve
 from serving.image_store import ArrayStore
 
 from . import engine_calls
 from .blends import COMPACT, BlendFiles
-from .pd_curve import mark_suggestions, pd_curve
 from .errors import fail
+from .pd_plot import ALPHA_GRID, mark_suggestions
 from .settings import CURVE_ALPHAS, DEFAULT_ALPHA, Settings
 from .state import ImageState
 
@@ -31,7 +32,7 @@ def curve(state: ImageState, gt: np.ndarray, progress) -> dict:
     """PSNR and texture distance to the ground truth at every α of CURVE_ALPHAS."""
     progress(0.1, desc="perception–distortion curve")
     enhanced = state.enhanced()
-    return pd_curve(enhanced.original, enhanced.transported, gt, CURVE_ALPHAS)
+    return pd_curve(enhanced.original, enhanced.transported, gt, CURVE_ALPHAS, ALPHA_GRID)
 
 
 def plot(curve: dict, alpha: float):

@@ -1,6 +1,6 @@
 """The α suggestion of section 3: with a ground truth, two buttons apply the curve's best α in one click.
 
-The paper leaves α to tune per task; the perception–distortion curve (``webui.pd_curve``) gives the α
+The paper leaves α to tune per task; the perception–distortion curve (``dot_core.quality.pd_curve``) gives the α
 of least distortion (best PSNR) and the α of most realistic texture (lowest texture distance to the
 ground truth). Each button sets the slider there; the page then updates as after a slider release.
 """

@@ -1,4 +1,10 @@
-"""The texture distance along eq. (4)'s line, the shared work done once: a perception–distortion curve.
+"""The perception–distortion curve along eq. (4)'s line, and the two α it suggests.
+
+:func:`pd_curve` gives PSNR and texture distance at each α and suggests the α of least distortion
+(highest PSNR, in closed form where the blend is not clipped: :func:`psnr_optimum`) and the α of
+most realistic texture (lowest texture distance to the ground truth): the paper notes α needs
+tuning per task, and with a ground truth the curve answers it. The texture distances are the
+shared work done once:
 
 :func:`dot_core.quality.metrics.texture_distance` compares one image with another: two Laplacian pyramids,
 then per level random neighbourhoods, pooled normalisation, random projections and sorts. A
@@ -33,7 +39,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from .metrics import BINOMIAL_KERNEL, seeded_generator, texture_levels
+from .metrics import BINOMIAL_KERNEL, psnr_from_mse, seeded_generator, texture_levels
 
 _K = [float(k) for k in BINOMIAL_KERNEL]  # texture_distance's 5-tap binomial kernel (Python floats keep the dtype)
 
@@ -209,3 +215,88 @@ def texture_distances_along(x_star, x0, y, alphas, *, levels: int = 4, patch: in
                  for s, y in zip(_sampled(laplacian_pyramid(blend, n_levels), at_x), ref)]
         out.append(float(np.mean(d)))
     return out
+
+
+def blend_psnr(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alpha: float) -> float:
+    """PSNR (dB, peak 1) of x̂α = clip(α·x* + (1 − α)·x̂0) to ``gt``: ``dot_core.psnr`` of that blend
+    to about 1e-6 dB. The error is computed here on the float32 images: ``psnr`` validates and
+    copies both to float64 first, several times slower over the curve's dozens of α."""
+    x = np.clip(alpha * x_star + (1.0 - alpha) * x0, 0.0, 1.0)
+    return psnr_from_mse(float(np.mean(np.square(x - gt, dtype=np.float64))))
+
+
+@dataclasses.dataclass(frozen=True)
+class AlphaGrid:
+    """The α a person can pick: ``lo`` to ``hi`` in steps of ``step`` (the page's slider)."""
+
+    lo: float
+    hi: float
+    step: float
+
+    def snap(self, alpha: float) -> float:
+        """``alpha`` rounded to the grid's step, within its range."""
+        steps = round((min(max(alpha, self.lo), self.hi) - self.lo) / self.step)
+        return round(self.lo + steps * self.step, 10)
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    """The two α the curve suggests, each on an :class:`AlphaGrid`."""
+
+    best_psnr: float  # least distortion
+    psnr: float  # its PSNR (dB)
+    lowest_distance: float  # most realistic texture among the curve's points
+    distance: float  # its texture distance
+
+
+def psnr_optimum(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray) -> float | None:
+    """The α of least squared error on the unclipped line: argmin ‖α·d + e‖², d = x* − x̂0, e = x̂0 − y.
+
+    .. math:: \\alpha^\\star = -\\frac{\\langle d, e \\rangle}{\\langle d, d \\rangle}
+
+    Exact for α in [0, 1] (no clipping there); ``None`` when x* = x̂0.
+    """
+    d = np.asarray(x_star, np.float64) - x0
+    dd = float(np.vdot(d, d))
+    return None if dd == 0.0 else -float(np.vdot(d, np.asarray(x0, np.float64) - gt)) / dd
+
+
+def suggest(curve: dict, x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, grid: AlphaGrid) -> Suggestion:
+    """Best-PSNR α on ``grid`` and the curve's lowest-distance α.
+
+    The PSNR optimum is the closed form when it falls in [0, 1]; otherwise (clipping bends the
+    line) the grid between the best curve point's neighbours is searched.
+    """
+    a, p, d = (np.asarray(curve[k], np.float64) for k in ("alpha", "psnr", "distance"))
+    x_star, x0, gt = (np.asarray(v, np.float32) for v in (x_star, x0, gt))
+    at = lambda alpha: blend_psnr(x_star, x0, gt, alpha)  # noqa: E731
+    exact = psnr_optimum(x_star, x0, gt)
+    if exact is not None and 0.0 <= exact <= 1.0:
+        candidates = [grid.snap(exact)]
+    else:
+        i = int(np.argmax(p))
+        lo, hi = a[max(i - 1, 0)], a[min(i + 1, len(a) - 1)]
+        candidates = sorted({grid.snap(x) for x in np.arange(lo, hi + grid.step / 2, grid.step)})
+    scores = [at(c) for c in candidates]
+    best = int(np.argmax(scores))
+    j = int(np.argmin(d))
+    return Suggestion(best_psnr=candidates[best], psnr=scores[best], lowest_distance=grid.snap(float(a[j])),
+                      distance=float(d[j]))
+
+
+def pd_curve(x_star: np.ndarray, x0: np.ndarray, gt: np.ndarray, alphas, grid: AlphaGrid) -> dict:
+    """PSNR and texture distance of x̂α = clip(α·x* + (1 − α)·x̂0) (eq. 4) to ``gt`` at each α.
+
+    Returns ``{"alpha", "psnr", "distance"}``, lists over ``alphas`` (the texture distances are
+    ``dot_core.quality.metrics.texture_distance``'s, computed together by :func:`texture_distances_along`), and the
+    two suggested α on ``grid``: ``"best_psnr"`` = [α, PSNR] and ``"lowest_distance"`` = [α, distance].
+    """
+    alphas = [float(a) for a in alphas]
+    x_star, x0, gt = (np.asarray(v, np.float32) for v in (x_star, x0, gt))
+    curve = {
+        "alpha": alphas,
+        "psnr": [blend_psnr(x_star, x0, gt, a) for a in alphas],
+        "distance": texture_distances_along(x_star, x0, gt, alphas),
+    }
+    s = suggest(curve, x_star, x0, gt, grid)
+    return {**curve, "best_psnr": [s.best_psnr, s.psnr], "lowest_distance": [s.lowest_distance, s.distance]}
