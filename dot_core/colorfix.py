@@ -70,16 +70,10 @@ __all__ = [
 ]
 
 COLOR_FIXES = ("none", "wavelet", "adain")
-# Pixels. With taef2 at α = 0 on the tuning photographs (bench/taef2_colorfix.py): σ = 1: −1.55 dB,
-# texture 0.63× the restoration's; 1.25: −1.89 dB, 0.58×; 1.5: −2.14 dB, 0.53×; 4: −2.84 dB,
-# 0.51×. The largest σ within 2 dB of the restoration there.
+# Pixels: the widest split within 2 dB of the restoration with taef2 (docs/method.md "Colour fix")
 WAVELET_SIGMA = 1.25
 # Cycles per pixel on each side of a restorer's lattice frequency kept from x* (see "Restorer's
-# lattice"): the narrowest band with which both noise models of eq. 5 meet the lattice targets on
-# the TUNING photographs (bench/tune_detail.py --grid noise, bench/results/tune_detail_noise.md).
-# Clock's wall at α = 0, lattice share over its ground truth's: stationary noise 1.80× without a
-# band, 0.93× at 1/128, 0.67× at 1/64; local noise 6.59×, 2.44×, 1.78×; mean texture ratio of
-# brick and gravel unchanged (0.62× and 0.59×).
+# lattice"): the narrowest band that keeps the grid down (docs/method.md "The restorer's lattice")
 RESTORATION_LATTICE_BAND = 1 / 64
 
 
