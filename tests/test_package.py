@@ -209,3 +209,35 @@ def test_a_test_run_leaves_no_gradio_cache_folder_behind(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert not list(scratch.glob("dot-tests-gradio-*"))
+
+
+def _layout_tree() -> set[str]:
+    """The paths README's "Layout" tree names: one entry per line, nested by two-space indent;
+    ``(+ x.py)`` names a sibling on the same line."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    stack, named = [], set()
+    for line in block.splitlines():
+        if not line.strip() or line.startswith(" " * 20):  # a continued description
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        del stack[depth:]
+        folder = "".join(stack)
+        named.add(folder + name)
+        named |= {folder + extra for extra in re.findall(r"\(\+ ([\w.]+\.py)", line)}
+        if name.endswith("/"):
+            stack.append(name)
+    return named
+
+
+def test_readme_layout_names_every_module_and_no_other():
+    """The Layout tree is the architecture's map: a module added, moved or removed shows there."""
+    named = _layout_tree()
+    files = {p.relative_to(ROOT).as_posix() for top in ("dot_core", "webui", "serving")
+             for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
+    files = {f for f in files if not f.endswith("/__init__.py") or f.count("/") == 1 and f.startswith("dot_core")}
+    missing = sorted(f for f in files if f not in named)
+    assert not missing, f"README's Layout does not name {missing}"
+    gone = sorted(n for n in named if n.endswith(".py") and "/" in n and not (ROOT / n).is_file())
+    assert not gone, f"README's Layout names modules that do not exist: {gone}"
