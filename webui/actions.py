@@ -1,11 +1,10 @@
 """One handler per visitor action, returning every output the action changes: one server round trip.
 
-A click of Calibrate used to be the calibration, six chained steps (download, show, controls,
-refresh, after, settle) and the listeners their outputs set off (the α slider's state, the
-suggestion buttons, the round trip view): 10 to 14 requests. Here each action composes the
-section handlers in plain Python and returns one :class:`PageUpdate`, whose fields ``layout``
-maps to the page's components once (:data:`FIELDS`). Plain values and the session's state in,
-plain values out: testable without a browser.
+Each action composes the section handlers in plain Python and returns one :class:`PageUpdate`,
+whose fields ``layout`` maps to the page's components once (:data:`FIELDS`); what the outputs of
+an action set off in the browser is part of the same update, not a listener of its own (README,
+"Requests per visitor action", has the counts). Plain values and the session's state in, plain
+values out: testable without a browser.
 """
 
 from __future__ import annotations

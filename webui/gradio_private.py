@@ -20,8 +20,8 @@ def still_queued(ticket: object) -> bool:
 
     Gradio drops the waiting events of a visitor who leaves (the page's event stream closes).
 
-    It reads ``Blocks._queue``, because Gradio 6 offers no public way to ask whether one queued event still waits: ``Blocks.unload`` fires when
-    a page closes but names no event and would have to be wired into the page's layout,
+    It reads ``Blocks._queue``, because Gradio 6 offers no public way to ask whether one queued
+    event still waits: ``Blocks.unload`` fires when a page closes but names no event and would have to be wired into the page's layout,
     ``/gradio_api/queue/status`` and ``Queue.get_status`` give only counts, and validators run
     before the event is queued. Should Gradio rename the attribute, every job counts as waiting
     and is released after ``Admission.max_wait_s`` (tests/test_queueing.py notices the rename).
