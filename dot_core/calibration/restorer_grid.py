@@ -126,8 +126,10 @@ def find_restoration_lattice(restored: list[dict[int, float]], clean: list[dict[
 def _grid_windows(luma: np.ndarray, p: int) -> np.ndarray:
     """(n,) contrast of a period-p grid in each 16p × 16p window of ``luma`` (grey levels)."""
     t = 16 * p
-    gx = np.abs(np.diff(luma, axis=1))  # column j: the step from pixel j to j + 1, phase j mod p
-    gy = np.abs(np.diff(luma, axis=0))
+    box = np.ones(p) / p  # a cell side: steps along one boundary line add up, texture's cancel
+    along = lambda a, axis: np.apply_along_axis(lambda r: np.convolve(r, box, mode="same"), axis, a)
+    gx = np.abs(along(np.diff(luma, axis=1), 0))  # column j: the step from pixel j to j + 1, phase j mod p
+    gy = np.abs(along(np.diff(luma, axis=0), 1))
     n_y, n_x = gy.shape[0] // t, gx.shape[1] // t
     wx = gx[: n_y * t, : n_x * t].reshape(n_y, t, n_x, t // p, p).mean(axis=(1, 3))  # (n_y, n_x, p)
     wy = gy[: n_y * t, : n_x * t].reshape(n_y, t // p, p, n_x, t).mean(axis=(1, 4))  # (n_y, p, n_x)
@@ -135,14 +137,16 @@ def _grid_windows(luma: np.ndarray, p: int) -> np.ndarray:
 
 
 def grid_contrast(image: np.ndarray, *, period: int) -> float:
-    """How visible a ``period``-pixel grid is in ``image``: the restorer's cells, in 8-bit grey levels.
+    r"""How visible a ``period``-pixel grid is in ``image``: the restorer's cells, in 8-bit grey levels.
 
     A ×p upscaler builds every p × p cell of its output from one low-resolution pixel, so the luma
     steps between cells differ from the steps inside them: the cells show as blocks or a dot grid
     when the image is sharpened (a transport that adds detail sharpens). For the BT.601 luma y in
-    grey levels (0–255) the mean absolute step :math:`b_k = \mathrm{mean}\, |y_{i, j+1} - y_{i, j}|`
-    over the steps of phase :math:`k = j \bmod p` is taken in each window of side 16p (and the
-    same along y); the window's contrast is the standard deviation of :math:`b_0 \dots b_{p-1}`,
+    grey levels (0–255), the steps :math:`s_{ij} = y_{i, j+1} - y_{i, j}` are averaged over p rows
+    along the line they lie on (a cell's side: the steps of one cell boundary add up, those of
+    texture cancel, which is why a boundary shows as a line), and the mean of :math:`|\bar s|`
+    over the steps of phase :math:`k = j \bmod p` is taken in each window of side 16p, giving
+    :math:`b_k` (the same along y); the window's contrast is the standard deviation of :math:`b_0 \dots b_{p-1}`,
     the mean of the two axes, and the result is the :data:`GRID_PERCENTILE`-th percentile over the
     windows, so a grid on one flat region counts. Natural photographs give a few tenths of a grey
     level (their edges fall at every phase alike); FSRCNN ×4 about 1, sharpened 2.
