@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=("detail", "taef2"))
     ap.add_argument("--restoration-lattice", type=int, default=4)
+    ap.add_argument("--no-degrid", action="store_true", help="transport x* itself (TransportConfig(degrid=False)), for comparison")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fsrcnn.md")
     args = ap.parse_args(argv)
     reason = fsrcnn_unavailable_reason(4) or (None if reporting_photos() else "../shared/data/photos is absent")
@@ -151,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = split()
     sets = {k: [fsrcnn_pair(load_image(str(p)), 4) for p in v] for k, v in paths.items() if k != "evaluation"}
     sets["evaluation"] = [(p.stem, *fsrcnn_pair(load_image(str(p)), 4)) for p in paths["evaluation"]]
-    crops = args.out.parent / "crops"
+    crops = args.out.parent / "crops"  # --no-degrid: beside --out, never over the report's own crops
+    if args.no_degrid:
+        crops = args.out.parent / "crops_no_degrid"
     lines = ["# FSRCNN ×4: DOT on a real learned restorer", "",
              "Written by `python bench/fsrcnn_report.py`. Reporting photographs only (Kodak24; the method was "
              "chosen on CBSD68). Fixed split by sorted name: " + "; ".join(
@@ -161,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
              "`grid_contrast`, the restorer's cells as visible in the image).", ""]
     if args.only != "taef2":
         enc = load_encoder("detail")
-        lines += ["## detail", ""] + run_latent("detail", enc, TransportConfig(), sets, crops, args.restoration_lattice)
+        lines += ["## detail", ""] + run_latent("detail", enc, TransportConfig(degrid=not args.no_degrid), sets,
+                                                     crops, args.restoration_lattice)
     if args.only != "detail":
         folder = taef2_folder()
         if not (folder.is_dir() and any(folder.glob("*_encoder.*"))):
