@@ -24,7 +24,8 @@ across the p phases: for the steps :math:`v = \\partial_x x^*` of column phase
 
 where :math:`D_{k, ij}` is the local mean (Gaussian of :data:`DEGRID_SIGMA` pixels) of
 :math:`v^2` over the steps of phase k near (i, j) (likewise along y with the row phase); x̃ is the
-least-squares image with those steps (Poisson, Neumann border, mean kept).
+least-squares image with those steps (Poisson, Neumann border), its content below the scale of
+:data:`_ANCHOR_SIGMA` pixels put back to x*'s (the sum of scaled steps drifts).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .latents.detail import gaussian_blur
 from .ot.kernels import gaussian_radius, gaussian_taps
 
 __all__ = ["DEGRID_SIGMA", "degrid", "transported_difference"]
@@ -40,6 +42,9 @@ __all__ = ["DEGRID_SIGMA", "degrid", "transported_difference"]
 DEGRID_SIGMA = 8.0  # pixels: the neighbourhood over which each phase's step energy is averaged
 _STEP_FLOOR = 1e-8  # squared step (intensity² in [0, 1] units): flat regions are not amplified
 _MAX_GAIN = 4.0  # no step is scaled by more than this, or by less than its inverse
+_ANCHOR_SIGMA = 4.0  # pixels: below this scale the rebuilt image keeps the original's content (a ×4 grid is above)
+TILE = 1024  # larger images are equalised in overlapping tiles of this side (bounded memory)
+_MARGIN = 64  # pixels of overlap on each side of a tile (≫ 3σ of the statistics), blended linearly
 
 
 def _blur_1d(x: torch.Tensor, sigma: float, dim: int) -> torch.Tensor:
@@ -100,7 +105,7 @@ def _integrate(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     return -torch.fft.ifft2(spec).real[:H, :W]
 
 
-def _equalised(x: torch.Tensor, period: int) -> torch.Tensor:
+def _equalised_whole(x: torch.Tensor, period: int) -> torch.Tensor:
     """(H, W, C) float64: each channel rebuilt from its steps with the phases' energy equalised, mean kept."""
     out = torch.empty_like(x)
     for c in range(x.shape[2]):
@@ -108,7 +113,50 @@ def _equalised(x: torch.Tensor, period: int) -> torch.Tensor:
         gx = _equalise_steps(torch.diff(xc, dim=1), period)
         gy = _equalise_steps(torch.diff(xc, dim=0).T.contiguous(), period).T
         out[..., c] = _integrate(gx, gy) + xc.mean()
-    return out
+    # the rebuilt image keeps x's own low frequencies (the scaled steps only differ at the grid's scale,
+    # but their sum drifts over a large image or tile)
+    drift = gaussian_blur((out - x).permute(2, 0, 1)[None], _ANCHOR_SIGMA)[0].permute(1, 2, 0)
+    return out - drift
+
+
+def _ramp(n: int, lo: bool, hi: bool) -> torch.Tensor:
+    """(n,) blending weight of a tile: 1 inside, falling linearly over the margin at a side shared with a neighbour."""
+    w = torch.ones(n, dtype=torch.float64)
+    m = min(_MARGIN, n // 2)
+    edge = (torch.arange(m, dtype=torch.float64) + 0.5) / m
+    if lo:
+        w[:m] = edge
+    if hi:
+        w[n - m:] = edge.flip(0)
+    return w
+
+
+def _starts(n: int, period: int) -> list[int]:
+    """Tile origins along a side of n pixels: multiples of the period (each tile sees the grid's phases
+    as the image does), TILE wide, overlapping by 2·_MARGIN."""
+    step = max(period, (TILE - 2 * _MARGIN) // period * period)
+    starts = list(range(0, max(n - TILE, 0) + 1, step))
+    if starts[-1] + TILE < n:
+        starts.append(starts[-1] + step)
+    return starts
+
+
+def _equalised(x: torch.Tensor, period: int) -> torch.Tensor:
+    """:func:`_equalised_whole`, in overlapping tiles when a side exceeds :data:`TILE` (the statistics are
+    local, and the Poisson solve's memory grows with the image: 4 complex copies of it)."""
+    H, W = x.shape[:2]
+    if H <= TILE and W <= TILE:
+        return _equalised_whole(x, period)
+    out = torch.zeros_like(x)
+    weight = torch.zeros(H, W, 1, dtype=x.dtype)
+    ys, xs = _starts(H, period), _starts(W, period)
+    for i, y0 in enumerate(ys):
+        for j, x0 in enumerate(xs):
+            y1, x1 = min(H, y0 + TILE), min(W, x0 + TILE)
+            w = (_ramp(y1 - y0, i > 0, i < len(ys) - 1)[:, None] * _ramp(x1 - x0, j > 0, j < len(xs) - 1)[None, :])[..., None]
+            out[y0:y1, x0:x1] += w * _equalised_whole(x[y0:y1, x0:x1], period)
+            weight[y0:y1, x0:x1] += w
+    return out / weight
 
 
 def _check(image, period: int, name: str) -> torch.Tensor:
