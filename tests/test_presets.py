@@ -292,7 +292,7 @@ def test_fsrcnn_detail_preset_gains_texture_without_growing_the_grid_on_held_out
     """Issue 18's paired targets on the committed held-out example crops (astronaut, coffee, chelsea),
     α = 0: texture ≤ 0.60× the restoration's, ≥ −1 dB, the 4-pixel lattice share ≤ 1.1× the restoration's,
     and the restorer's cells (``grid_contrast``) not sharpened as transporting x* itself sharpens them.
-    Measured: texture 0.37–0.47×, −0.75 to −0.84 dB, cells 0.65–1.27× (1.92–2.37× with ``degrid=False``)."""
+    Measured: texture 0.37–0.47×, −0.72 to −0.81 dB, cells 0.69–1.32× (1.92–2.37× with ``degrid=False``)."""
     from dot_core.calibration.restorer_grid import grid_ratio
     from dot_core.quality.metrics import lattice_ratio
 
