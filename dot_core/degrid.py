@@ -170,7 +170,15 @@ def _check(image, period: int, name: str) -> torch.Tensor:
 
 def degrid(image: np.ndarray, period: int) -> np.ndarray:
     """x̃: ``image`` (H, W, 3) in [0, 1] with the energy of its steps equal across the ``period``
-    phases (module docstring); float32, in [0, 1]."""
+    phases (module docstring); float32, in [0, 1].
+
+    Examples
+    --------
+    >>> cells = np.kron(np.random.default_rng(0).random((20, 20, 1)), np.ones((4, 4, 3))) * 0.02 + 0.5
+    >>> from dot_core.calibration.restorer_grid import grid_contrast
+    >>> grid_contrast(degrid(cells, 4), period=4) < 0.5 * grid_contrast(cells, period=4)
+    True
+    """
     return _equalised(_check(image, period, "image"), period).clamp(0.0, 1.0).numpy().astype(np.float32)
 
 

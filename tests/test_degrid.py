@@ -117,3 +117,11 @@ def test_large_images_are_degridded_in_tiles_that_agree_with_the_whole(monkeypat
     tiled = degrid(restored, 4)
     assert np.abs(tiled - whole).mean() < 2e-4 and np.abs(tiled - whole).max() < 0.02
     assert psnr(whole, restored) > 40.0  # only the grid's scale changes: x̃'s low frequencies are x*'s
+
+
+def test_degrid_doctest():
+    import doctest
+
+    import dot_core.degrid as module
+
+    assert doctest.testmod(module).failed == 0
