@@ -16,8 +16,9 @@ The restorer's 4-pixel grid is named (``restoration_lattice=4``, ``--restoration
 pipeline keeps the restoration's content around those frequencies. Latents: ``detail`` and taef2
 with its default wavelet colour fix (weights from ``DOT_TEST_WEIGHTS`` or ``../shared/weights/taef2``;
 skipped, saying why, when absent). Per α ∈ {1, 0.5, 0, −0.5} over the 8 evaluation scenes: ΔPSNR
-against the restoration, texture distance over the restoration's, the 4-pixel lattice share over
-the restoration's (mean and largest) and luma power per band over the truth's. Crop strips (α = 1,
+against the restoration, texture distance over the restoration's, the visible 4-pixel grid
+(``dot_core.calibration.restorer_grid.grid_contrast``: the restorer's cells, which the spectral lattice share
+does not see) over the restoration's (mean and largest) and luma power per band over the truth's. Crop strips (α = 1,
 0.5, 0, −1 and the truth; ``crops.py``) of two evaluation scenes per row go to
 ``bench/results/crops/fsrcnn_*.png``.
 
@@ -41,8 +42,8 @@ from crops import crop_strip  # noqa: E402
 
 from dot_core import Calibrator, DOTPipeline, LatentCache, TransportConfig, load_encoder  # noqa: E402
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, reporting_photos  # noqa: E402
+from dot_core.calibration.restorer_grid import grid_contrast  # noqa: E402
 from dot_core.io.images import load_image  # noqa: E402
-from dot_core.quality.lattice import lattice_energy  # noqa: E402
 from dot_core.quality.metrics import psnr, radial_power_spectrum  # noqa: E402
 from dot_core.quality.pd_curve import texture_distances_along  # noqa: E402
 
@@ -89,18 +90,18 @@ def calibrate(encoder, sets: dict, how: dict, cache: LatentCache, lattice: int |
 
 def measure(pipe: DOTPipeline, evaluation: list, crops: Path, tag: str) -> dict:
     """{α: {metric: [one value per photo]}} and crop strips of the first :data:`CROP_PHOTOS` photos."""
-    rows = {a: {"dpsnr": [], "texture": [], "lattice": [], "bands": []} for a in ALPHAS}
+    rows = {a: {"dpsnr": [], "texture": [], "grid": [], "bands": []} for a in ALPHAS}
     rows["psnr_alphas"] = {a: [] for a in PSNR_ALPHAS}
     for i, (name, restored, truth) in enumerate(evaluation):
         enh = pipe.enhance(restored)
         tex = texture_distances_along(restored, enh.transported, truth, ALPHAS)
-        base_psnr, base_lat = psnr(restored, truth), lattice_energy(restored, period=4)
+        base_psnr, base_grid = psnr(restored, truth), grid_contrast(restored, period=4)
         for a, t in zip(ALPHAS, tex):
             x = pipe.blend(enh, a)
             r = rows[a]
             r["dpsnr"].append(psnr(x, truth) - base_psnr)
             r["texture"].append(t / tex[0])
-            r["lattice"].append(lattice_energy(x, period=4) / base_lat)
+            r["grid"].append(grid_contrast(x, period=4) / base_grid)
             r["bands"].append(band_powers(x, truth))
         for a in PSNR_ALPHAS:
             rows["psnr_alphas"][a].append(psnr(pipe.blend(enh, a), truth) - base_psnr)
@@ -110,14 +111,14 @@ def measure(pipe: DOTPipeline, evaluation: list, crops: Path, tag: str) -> dict:
 
 
 def table(label: str, rows: dict) -> list[str]:
-    head = ("| α | ΔPSNR (dB) | texture × restoration | lattice × restoration (mean, max) | luma power × truth, "
+    head = ("| α | ΔPSNR (dB) | texture × restoration | grid × restoration (mean, max) | luma power × truth, "
             + ", ".join(f"{a:g}–{b:g}" for a, b in BANDS) + " c/px |")
     out = [f"**{label}**", "", head, "|---:|---:|---:|---:|---|"]
     for a in ALPHAS:
         r = rows[a]
         bands = np.mean(np.array(r["bands"]), axis=0)
         out.append(f"| {a:g} | {np.mean(r['dpsnr']):+.2f} | {np.mean(r['texture']):.2f}× | "
-                   f"{np.mean(r['lattice']):.2f}×, {np.max(r['lattice']):.2f}× | "
+                   f"{np.mean(r['grid']):.2f}×, {np.max(r['grid']):.2f}× | "
                    + ", ".join(f"{b:.2f}" for b in bands) + " |")
     near = ", ".join(f"α = {a:g}: {np.mean(v):+.3f} dB" for a, v in rows["psnr_alphas"].items())
     return out + ["", f"ΔPSNR near the restoration: {near}", ""]
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=("detail", "taef2"))
     ap.add_argument("--restoration-lattice", type=int, default=4)
+    ap.add_argument("--no-degrid", action="store_true", help="transport x* itself (TransportConfig(degrid=False)), for comparison")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fsrcnn.md")
     args = ap.parse_args(argv)
     reason = fsrcnn_unavailable_reason(4) or (None if reporting_photos() else "../shared/data/photos is absent")
@@ -150,16 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     paths = split()
     sets = {k: [fsrcnn_pair(load_image(str(p)), 4) for p in v] for k, v in paths.items() if k != "evaluation"}
     sets["evaluation"] = [(p.stem, *fsrcnn_pair(load_image(str(p)), 4)) for p in paths["evaluation"]]
-    crops = args.out.parent / "crops"
+    crops = args.out.parent / "crops"  # --no-degrid: beside --out, never over the report's own crops
+    if args.no_degrid:
+        crops = args.out.parent / "crops_no_degrid"
     lines = ["# FSRCNN ×4: DOT on a real learned restorer", "",
              "Written by `python bench/fsrcnn_report.py`. Reporting photographs only (Kodak24; the method was "
              "chosen on CBSD68). Fixed split by sorted name: " + "; ".join(
                  f"{k}: {', '.join(p.stem for p in v)}" for k, v in paths.items()) + ". "
              f"Restorer's grid named: {args.restoration_lattice} px. α = 1 is the restoration; figures are means "
-             "over the 8 evaluation scenes (texture and lattice as ratios to the restoration's, taken per scene).", ""]
+             "over the 8 evaluation scenes (texture and grid as ratios to the restoration's, taken per scene; grid: "
+             "`grid_contrast`, the restorer's cells as visible in the image).", ""]
     if args.only != "taef2":
         enc = load_encoder("detail")
-        lines += ["## detail", ""] + run_latent("detail", enc, TransportConfig(), sets, crops, args.restoration_lattice)
+        lines += ["## detail", ""] + run_latent("detail", enc, TransportConfig(degrid=not args.no_degrid), sets,
+                                                     crops, args.restoration_lattice)
     if args.only != "detail":
         folder = taef2_folder()
         if not (folder.is_dir() and any(folder.glob("*_encoder.*"))):

@@ -30,6 +30,7 @@ from .colorfix import (
     resolve_color_fix,
     resolve_lattice_fix,
 )
+from .degrid import degrid, transported_difference
 from .io.images import tensor_to_image
 from .latents.base import Encoder
 from .latents.cache import LatentCache, encode_image
@@ -38,7 +39,7 @@ from .ot.moments import PatchMoments
 from .ot.patches import FOLD_KERNELS, NOISE_MODELS, transport_latent
 
 __all__ = ["ALPHA_MAX", "ALPHA_MIN", "TransportConfig", "Enhanced", "DOTPipeline", "check_alpha", "interpolate",
-           "check_compatible"]
+           "check_compatible", "degrid_period"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class TransportConfig:
     # put x*'s content back on the decoder's f-pixel lattice frequencies (dot_core.colorfix.remove_lattice);
     # opt-in: with the tiled lattice measure it barely lowers taef2's grid (README "Colour that stays")
     lattice_fix: bool = False
+    # when the calibration names the restorer's lattice and the latent is not on that grid (detail, pixel):
+    # transport a copy of x* without its grid and add only what the transport changed to x*
+    # (dot_core.degrid, dot_core.pipeline.degrid_period), so the restorer's grid does not grow
+    degrid: bool = True
 
     def __post_init__(self) -> None:
         if self.fold_kernel is not None and self.fold_kernel not in FOLD_KERNELS:
@@ -81,6 +86,8 @@ class TransportConfig:
             raise ValueError(f"color_fix must be 'auto' or one of {COLOR_FIXES}, got {self.color_fix!r}")
         if not isinstance(self.lattice_fix, bool):
             raise ValueError(f"lattice_fix must be True or False, got {self.lattice_fix!r}")
+        if not isinstance(self.degrid, bool):
+            raise ValueError(f"degrid must be True or False, got {self.degrid!r}")
         if self.noise not in NOISE_MODELS:
             raise ValueError(f"noise must be one of {NOISE_MODELS}, got {self.noise!r}")
 
@@ -203,6 +210,20 @@ class Enhanced:
     provenance: dict = field(default_factory=dict)  # how x̂0 was made (DOTPipeline.provenance)
 
 
+def degrid_period(choice: bool, encoder: Encoder, restoration_lattice: int | None) -> int | None:
+    """The restorer's grid period the transport works without (:mod:`dot_core.degrid`), or None.
+
+    Only for a latent whose factor is not a multiple of the period (``detail``, ``pixel``: f = 1):
+    its transport is the same at every pixel, so it sharpens the cells with the detail. A latent of
+    stride f = k·p (taef2, ×8, on a ×4 grid) sees every cell at the same place of its own grid; on the
+    tuning photographs its transport leaves the grid as it was (0.98× the restoration's at α = 0) and
+    degridding it would only cost texture (bench/results/fsrcnn.md).
+    """
+    if not choice or restoration_lattice is None or encoder.factor % restoration_lattice == 0:
+        return None
+    return restoration_lattice
+
+
 class DOTPipeline:
     """Enhance restored images with a calibration in one encoder's latent space.
 
@@ -247,6 +268,7 @@ class DOTPipeline:
         self.fold_kernel = config.fold_kernel or encoder.default_fold_kernel
         self.color_fix = resolve_color_fix(config.color_fix, encoder)  # "auto" resolved here, once
         self.lattice_period = resolve_lattice_fix(config.lattice_fix, encoder)  # None: no lattice fix
+        self.degrid_period = degrid_period(config.degrid, encoder, calibration.restoration_lattice)
         self.cache = cache  # an image enhanced again (or under another calibration) is not re-encoded
 
     @property
@@ -263,6 +285,7 @@ class DOTPipeline:
             "color_fix": self.color_fix,
             "lattice_fix": self.lattice_period,
             "restoration_lattice": cal.restoration_lattice,
+            "degrid": self.degrid_period,
             "noise": self.config.noise,
             "seed": self.config.seed,
         }
@@ -325,7 +348,9 @@ class DOTPipeline:
         The restorer's lattice (the calibration's ``restoration_lattice``) keeps x*'s content in a
         band around those frequencies; the decoder's (``lattice_fix``) on its exact bins.
         """
-        out = apply_color_fix(self.color_fix, decoded, x_star)
+        return self._keep_lattices(apply_color_fix(self.color_fix, decoded, x_star), x_star)
+
+    def _keep_lattices(self, out: np.ndarray, x_star: np.ndarray) -> np.ndarray:
         restorer = self.calibration.restoration_lattice
         if restorer is not None:
             out = np.clip(remove_lattice(out, x_star, restorer, band=RESTORATION_LATTICE_BAND), 0.0, 1.0)
@@ -333,13 +358,25 @@ class DOTPipeline:
             out = np.clip(remove_lattice(out, x_star, self.lattice_period), 0.0, 1.0)
         return out
 
+    def transport_source(self, x_star: np.ndarray) -> np.ndarray:
+        """What the transport works on: x*, or x̃ = degrid(x*) when the pipeline degrids (dot_core.degrid)."""
+        return x_star if self.degrid_period is None else degrid(x_star, self.degrid_period)
+
+    def _finish(self, decoded: np.ndarray, x_star: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """x̂0 from the decoded transport of ``source``: its fixes, then, for x̃, x* + Q(x̃0 − x̃) (dot_core.degrid)."""
+        out = self.fix(decoded, source)
+        if source is x_star:
+            return out
+        return self._keep_lattices(transported_difference(x_star, source, out, self.degrid_period), x_star)
+
     @torch.inference_mode()
     def enhance(self, image: np.ndarray) -> Enhanced:
         """Compute x̂0 (after the pipeline's colour fix) for one restored image (H, W, 3) in [0, 1]."""
         x_star = np.asarray(image, dtype=np.float32)
-        z = self.encode(image)
+        source = self.transport_source(x_star)
+        z = self.encode(source)
         z0 = self.transport(z)
-        x0 = self.fix(self.decode(z0, image.shape[:2]), x_star)
+        x0 = self._finish(self.decode(z0, image.shape[:2]), x_star, source)
         return Enhanced(original=x_star, transported=x0, latent=z, latent_transported=z0, provenance=self.provenance)
 
     @torch.inference_mode()
@@ -347,13 +384,15 @@ class DOTPipeline:
         """x̂α of eq. (4), clipped to [0, 1].
 
         ``space="pixel"`` (default) mixes the images and costs no encoder call; ``"latent"``
-        mixes the latents and decodes: ``D(α z* + (1 − α) T(z*))``, colour-fixed like x̂0.
+        mixes the latents and decodes: ``D(α z* + (1 − α) T(z*))``, colour-fixed like x̂0 (z* the
+        latent of what was transported: x̃ when the pipeline degrids).
         """
         if space == "pixel":
             return np.clip(interpolate(enhanced.original, enhanced.transported, alpha), 0.0, 1.0)
         if space == "latent":
             z = interpolate(enhanced.latent, enhanced.latent_transported, alpha)
-            return self.fix(self.decode(z, enhanced.original.shape[:2]), enhanced.original)
+            x_star = enhanced.original
+            return self._finish(self.decode(z, x_star.shape[:2]), x_star, self.transport_source(x_star))
         raise ValueError(f"space must be 'pixel' or 'latent', got {space!r}")
 
     @torch.inference_mode()

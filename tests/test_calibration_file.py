@@ -43,7 +43,7 @@ def test_calibration_metadata_is_json_with_provenance(tmp_path, calibration):
     assert "dot_core" in meta["library"] and json.loads(meta["info"])["n_clean_images"] == 1
 
 
-def test_read_provenance_names_the_versions_that_wrote_a_file(tmp_path, calibration):
+def test_read_writer_names_the_versions_that_wrote_a_file(tmp_path, calibration):
     import dot_core
     from dot_core.calibration.files import read_writer
 

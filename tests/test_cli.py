@@ -199,9 +199,15 @@ def test_restoration_lattice_and_noise_reach_the_calibration_and_the_outputs(fol
                      "--out", str(out)]) == 0
         (png,) = out.glob("*.png")
         prov = read_png_provenance(png)
-        assert prov["noise"] == noise and prov["restoration_lattice"] == 4
+        assert prov["noise"] == noise and prov["restoration_lattice"] == 4 and prov["degrid"] == 4
         outs[noise] = load_image(png)
     assert np.abs(outs["local"] - outs["stationary"]).max() > 1 / 255  # eq. 5's noise is spread differently
+    plain = tmp_path / "plain"  # --no-degrid: the restoration itself is transported
+    assert main(["enhance", str(folders["test"] / "cat.png"), "--calibration", str(cal), "--no-degrid",
+                 "--out", str(plain)]) == 0
+    (png,) = plain.glob("*.png")
+    assert read_png_provenance(png)["degrid"] is None
+    assert np.abs(load_image(png) - outs["stationary"]).max() > 1 / 255
     assert main(["calibrate", "--restored", str(folders["restored"]), "--clean", str(folders["clean"]),
                  "--restoration-lattice", "1", "--out", str(tmp_path / "bad.safetensors")]) == 2
     assert "restoration_lattice" in capsys.readouterr().err

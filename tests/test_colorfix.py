@@ -201,8 +201,9 @@ def test_a_calibrations_restorer_lattice_keeps_x_stars_content_there_at_every_al
     assert cals[4].restoration_lattice == 4 and cals[None].restoration_lattice is None
     assert "restorer's lattice: 4 px" in cals[4].summary()
     img = bicubic_x4(photo("rocket", 96))
-    on = DOTPipeline(enc, cals[4]).enhance(img)
-    off = DOTPipeline(enc, cals[None]).enhance(img)
+    plain = TransportConfig(degrid=False)  # the same transport of x* on both sides (degridding: tests/test_degrid.py)
+    on = DOTPipeline(enc, cals[4], config=plain).enhance(img)
+    off = DOTPipeline(enc, cals[None], config=plain).enhance(img)
     assert (on.provenance["restoration_lattice"], off.provenance["restoration_lattice"]) == (4, None)
     mask = lattice_band_mask(96, 96, 4, RESTORATION_LATTICE_BAND).numpy()
     spec = lambda a: np.fft.fft2(a.astype(np.float64), axes=(0, 1))  # noqa: E731
@@ -211,6 +212,10 @@ def test_a_calibrations_restorer_lattice_keeps_x_stars_content_there_at_every_al
     assert np.abs(spec(off.transported - img)[mask]).max() > 0.5  # ... where transport alone changes it
     # ... and every other frequency is the same transport
     np.testing.assert_allclose(spec(on.transported - off.transported)[~mask], 0, atol=1e-4)
+    # the default (the transport works on a degridded copy) keeps x*'s content in the band too
+    degridded = DOTPipeline(enc, cals[4]).enhance(img)
+    assert degridded.provenance["degrid"] == 4
+    np.testing.assert_allclose(spec(degridded.transported - img)[mask], 0, atol=1e-4)
 
 
 def test_lattice_fix_is_opt_in_for_learned_decoders_and_recorded(tiny_kl_dir):

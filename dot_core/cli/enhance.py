@@ -58,6 +58,10 @@ def add_parser(sub) -> None:
     enh.add_argument("--lattice-fix", action="store_true",
                      help="put the restoration's content back on a learned decoder's f-pixel lattice frequencies "
                           "(off by default: it barely lowers the decoder's grid)")
+    enh.add_argument("--no-degrid", action="store_true",
+                     help="transport the restoration itself, not its copy without the restorer's grid (by default, "
+                          "when the calibration names the grid and the latent is detail or pixel, the copy: the grid "
+                          "does not grow)")
     enh.add_argument("--seed", type=int, default=0,
                      help="seed of the stochastic operator's noise (eq. 5) (default: %(default)s)")
     enh.add_argument("--noise", choices=NOISE_MODELS, default="stationary",
@@ -119,7 +123,7 @@ def run_enhance(args: argparse.Namespace) -> int:
         pipe = DOTPipeline(
             encoder, calibration,
             config=TransportConfig(fold_kernel=args.fold_kernel, seed=args.seed, color_fix=args.color_fix or "auto",
-                                   lattice_fix=args.lattice_fix, noise=args.noise),
+                                   lattice_fix=args.lattice_fix, noise=args.noise, degrid=not args.no_degrid),
             allow_other_encoder_name=args.encoder is not None,
         )
     except ValueError as exc:
