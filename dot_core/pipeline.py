@@ -359,8 +359,11 @@ class DOTPipeline:
         return out
 
     def transport_source(self, x_star: np.ndarray) -> np.ndarray:
-        """What the transport works on: x*, or x̃ = degrid(x*) when the pipeline degrids (dot_core.degrid)."""
-        return x_star if self.degrid_period is None else degrid(x_star, self.degrid_period)
+        """What the transport works on: x*, or x̃ = degrid(x*) when the pipeline degrids (dot_core.degrid).
+
+        An image narrower than two of the restorer's cells has no grid to speak of: x* itself."""
+        p = self.degrid_period
+        return x_star if p is None or min(x_star.shape[:2]) < 2 * p else degrid(x_star, p)
 
     def _finish(self, decoded: np.ndarray, x_star: np.ndarray, source: np.ndarray) -> np.ndarray:
         """x̂0 from the decoded transport of ``source``: its fixes, then, for x̃, x* + Q(x̃0 − x̃) (dot_core.degrid)."""

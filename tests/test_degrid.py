@@ -92,6 +92,23 @@ def test_latent_blend_of_a_degridded_transport_is_its_pixel_blend_at_the_ends():
     np.testing.assert_allclose(pipe.blend(e, 1.0, space="latent"), e.original, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 600), (7, 5), (600, 3)])
+def test_an_image_narrower_than_two_cells_is_enhanced_without_the_copy(shape):
+    """A degridding calibration still enhances a 1-pixel-wide or tiny upload (the app's odd
+    uploads): it has no grid to speak of, so x* itself is transported."""
+    from conftest import bicubic_x4, photo
+
+    enc = load_encoder("pixel")
+    cal = Calibrator(enc, 3, restoration_lattice=4)
+    cal.add_restored(bicubic_x4(photo("coffee", 64)))
+    cal.add_clean(photo("chelsea", 64))
+    pipe = DOTPipeline(enc, cal.fit())
+    x = np.random.default_rng(0).random((*shape, 3)).astype(np.float32)
+    assert pipe.transport_source(x) is x
+    e = pipe.enhance(x)
+    assert e.transported.shape == x.shape and np.isfinite(e.transported).all()
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: degrid(np.zeros((8, 8, 3)), 1), "period"),
     (lambda: degrid(np.zeros((8, 8)), 4), "image"),
