@@ -34,10 +34,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .latents.base import Encoder
 from .latents.detail import gaussian_blur
 from .ot.gaussian_taps import gaussian_radius, gaussian_taps
 
-__all__ = ["DEGRID_SIGMA", "degrid", "transported_difference"]
+__all__ = ["DEGRID_SIGMA", "degrid", "degrid_period", "transported_difference"]
 
 DEGRID_SIGMA = 8.0  # pixels: the neighbourhood over which each phase's step energy is averaged
 _STEP_FLOOR = 1e-8  # squared step (intensity² in [0, 1] units): flat regions are not amplified
@@ -190,3 +191,17 @@ def transported_difference(x_star: np.ndarray, x_tilde: np.ndarray, x_tilde_0: n
     delta = _check(x_tilde_0, period, "x_tilde_0") - _check(x_tilde, period, "x_tilde")
     out = np.asarray(x_star, dtype=np.float32) + _equalised(delta, period).numpy().astype(np.float32)
     return np.clip(out, 0.0, 1.0)
+
+
+def degrid_period(choice: bool, encoder: Encoder, restoration_lattice: int | None) -> int | None:
+    """The restorer's grid period the transport works without (:mod:`dot_core.degrid`), or None.
+
+    Only for a latent whose factor is not a multiple of the period (``detail``, ``pixel``: f = 1):
+    its transport is the same at every pixel, so it sharpens the cells with the detail. A latent of
+    stride f = k·p (taef2, ×8, on a ×4 grid) sees every cell at the same place of its own grid; on the
+    tuning photographs its transport leaves the grid as it was (0.98× the restoration's at α = 0) and
+    degridding it would only cost texture (bench/results/fsrcnn.md).
+    """
+    if not choice or restoration_lattice is None or encoder.factor % restoration_lattice == 0:
+        return None
+    return restoration_lattice

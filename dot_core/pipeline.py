@@ -30,7 +30,7 @@ from .colorfix import (
     resolve_color_fix,
     resolve_lattice_fix,
 )
-from .degrid import degrid, transported_difference
+from .degrid import degrid, degrid_period, transported_difference
 from .io.images import tensor_to_image
 from .latents.base import Encoder
 from .latents.cache import LatentCache, encode_image
@@ -39,7 +39,7 @@ from .ot.moments import PatchMoments
 from .ot.patches import FOLD_KERNELS, NOISE_MODELS, transport_latent
 
 __all__ = ["ALPHA_MAX", "ALPHA_MIN", "TransportConfig", "Enhanced", "DOTPipeline", "check_alpha", "interpolate",
-           "check_compatible", "degrid_period"]
+           "check_compatible"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class TransportConfig:
     lattice_fix: bool = False
     # when the calibration names the restorer's lattice and the latent is not on that grid (detail, pixel):
     # transport a copy of x* without its grid and add only what the transport changed to x*
-    # (dot_core.degrid, dot_core.pipeline.degrid_period), so the restorer's grid does not grow
+    # (dot_core.degrid, dot_core.degrid.degrid_period), so the restorer's grid does not grow
     degrid: bool = True
 
     def __post_init__(self) -> None:
@@ -208,20 +208,6 @@ class Enhanced:
     latent: torch.Tensor  # z* = E(x*), (1, C, h, w)
     latent_transported: torch.Tensor  # T(z*), (1, C, h, w)
     provenance: dict = field(default_factory=dict)  # how x̂0 was made (DOTPipeline.provenance)
-
-
-def degrid_period(choice: bool, encoder: Encoder, restoration_lattice: int | None) -> int | None:
-    """The restorer's grid period the transport works without (:mod:`dot_core.degrid`), or None.
-
-    Only for a latent whose factor is not a multiple of the period (``detail``, ``pixel``: f = 1):
-    its transport is the same at every pixel, so it sharpens the cells with the detail. A latent of
-    stride f = k·p (taef2, ×8, on a ×4 grid) sees every cell at the same place of its own grid; on the
-    tuning photographs its transport leaves the grid as it was (0.98× the restoration's at α = 0) and
-    degridding it would only cost texture (bench/results/fsrcnn.md).
-    """
-    if not choice or restoration_lattice is None or encoder.factor % restoration_lattice == 0:
-        return None
-    return restoration_lattice
 
 
 class DOTPipeline:

@@ -7,10 +7,9 @@ import torch
 
 from dot_core import Calibrator, DOTPipeline, TransportConfig, load_encoder
 from dot_core.calibration.restorer_grid import grid_contrast, grid_ratio
-from dot_core.degrid import _integrate, degrid, transported_difference
+from dot_core.degrid import _integrate, degrid, degrid_period, transported_difference
 from dot_core.fsrcnn import fsrcnn_pair, fsrcnn_unavailable_reason, tuning_photos
 from dot_core.io.images import load_image
-from dot_core.pipeline import degrid_period
 from dot_core.quality.metrics import psnr
 from dot_core.quality.pd_curve import texture_distances_along
 
