@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from .latents.base import Encoder
 from .latents.detail import gaussian_blur
+from .latents.tiling import run_in_tiles
 from .ot.gaussian_taps import gaussian_radius, gaussian_taps
 
 __all__ = ["DEGRID_SIGMA", "degrid", "degrid_period", "transported_difference"]
@@ -45,7 +46,7 @@ _STEP_FLOOR = 1e-8  # squared step (intensity² in [0, 1] units): flat regions a
 _MAX_GAIN = 4.0  # no step is scaled by more than this, or by less than its inverse
 _ANCHOR_SIGMA = 4.0  # pixels: below this scale the rebuilt image keeps the original's content (a ×4 grid is above)
 TILE = 1024  # larger images are equalised in overlapping tiles of this side (bounded memory)
-_MARGIN = 64  # pixels of overlap on each side of a tile (≫ 3σ of the statistics), blended linearly
+_MARGIN = 64  # tiles overlap by twice this (≫ 3σ of the statistics), blended linearly
 
 
 def _blur_1d(x: torch.Tensor, sigma: float, dim: int) -> torch.Tensor:
@@ -120,44 +121,19 @@ def _equalised_whole(x: torch.Tensor, period: int) -> torch.Tensor:
     return out - drift
 
 
-def _ramp(n: int, lo: bool, hi: bool) -> torch.Tensor:
-    """(n,) blending weight of a tile: 1 inside, falling linearly over the margin at a side shared with a neighbour."""
-    w = torch.ones(n, dtype=torch.float64)
-    m = min(_MARGIN, n // 2)
-    edge = (torch.arange(m, dtype=torch.float64) + 0.5) / m
-    if lo:
-        w[:m] = edge
-    if hi:
-        w[n - m:] = edge.flip(0)
-    return w
-
-
-def _starts(n: int, period: int) -> list[int]:
-    """Tile origins along a side of n pixels: multiples of the period (each tile sees the grid's phases
-    as the image does), TILE wide, overlapping by 2·_MARGIN."""
-    step = max(period, (TILE - 2 * _MARGIN) // period * period)
-    starts = list(range(0, max(n - TILE, 0) + 1, step))
-    if starts[-1] + TILE < n:
-        starts.append(starts[-1] + step)
-    return starts
-
-
 def _equalised(x: torch.Tensor, period: int) -> torch.Tensor:
     """:func:`_equalised_whole`, in overlapping tiles when a side exceeds :data:`TILE` (the statistics are
-    local, and the Poisson solve's memory grows with the image: 4 complex copies of it)."""
-    H, W = x.shape[:2]
-    if H <= TILE and W <= TILE:
+    local, and the Poisson solve's memory grows with the image: 4 complex copies of it); the tiles
+    start on the grid's phases (:func:`dot_core.latents.tiling.run_in_tiles`)."""
+    if max(x.shape[:2]) <= TILE:
         return _equalised_whole(x, period)
-    out = torch.zeros_like(x)
-    weight = torch.zeros(H, W, 1, dtype=x.dtype)
-    ys, xs = _starts(H, period), _starts(W, period)
-    for i, y0 in enumerate(ys):
-        for j, x0 in enumerate(xs):
-            y1, x1 = min(H, y0 + TILE), min(W, x0 + TILE)
-            w = (_ramp(y1 - y0, i > 0, i < len(ys) - 1)[:, None] * _ramp(x1 - x0, j > 0, j < len(xs) - 1)[None, :])[..., None]
-            out[y0:y1, x0:x1] += w * _equalised_whole(x[y0:y1, x0:x1], period)
-            weight[y0:y1, x0:x1] += w
-    return out / weight
+
+    def whole(tile: torch.Tensor) -> torch.Tensor:  # (1, C, h, w) ↔ (h, w, C)
+        return _equalised_whole(tile[0].permute(1, 2, 0), period).permute(2, 0, 1)[None]
+
+    tiled = run_in_tiles(whole, x.permute(2, 0, 1)[None], TILE, scale=1, overlap=2 * _MARGIN, align=period,
+                         dtype=x.dtype)
+    return tiled[0].permute(1, 2, 0)
 
 
 def _check(image, period: int, name: str) -> torch.Tensor:

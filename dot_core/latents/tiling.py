@@ -114,25 +114,28 @@ def run_bounded(
     return retry_smaller(run, first, shrink=shrink, device=device)
 
 
-def run_in_tiles(fn, t: torch.Tensor, side: int, *, scale: float) -> torch.Tensor:
-    """``fn`` over overlapping side×side tiles of ``t`` (1, C, H, W), blended linearly.
+def run_in_tiles(fn, t: torch.Tensor, side: int, *, scale: float, overlap: int | None = None, align: int = 1,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``fn`` over overlapping side×side tiles of ``t`` (1, C, H, W), blended linearly, in ``dtype``.
 
     ``fn`` maps a tile of h×w to one of (h·scale)×(w·scale) (1/8 to encode, 8 to decode).
-    Neighbouring tiles overlap by a quarter of a tile; in the overlap each tile's weight ramps
-    down towards its border, and the weighted sum is divided by the summed weights.
+    Neighbouring tiles overlap by ``overlap`` pixels (default: a quarter of a tile); in the
+    overlap each tile's weight ramps down towards its border, and the weighted sum is divided by
+    the summed weights. Tiles start at multiples of ``align`` (a grid's period: each tile then
+    sees the grid's phases where the image does); the last one may be narrower.
     """
     H, W = t.shape[-2:]
-    overlap = side // 4
-    stride = side - overlap
+    overlap = side // 4 if overlap is None else overlap
+    stride = max(align, (side - overlap) // align * align)
 
     def starts(n: int) -> list[int]:
         s = list(range(0, max(n - side, 0) + 1, stride))
-        return s + [n - side] if s[-1] + side < n else s
+        return s + [-(-(n - side) // align) * align] if s[-1] + side < n else s
 
     def ramp(n: int, n_out: int, start: int, length: int) -> torch.Tensor:
-        w = torch.ones(n_out, dtype=torch.float32, device=t.device)
+        w = torch.ones(n_out, dtype=dtype, device=t.device)
         k = round(overlap * scale)
-        edge = torch.arange(1, k + 1, dtype=torch.float32, device=t.device) / (k + 1)
+        edge = torch.arange(1, k + 1, dtype=dtype, device=t.device) / (k + 1)
         if start > 0:
             w[:k] = torch.minimum(w[:k], edge)
         if start + length < n:
@@ -142,12 +145,12 @@ def run_in_tiles(fn, t: torch.Tensor, side: int, *, scale: float) -> torch.Tenso
     out = weight = None
     for i in starts(H):
         for j in starts(W):
-            y = fn(t[..., i : i + side, j : j + side]).float()
+            y = fn(t[..., i : i + side, j : j + side]).to(dtype)
             h, w = y.shape[-2:]
             mask = torch.outer(ramp(H, h, i, min(side, H)), ramp(W, w, j, min(side, W)))
             if out is None:
-                out = torch.zeros(*y.shape[:2], round(H * scale), round(W * scale), device=t.device)
-                weight = torch.zeros(round(H * scale), round(W * scale), device=t.device)
+                out = torch.zeros(*y.shape[:2], round(H * scale), round(W * scale), dtype=dtype, device=t.device)
+                weight = torch.zeros(round(H * scale), round(W * scale), dtype=dtype, device=t.device)
             oi, oj = round(i * scale), round(j * scale)
             out[..., oi : oi + h, oj : oj + w] += y * mask
             weight[oi : oi + h, oj : oj + w] += mask
