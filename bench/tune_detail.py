@@ -44,7 +44,8 @@ from dot_core.calibration import Calibrator  # noqa: E402
 from dot_core.colorfix import remove_lattice  # noqa: E402
 from dot_core.latents.detail import DetailEncoder  # noqa: E402
 from dot_core.pipeline import DOTPipeline, TransportConfig  # noqa: E402
-from dot_core.presets import _calibration_images, make_restoration  # noqa: E402
+from dot_core.presets import make_restoration  # noqa: E402
+from dot_core.presets.build import calibration_images  # noqa: E402
 
 ALPHAS = (1.0, 0.5, 0.0, -0.5, -1.0)
 NO_BAND = None
@@ -64,7 +65,7 @@ GRIDS = {
 def calibrate(preset: str, sigma: float, patch: int, eps: float):
     enc = DetailEncoder(device="cpu", sigma=sigma, patch_size=patch)
     cal = Calibrator(enc, patch, eps=eps)
-    restored, clean = _calibration_images(preset)
+    restored, clean = calibration_images(preset)
     for r in restored:
         cal.add_restored(r)
     for c in clean:

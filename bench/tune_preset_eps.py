@@ -47,7 +47,8 @@ from quality_photos import LATTICE_ONLY, LATTICE_PERIOD, TUNING, load_photo, mea
 from dot_core.calibration import Calibrator  # noqa: E402
 from dot_core.latents.detail import DetailEncoder  # noqa: E402
 from dot_core.pipeline import DOTPipeline  # noqa: E402
-from dot_core.presets import _calibration_images, get_recipe, make_restoration  # noqa: E402
+from dot_core.presets import get_recipe, make_restoration  # noqa: E402
+from dot_core.presets.build import calibration_images  # noqa: E402
 
 ALPHAS = (1.0, 0.5, 0.0, -0.5, -1.0)
 SIDE = 256
@@ -100,7 +101,7 @@ def sweep_blends(preset: str, eps_values: list[float], photos: dict, sigma: floa
     default unless given; patch size: the recipe's unless given)."""
     enc = DetailEncoder(device="cpu") if sigma is None else DetailEncoder(device="cpu", sigma=sigma)
     cal = Calibrator(enc, int(patch_size or get_recipe(preset).patch_sizes["detail"]))
-    restored, clean = _calibration_images(preset)
+    restored, clean = calibration_images(preset)
     for r in restored:
         cal.add_restored(r)
     for c in clean:
