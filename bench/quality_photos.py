@@ -28,7 +28,7 @@ LATTICE_ONLY = ("clock",)
 # Figures are reported on these only; the presets' example crops come from them too.
 REPORTING = ("astronaut", "coffee", "chelsea", "camera")
 # Lattice period of each preset's artifact: ×4 upscaling's phase, JPEG's 8×8 blocks.
-LATTICE_PERIOD = {"sr-bicubic-x4": 4, "jpeg-q10": 8, "denoise-nlm-25": 4, "denoise-nlm-50": 4}
+LATTICE_PERIOD = {"sr-bicubic-x4": 4, "fsrcnn-x4": 4, "jpeg-q10": 8, "denoise-nlm-25": 4, "denoise-nlm-50": 4}
 
 
 def load_photo(name: str) -> np.ndarray:

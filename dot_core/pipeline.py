@@ -30,7 +30,7 @@ from .colorfix import (
     resolve_color_fix,
     resolve_lattice_fix,
 )
-from .degrid import degrid, degrid_period, transported_difference
+from .degrid import degrid, degrid_period, transported_copy
 from .io.images import tensor_to_image
 from .latents.base import Encoder
 from .latents.cache import LatentCache, encode_image
@@ -351,12 +351,16 @@ class DOTPipeline:
         p = self.degrid_period
         return x_star if p is None or min(x_star.shape[:2]) < 2 * p else degrid(x_star, p)
 
-    def _finish(self, decoded: np.ndarray, x_star: np.ndarray, source: np.ndarray) -> np.ndarray:
-        """x̂0 from the decoded transport of ``source``: its fixes, then, for x̃, x* + Q(x̃0 − x̃) (dot_core.degrid)."""
+    def _finish(self, decoded: np.ndarray, x_star: np.ndarray, source: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+        """x̂0 from the decoded transport of ``source``: its fixes, then, for x̃, x̃ + Q(x̃0 − x̃) (dot_core.degrid).
+
+        ``alpha``: the latent blend's α; the change is then added to α·x* + (1 − α)·x̃, so that x*'s
+        grid comes back in proportion to α as in the pixel blend (and α = 1 gives x* itself)."""
         out = self.fix(decoded, source)
         if source is x_star:
             return out
-        return self._keep_lattices(transported_difference(x_star, source, out, self.degrid_period), x_star)
+        base = None if alpha == 0.0 else interpolate(x_star, source, alpha)
+        return self._keep_lattices(transported_copy(source, out, self.degrid_period, base=base), x_star)
 
     @torch.inference_mode()
     def enhance(self, image: np.ndarray) -> Enhanced:
@@ -374,14 +378,15 @@ class DOTPipeline:
 
         ``space="pixel"`` (default) mixes the images and costs no encoder call; ``"latent"``
         mixes the latents and decodes: ``D(α z* + (1 − α) T(z*))``, colour-fixed like x̂0 (z* the
-        latent of what was transported: x̃ when the pipeline degrids).
+        latent of what was transported: x̃ when the pipeline degrids, whose change is then added to
+        α·x* + (1 − α)·x̃: dot_core.degrid).
         """
         if space == "pixel":
             return np.clip(interpolate(enhanced.original, enhanced.transported, alpha), 0.0, 1.0)
         if space == "latent":
             z = interpolate(enhanced.latent, enhanced.latent_transported, alpha)
             x_star = enhanced.original
-            return self._finish(self.decode(z, x_star.shape[:2]), x_star, self.transport_source(x_star))
+            return self._finish(self.decode(z, x_star.shape[:2]), x_star, self.transport_source(x_star), alpha)
         raise ValueError(f"space must be 'pixel' or 'latent', got {space!r}")
 
     @torch.inference_mode()
