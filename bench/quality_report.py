@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Per photograph (issue 11's targets)",
         "",
         "Texture is the ratio to the restoration's distance, PSNR the change from the restoration. Targets for "
-        "`sr-bicubic-x4` with `detail`: lattice ≤ 2× at α = 0 and ≤ 3× at α = −1, texture ≤ 0.7×, PSNR ≥ −1 dB at "
+        "the ×4 super-resolution presets (`sr-bicubic-x4`, `fsrcnn-x4`): lattice ≤ 2× at α = 0 and ≤ 3× at α = −1, texture ≤ 0.7×, PSNR ≥ −1 dB at "
         "α = 0, texture falling monotonically from α = 1 to −1; for the other presets: texture no worse than the "
         "restoration's at α = 0, lattice not increased, monotone.",
         "",

@@ -60,8 +60,8 @@ def add_parser(sub) -> None:
                           "(off by default: it barely lowers the decoder's grid)")
     enh.add_argument("--no-degrid", action="store_true",
                      help="transport the restoration itself, not its copy without the restorer's grid (by default, "
-                          "when the calibration names the grid and the latent is detail or pixel, the copy: the grid "
-                          "does not grow)")
+                          "when the calibration names a 2, 3 or 4 px grid and the latent is detail or pixel, the copy, "
+                          "on which the transported image is built: the grid does not grow)")
     enh.add_argument("--seed", type=int, default=0,
                      help="seed of the stochastic operator's noise (eq. 5) (default: %(default)s)")
     enh.add_argument("--noise", choices=NOISE_MODELS, default="stationary",
