@@ -116,6 +116,7 @@ def test_an_image_narrower_than_two_cells_is_enhanced_without_the_copy(shape):
     (lambda: degrid(np.zeros((8, 8, 3)), 1), "period"),
     (lambda: degrid(np.zeros((8, 8)), 4), "image"),
     (lambda: transported_copy(np.zeros((8, 8, 3)), np.zeros((8, 8, 4)), 4), "x_tilde_0"),
+    (lambda: transported_copy(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), 4, base=np.zeros((8, 9, 3))), "base"),
 ])
 def test_degrid_refuses_what_it_cannot_use(call, match):
     with pytest.raises(ValueError, match=match):
