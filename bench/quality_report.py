@@ -48,7 +48,8 @@ from quality_photos import LATTICE_PERIOD, REPORTING, TUNING, load_photo, target
 from quality_photos import measure as measure_photo
 
 from dot_core import DOTPipeline, encoder_for  # noqa: E402
-from dot_core.presets import SHIPPED_ENCODERS, get_recipe, list_presets, load_preset, make_restoration  # noqa: E402
+from dot_core.presets import SHIPPED_ENCODERS, list_presets, load_preset, make_restoration  # noqa: E402
+from dot_core.presets.recipes import fit_to_restorer  # noqa: E402
 from dot_core.quality.metrics import spectrum_distance  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -144,16 +145,6 @@ def photo_rows(preset: str, enc: str, res: dict, check=None) -> list[str]:
         rows.append(f"| {preset} | {enc} | {photo} | {r[1.0]['lattice']:.2f}× | " + " | ".join(cells)
                     + f" | {'all met' if not missed else 'missed: ' + ', '.join(missed)} |")
     return rows
-
-
-def fit_to_restorer(clean: np.ndarray, preset: str) -> np.ndarray:
-    """``clean`` cropped at its bottom and right to sides that are multiples of the factor of a preset
-    whose restorer needs them (FSRCNN: OpenCV's ×4 down, then up); any other preset's photo as it is."""
-    degradation = get_recipe(preset).degradation
-    if degradation["kind"] != "downscale-opencv":
-        return clean
-    f = int(degradation["factor"])
-    return np.ascontiguousarray(clean[: clean.shape[0] // f * f, : clean.shape[1] // f * f])
 
 
 def taef2_held() -> dict:

@@ -33,7 +33,18 @@ from .catalog import (
     recipe_patch_size,
     unavailable_reason,
 )
-from .recipes import COMMAND, EXAMPLE_CROPS, HELD_OUT, Recipe, bundled_photo, crop, get_recipe, make_restoration, to_pil
+from .recipes import (
+    COMMAND,
+    EXAMPLE_CROPS,
+    HELD_OUT,
+    Recipe,
+    bundled_photo,
+    crop,
+    fit_to_restorer,
+    get_recipe,
+    make_restoration,
+    to_pil,
+)
 
 __all__ = ["BUILD_THREADS", "build_preset", "cache_path", "write_examples"]
 
@@ -49,10 +60,9 @@ def _paired_images(r: Recipe) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray,
     reason = unavailable_reason(r.name)
     if reason is not None:
         raise ValueError(f"preset {r.name} cannot be built here: {reason}")
-    f, restored, clean = int(r.degradation["factor"]), [], []
+    restored, clean = [], []
     for stem in r.paired_photos:
-        x = load_image(photos_dir() / "cbsd68" / f"{stem}.png")
-        x = np.ascontiguousarray(x[: x.shape[0] // f * f, : x.shape[1] // f * f])
+        x = fit_to_restorer(load_image(photos_dir() / "cbsd68" / f"{stem}.png"), r.name)
         restored.append(make_restoration(r.name, x))
         clean.append(x)
     return tuple(restored), tuple(clean)

@@ -42,6 +42,7 @@ __all__ = [
     "to_pil",
     "estimate_noise_sigma",
     "make_restoration",
+    "fit_to_restorer",
     "calibration_split",
     "crop",
 ]
@@ -246,6 +247,16 @@ def _fsrcnn(x: np.ndarray, factor: int) -> np.ndarray:
     if reason is not None:
         raise ValueError(f"cannot restore with FSRCNN ×{factor}: {reason}")
     return fsrcnn_pair(x, factor)[0].astype(np.float32)
+
+
+def fit_to_restorer(clean_image: np.ndarray, name: str) -> np.ndarray:
+    """``clean_image`` cropped at its bottom and right to sides that are multiples of preset ``name``'s
+    factor when its restorer needs them (FSRCNN: OpenCV's cubic down, then up); otherwise as it is."""
+    r = get_recipe(name)
+    if r.degradation["kind"] != "downscale-opencv":
+        return clean_image
+    f = int(r.degradation["factor"])
+    return np.ascontiguousarray(clean_image[: clean_image.shape[0] // f * f, : clean_image.shape[1] // f * f])
 
 
 def make_restoration(name: str, clean_image: np.ndarray) -> np.ndarray:
