@@ -75,7 +75,7 @@ class TransportConfig:
     # opt-in: with the tiled lattice measure it barely lowers taef2's grid (README "Colour that stays")
     lattice_fix: bool = False
     # when the calibration names the restorer's lattice and the latent is not on that grid (detail, pixel):
-    # transport a copy of x* without its grid and add only what the transport changed to x*
+    # transport a copy x̃ of x* without its grid and build x̂0 on it, x̃ + Q(what the transport changed)
     # (dot_core.degrid, dot_core.degrid.degrid_period), so the restorer's grid does not grow
     degrid: bool = True
 
